@@ -1,0 +1,43 @@
+# The two documented entry points: `make run` and `make test`. Everything else is theirs.
+PYTHON ?= python3
+PORT ?= 8000
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest browser-tests clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Serve the chat on http://127.0.0.1:$(PORT) (embedded PostgreSQL unless DATABASE_URL is set).
+run: $(STAMP)
+	cd demo && DJANGO_DEBUG=$${DJANGO_DEBUG-1} ../$(BIN)/python manage.py migrate --noinput
+	@echo "Chat: http://127.0.0.1:$(PORT)/  (Ctrl-C stops the server; the database keeps its data)"
+	cd demo && DJANGO_DEBUG=$${DJANGO_DEBUG-1} exec ../$(BIN)/uvicorn chatsite.asgi:application \
+		--host 127.0.0.1 --port $(PORT) --lifespan off --timeout-graceful-shutdown 5
+
+## Lint, type-check and run the whole suite (browser tests in their own pytest run).
+test: $(STAMP) lint typecheck pytest browser-tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check src demo tests
+
+typecheck: $(STAMP)
+	# The type checker imports settings: give it a database URL it never connects to.
+	DJANGO_DEBUG=1 DATABASE_URL=postgresql://typecheck@localhost/typecheck $(BIN)/mypy src/pgsse demo tests
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -m "not browser"
+
+# Playwright drives Debian's Chromium (its own browser download is not possible here).
+browser-tests: $(STAMP)
+	command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+	$(BIN)/python -m pytest -m browser -o asyncio_default_fixture_loop_scope=session -o asyncio_default_test_loop_scope=session
+
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""Logical channel names and the PostgreSQL channel names they map to.
+
+A logical channel is what application code names: ``"room:lobby"``, ``"user:42"``,
+``"room:été-2026"``. Any Unicode text of 1 to :data:`MAX_CHANNEL_LENGTH` characters is
+accepted, except control characters and whitespace (Unicode categories Cc, Cs and Z*).
+
+PostgreSQL channel names are identifiers of at most 63 bytes, compared case-sensitively
+by ``pg_notify()`` and case-folded by an unquoted ``LISTEN``. We never rely on either:
+every logical name is hashed into ``pgsse_`` plus 32 lowercase hex digits, which is
+deterministic, fits in 38 bytes, and is identical in every process and every host.
+The notification payload repeats the logical name, so a hash collision cannot mix channels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+
+__all__ = ["MAX_CHANNEL_LENGTH", "InvalidChannel", "pg_channel_name", "validate_channel"]
+
+#: Longest logical channel name, in characters.
+MAX_CHANNEL_LENGTH = 200
+
+_PG_PREFIX = "pgsse_"
+
+
+class InvalidChannel(ValueError):
+    """A logical channel name that pgsse does not accept; the message says why."""
+
+
+def validate_channel(name: object) -> str:
+    """Return ``name`` if it is a valid logical channel name, else raise :class:`InvalidChannel`."""
+    if not isinstance(name, str):
+        raise InvalidChannel(f"channel name must be a string, not {type(name).__name__}")
+    if not name:
+        raise InvalidChannel("channel name must not be empty")
+    if len(name) > MAX_CHANNEL_LENGTH:
+        raise InvalidChannel(
+            f"channel name is {len(name)} characters long; the limit is {MAX_CHANNEL_LENGTH}"
+        )
+    for char in name:
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cs") or category[0] == "Z":
+            raise InvalidChannel(
+                f"channel name must not contain whitespace or control characters ({char!r})"
+            )
+    return name
+
+
+def pg_channel_name(name: str) -> str:
+    """The PostgreSQL channel that carries logical channel ``name``."""
+    digest = hashlib.blake2b(validate_channel(name).encode(), digest_size=16).hexdigest()
+    return _PG_PREFIX + digest

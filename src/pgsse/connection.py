@@ -1,0 +1,38 @@
+"""psycopg connection parameters for pgsse's own connections, built from ``DATABASES``.
+
+The hub's listener and log reader are plain ``psycopg.AsyncConnection`` objects, not
+Django connections (Django closes its connections at the end of each request and has no
+async driver). They must reach the same database with the same credentials, so the
+parameters are read from the alias's settings dict, the way Django itself reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["connection_kwargs"]
+
+# OPTIONS keys that Django's PostgreSQL backend consumes itself; the rest are libpq's.
+_DJANGO_ONLY_OPTIONS = frozenset(
+    {"assume_role", "isolation_level", "pool", "server_side_binding", "cursor_factory"}
+)
+
+
+def connection_kwargs(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``psycopg.connect()`` equivalent to a ``DATABASES`` entry."""
+    options = dict(settings_dict.get("OPTIONS") or {})
+    kwargs = {key: value for key, value in options.items() if key not in _DJANGO_ONLY_OPTIONS}
+    for setting, keyword in (
+        ("NAME", "dbname"),
+        ("USER", "user"),
+        ("PASSWORD", "password"),
+        ("HOST", "host"),
+        ("PORT", "port"),
+    ):
+        value = settings_dict.get(setting)
+        if value:
+            kwargs[keyword] = str(value)
+    if "dbname" not in kwargs and "service" not in kwargs:
+        kwargs["dbname"] = "postgres"
+    return kwargs

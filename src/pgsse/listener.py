@@ -1,0 +1,137 @@
+"""The one LISTEN connection of a process: keep it alive and LISTENing to what the hub wants.
+
+Design around psycopg's ``notifies()``: it holds the connection's lock for as long as it
+iterates, so no LISTEN or health query can run on the connection meanwhile. We iterate it
+in a task of its own and, when the hub changes what it wants, *cancel* that task: the
+connection is idle while it waits for notifications (no query in flight), so cancelling
+the wait is clean, and notifications that reached the socket stay there (or in psycopg's
+backlog) for the next ``notifies()`` call. This gives LISTEN latency of one round trip,
+where fixed timeout slices would make every new channel wait for the slice to end.
+
+The connection is declared dead when reading fails, or when a health query sent after
+``HEALTH_INTERVAL`` seconds of silence does not answer within ``HEALTH_TIMEOUT``. Then the
+listener reconnects with exponential backoff and jitter and LISTENs again to everything;
+the hub gap-fills from the log (``on_listening`` is called with every channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+
+from pgsse.conf import PgsseSettings
+
+__all__ = ["Listener"]
+
+logger = logging.getLogger("pgsse.listener")
+
+Connect = Callable[[], Awaitable[AsyncConnection[Any]]]
+
+
+class Listener:
+    """Owns a dedicated autocommit connection; reports notifications and LISTEN changes."""
+
+    def __init__(
+        self,
+        connect: Connect,
+        on_notify: Callable[[str, str], None],
+        on_listening: Callable[[set[str]], None],
+        settings: PgsseSettings,
+    ) -> None:
+        self._connect = connect
+        self._on_notify = on_notify
+        self._on_listening = on_listening
+        self._settings = settings
+        self._wanted: frozenset[str] = frozenset()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: Backend pid of the current connection, None while disconnected.
+        self.backend_pid: int | None = None
+        #: Number of connections made since start (1 means never reconnected).
+        self.connections_made = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="pgsse-listener")
+
+    def want(self, pg_channels: Iterable[str]) -> None:
+        """Set the PostgreSQL channels to LISTEN to; applied as soon as possible."""
+        self._wanted = frozenset(pg_channels)
+        self._wake.set()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        delay = self._settings.RECONNECT_MIN_DELAY
+        while True:
+            conn: AsyncConnection[Any] | None = None
+            try:
+                conn = await self._connect()
+                self.connections_made += 1
+                self.backend_pid = conn.info.backend_pid
+                delay = self._settings.RECONNECT_MIN_DELAY
+                logger.info("listener connected (backend pid %s)", self.backend_pid)
+                await self._serve(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: drop the connection and start over
+                logger.warning("listener connection lost: %s; reconnecting in %.2fs", exc, delay)
+            finally:
+                self.backend_pid = None
+                if conn is not None:
+                    await conn.close()
+            # Full jitter keeps a fleet of workers from reconnecting in lockstep.
+            await asyncio.sleep(random.uniform(delay / 2, delay))
+            delay = min(delay * 2, self._settings.RECONNECT_MAX_DELAY)
+
+    async def _serve(self, conn: AsyncConnection[Any]) -> None:
+        listening: frozenset[str] = frozenset()
+        while True:
+            self._wake.clear()
+            listening = await self._apply(conn, listening)
+            if not await self._receive(conn):
+                await asyncio.wait_for(conn.execute("SELECT 1"), self._settings.HEALTH_TIMEOUT)
+
+    async def _apply(self, conn: AsyncConnection[Any], listening: frozenset[str]) -> frozenset[str]:
+        wanted = self._wanted
+        added, removed = wanted - listening, listening - wanted
+        statements = [sql.SQL("UNLISTEN {}").format(sql.Identifier(n)) for n in sorted(removed)]
+        statements += [sql.SQL("LISTEN {}").format(sql.Identifier(n)) for n in sorted(added)]
+        if statements:
+            await conn.execute(sql.SQL("; ").join(statements))
+        if added:
+            # LISTEN is in place: the hub may now read heads and release waiting streams.
+            self._on_listening(set(added))
+        return wanted
+
+    async def _receive(self, conn: AsyncConnection[Any]) -> bool:
+        """Deliver notifications until woken or ``HEALTH_INTERVAL`` passes; True if any came."""
+        drain = asyncio.ensure_future(self._drain(conn))
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((drain, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (drain, woken):
+                task.cancel()
+            await asyncio.gather(drain, woken, return_exceptions=True)
+        if drain.cancelled():
+            return True  # woken for a LISTEN change: no health check needed
+        return drain.result()
+
+    async def _drain(self, conn: AsyncConnection[Any]) -> bool:
+        received = False
+        async for notify in conn.notifies(timeout=self._settings.HEALTH_INTERVAL):
+            received = True
+            try:
+                self._on_notify(notify.channel, notify.payload)
+            except Exception:
+                logger.exception("failed to handle a notification on %s", notify.channel)
+        return received

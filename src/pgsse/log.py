@@ -1,0 +1,143 @@
+"""The event log: append with a per-channel seq, read since a position, prune.
+
+Every statement here is parameterized. Appends run on Django's connection, so they join
+the caller's transaction; reads run on the hub's own async connections.
+
+Why the seq is gap-free and commit-ordered: the append upserts the channel's row in
+``pgsse_channel`` and increments ``last_seq`` there. That row stays locked until the
+transaction ends, so a second publisher on the same channel waits, then reads the
+committed value. Seqs therefore commit in order, and a rolled-back append gives its seq
+back. (A bigserial id gives neither: see docs/guarantees.md.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pgsse import sse
+from pgsse.position import fingerprint
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+
+__all__ = ["NOTIFY_PAYLOAD_LIMIT", "ChannelHead", "LoggedEvent"]
+
+#: PostgreSQL refuses a NOTIFY payload of 8000 bytes or more.
+NOTIFY_PAYLOAD_LIMIT = 8000
+
+# One round trip: take the channel's next seq (locking its row until commit), store the
+# event, and queue the notification. The payload is "<seq>" followed by ``tail``: either
+# the whole event ("\t<channel>\t<type>\t<data>") or, for large events, a reference
+# ("\t<channel>") that makes the hub read the row from the log.
+APPEND_SQL = """
+WITH next AS (
+    INSERT INTO pgsse_channel AS c (name, last_seq, pruned_seq) VALUES (%(channel)s, 1, 0)
+    ON CONFLICT (name) DO UPDATE SET last_seq = c.last_seq + 1
+    RETURNING c.last_seq
+), appended AS (
+    INSERT INTO pgsse_event (channel, seq, type, data, created_at)
+    SELECT %(channel)s, next.last_seq, %(type)s, %(data)s, now() FROM next
+    RETURNING seq
+)
+SELECT seq, pg_notify(%(pg_channel)s, seq::text || %(tail)s) FROM appended
+"""
+
+READ_SQL = """
+SELECT seq, type, data FROM pgsse_event
+WHERE channel = %s AND seq > %s AND seq <= %s
+ORDER BY seq LIMIT %s
+"""
+
+HEADS_SQL = "SELECT name, last_seq, pruned_seq FROM pgsse_channel WHERE name = ANY(%s)"
+
+_SEQ_DIGITS = 19  # the longest bigint, for the payload size check
+_SEQ = re.compile(r"[1-9][0-9]{0,18}")
+
+
+@dataclass(slots=True)
+class LoggedEvent:
+    """One event of a channel, as read from a notification or from the log.
+
+    Its SSE bytes are encoded once, on first use, and shared by every stream.
+    """
+
+    channel: str
+    seq: int
+    type: str
+    data: str
+    _body: bytes | None = field(default=None, repr=False, compare=False)
+    _alone: bytes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def body(self) -> bytes:
+        """The ``event:`` and ``data:`` lines; streams put their own ``id:`` in front."""
+        if self._body is None:
+            self._body = sse.encode_event_body(self.type, self.data)
+        return self._body
+
+    @property
+    def frame_alone(self) -> bytes:
+        """The whole frame for a stream that follows this channel only."""
+        if self._alone is None:
+            event_id = f"{fingerprint((self.channel,))}:{self.seq}"
+            self._alone = sse.encode_id(event_id) + self.body
+        return self._alone
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHead:
+    """A channel's newest seq and the newest seq pruned from the log."""
+
+    last_seq: int
+    pruned_seq: int
+
+
+def notify_tail(channel: str, event_type: str, data: str) -> str:
+    """What follows the seq in the notification payload: the event, or a reference to it."""
+    inline = f"\t{channel}\t{event_type}\t{data}"
+    if len(inline.encode()) + _SEQ_DIGITS < NOTIFY_PAYLOAD_LIMIT:
+        return inline
+    return f"\t{channel}"
+
+
+def parse_payload(payload: str) -> tuple[str, int, tuple[str, str] | None]:
+    """Read a notification payload: ``(channel, seq, (type, data) or None if by reference)``.
+
+    Raises :class:`ValueError` for a payload pgsse did not write.
+    """
+    parts = payload.split("\t", 3)
+    if len(parts) not in (2, 4) or _SEQ.fullmatch(parts[0]) is None or not parts[1]:
+        raise ValueError(f"not a pgsse notification payload: {payload[:80]!r}")
+    seq = int(parts[0])
+    if len(parts) == 2:
+        return parts[1], seq, None
+    return parts[1], seq, (parts[2], parts[3])
+
+
+async def read_events(
+    conn: AsyncConnection[Any], channel: str, after: int, upto: int, limit: int
+) -> list[LoggedEvent]:
+    """Events of ``channel`` with ``after < seq <= upto``, oldest first, at most ``limit``."""
+    cursor = await conn.execute(READ_SQL, (channel, after, upto, limit))
+    rows = await cursor.fetchall()
+    return [LoggedEvent(channel, seq, type_, data) for seq, type_, data in rows]
+
+
+async def read_heads(conn: AsyncConnection[Any], channels: Sequence[str]) -> dict[str, ChannelHead]:
+    """The head of every channel in ``channels``; a channel never published to is at 0."""
+    cursor = await conn.execute(HEADS_SQL, (list(channels),))
+    found = {name: ChannelHead(last, pruned) for name, last, pruned in await cursor.fetchall()}
+    return {name: found.get(name, ChannelHead(0, 0)) for name in channels}
+
+
+def read_heads_sync(channels: Sequence[str], using: str) -> dict[str, ChannelHead]:
+    """:func:`read_heads` on Django's connection ``using`` (joins its transaction)."""
+    from django.db import connections
+
+    with connections[using].cursor() as cursor:
+        cursor.execute(HEADS_SQL, (list(channels),))
+        found = {name: ChannelHead(last, pruned) for name, last, pruned in cursor.fetchall()}
+    return {name: found.get(name, ChannelHead(0, 0)) for name in channels}

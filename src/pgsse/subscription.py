@@ -1,0 +1,69 @@
+"""A stream's mailbox in the hub: a bounded list of pending events and one waiter.
+
+Each subscription has its own future (never one shared per channel: cancelling a stream's
+task cancels the future it awaits, which would wake every other stream with an error).
+Pushing is synchronous and allocation-light; the stream takes everything pending at once,
+so a burst of events becomes one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pgsse.log import LoggedEvent
+
+__all__ = ["Subscription"]
+
+
+class Subscription:
+    """Events of ``channels`` queued for one stream, at most ``limit`` of them."""
+
+    __slots__ = ("_waiter", "channels", "closed", "limit", "overflowed", "pending")
+
+    def __init__(self, channels: tuple[str, ...], limit: int) -> None:
+        self.channels = channels
+        self.limit = limit
+        self.pending: list[LoggedEvent] = []
+        #: The stream fell more than ``limit`` events behind; it must close and resume.
+        self.overflowed = False
+        #: The hub is shutting down (or cannot deliver); the stream must close.
+        self.closed = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def push(self, event: LoggedEvent) -> None:
+        if self.overflowed or self.closed:
+            return
+        if len(self.pending) >= self.limit:
+            # Drop what is queued: the stream resumes from the log after reconnecting.
+            self.overflowed = True
+            self.pending = []
+        else:
+            self.pending.append(event)
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next_batch(self, timeout: float) -> list[LoggedEvent]:
+        """Everything pending, waiting up to ``timeout`` seconds for something to arrive.
+
+        Returns an empty list on timeout, and also when the subscription ends (check
+        ``overflowed`` and ``closed``).
+        """
+        if not self.pending and not self.overflowed and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(timeout, self._wake)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        batch, self.pending = self.pending, []
+        return batch

@@ -1,0 +1,139 @@
+"""The stream endpoint as a Django view: route it with one ``path()``.
+
+::
+
+    from pgsse.views import StreamView
+
+    urlpatterns = [
+        # channel from the URL
+        path("events/<str:channel>/", StreamView.as_view()),
+        # or computed per request, with an authorization hook
+        path("me/events/", StreamView.as_view(channels=my_channels, authorize=can_read)),
+    ]
+
+Everything that may touch the database (``channels``, ``authorize``) runs before the
+stream starts, and the request's database connection is closed right after: an open
+stream never holds a PostgreSQL connection. Bad requests are answered before streaming,
+with a plain-text message saying what was wrong.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connections
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseNotAllowed,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
+from django.views import View
+
+from pgsse.channels import InvalidChannel, validate_channel
+from pgsse.hub import get_hub
+from pgsse.position import canonical_channels
+from pgsse.stream import event_stream
+
+__all__ = ["StreamView", "allow_authenticated", "stream"]
+
+ChannelsHook = Callable[[HttpRequest], Iterable[str] | Awaitable[Iterable[str]]]
+AuthorizeHook = Callable[[HttpRequest, str], bool | Awaitable[bool]]
+
+#: Headers of every stream: no caching, no buffering by nginx, no compression.
+STREAM_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+
+def allow_authenticated(request: HttpRequest, channel: str) -> bool:
+    """The default authorization hook: any logged-in user may read any channel."""
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)
+
+
+async def _call(hook: Callable[..., Any], *args: Any) -> Any:
+    """Run a hook that may be sync (in the request's thread, ORM allowed) or async."""
+    if inspect.iscoroutinefunction(hook):
+        return await hook(*args)
+    result = await sync_to_async(hook)(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+class StreamView(View):
+    """An SSE stream over one or more channels.
+
+    - ``channels``: a callable ``(request) -> iterable of channel names``; by default the
+      ``channel`` URL keyword argument.
+    - ``authorize``: a callable ``(request, channel) -> bool``, sync or async, asked for each
+      channel; any False answers 403 before the stream starts. Default:
+      :func:`allow_authenticated`.
+    """
+
+    http_method_names = ["get"]
+    channels: ChannelsHook | None = None
+    authorize: AuthorizeHook = staticmethod(allow_authenticated)
+
+    def http_method_not_allowed(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        response = HttpResponseNotAllowed(["GET"], "An event stream only answers GET.\n")
+        response["Content-Type"] = "text/plain; charset=utf-8"
+        return response
+
+    async def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+        hub = get_hub()
+        async with hub.setup_slots:
+            try:
+                refusal, names = await self._check(request, kwargs)
+            finally:
+                # Give back the connection the hooks may have opened in this request's
+                # thread: Django would otherwise keep it until the stream ends.
+                await sync_to_async(connections.close_all)()
+        if refusal is not None:
+            return refusal
+        resume_from = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+        response = StreamingHttpResponse(
+            event_stream(hub, canonical_channels(names), resume_from),
+            content_type="text/event-stream; charset=utf-8",
+        )
+        for header, value in STREAM_HEADERS.items():
+            response[header] = value
+        return response
+
+    async def _check(
+        self, request: HttpRequest, kwargs: dict[str, Any]
+    ) -> tuple[HttpResponse | None, list[str]]:
+        """The channels to stream, or the response refusing the request."""
+        if self.channels is not None:
+            names = list(await _call(self.channels, request))
+        else:
+            names = [kwargs["channel"]] if "channel" in kwargs else []
+        if not names:
+            return _text(HttpResponseBadRequest, "No channel given for this stream."), names
+        try:
+            for name in names:
+                validate_channel(name)
+        except InvalidChannel as exc:
+            return _text(HttpResponseBadRequest, f"Invalid channel name: {exc}"), names
+        for name in names:
+            if not await _call(self.authorize, request, name):
+                return _text(HttpResponseForbidden, f"You may not read channel {name!r}."), names
+        return None, names
+
+
+def _text(response_class: type[HttpResponse], message: str) -> HttpResponse:
+    return response_class(message + "\n", content_type="text/plain; charset=utf-8")
+
+
+#: The view with default options, for ``path("events/<str:channel>/", stream)``.
+stream = StreamView.as_view()

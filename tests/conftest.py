@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+
+from tests import postgres
+from tests.servers import LiveServer
+
+
+@pytest.fixture(scope="session")
+def pg(django_db_setup: None, django_db_blocker: object) -> postgres.Postgres:
+    """The test PostgreSQL, with the URL of the test database pytest-django created."""
+    db = settings.DATABASES["default"]
+    host = db.get("HOST") or db.get("OPTIONS", {}).get("host", "")
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    if host.startswith("/"):
+        url = f"postgresql://{auth}@{port}/{db['NAME']}?host={host}"
+    else:
+        url = f"postgresql://{auth}@{host}{port}/{db['NAME']}"
+    return postgres.handle(url)
+
+
+@pytest.fixture
+def server(transactional_db: None, pg: postgres.Postgres) -> Iterator[LiveServer]:
+    """The chat served by a real uvicorn on 127.0.0.1, on the test database."""
+    from chat.models import Room
+    from chatsite.asgi import application
+
+    # Transactional tests empty every table afterwards: bring back the default rooms.
+    for slug in ("lobby", "random"):
+        Room.objects.get_or_create(slug=slug, defaults={"name": slug.title()})
+    live = LiveServer(application).start()
+    yield live
+    live.stop()

@@ -1,0 +1,86 @@
+"""Hundreds of streams on one server process share one listener: connections stay flat."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import psycopg
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from pgsse.hub import Hub, HubStats
+from tests.clients import ChatUser, StreamReader, open_stream, stream_client
+from tests.postgres import Postgres
+from tests.servers import LiveServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STREAMS = 200
+
+
+async def backends(pg: Postgres) -> int:
+    """Client connections to the test database, not counting the one asking."""
+    async with await psycopg.AsyncConnection.connect(pg.url, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+async def test_200_streams_use_at_most_3_connections_and_all_receive(
+    server: LiveServer, pg: Postgres
+) -> None:
+    alice = await sync_to_async(ChatUser)(server.url, "alice")
+    await sync_to_async(connections.close_all)()  # the test itself holds none
+    async with stream_client(server.url) as client, contextlib.AsyncExitStack() as stack:
+        readers: list[StreamReader] = await asyncio.gather(
+            *(
+                stack.enter_async_context(open_stream(client, "/rooms/lobby/events/"))
+                for _ in range(STREAMS)
+            )
+        )
+        await asyncio.gather(*(reader.wait_for(lambda r: bool(r.last_id)) for reader in readers))
+        assert await backends(pg) <= 3
+        sent = await sync_to_async(alice.say)("lobby", "to all 200")
+        await asyncio.gather(*(reader.wait_for(lambda r: bool(r.messages())) for reader in readers))
+        assert all(reader.messages() == [sent] for reader in readers)
+        assert await backends(pg) <= 3
+    alice.close()
+
+
+async def test_disconnecting_200_streams_leaves_no_subscription_or_connection(
+    server: LiveServer, pg: Postgres
+) -> None:
+    async with stream_client(server.url) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            readers = await asyncio.gather(
+                *(
+                    stack.enter_async_context(open_stream(client, f"/rooms/{room}/events/"))
+                    for room in ["lobby", "random"] * (STREAMS // 2)
+                )
+            )
+            await asyncio.gather(*(r.wait_for(lambda r: bool(r.last_id)) for r in readers))
+            hub = server.hub()
+            assert hub is not None
+            stats = server.call(lambda: _stats(hub))
+            assert (stats.subscriptions, stats.channels) == (STREAMS, 2)
+            during = await backends(pg)
+        # All 200 client sockets are closed now; the server notices each disconnect.
+        for _ in range(100):
+            stats = server.call(lambda: _stats(hub))
+            if stats.subscriptions == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert (stats.subscriptions, stats.channels) == (0, 0)
+        assert await backends(pg) <= during
+        # The listener itself survives (it is per process, not per stream).
+        assert stats.listener_connected
+
+
+async def _stats(hub: Hub) -> HubStats:
+    return hub.stats()

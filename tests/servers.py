@@ -1,0 +1,77 @@
+"""A real uvicorn serving the chat's ASGI application, in a thread of the test process.
+
+The socket is bound to 127.0.0.1 port 0 before the server starts (no free-port race) and
+the server runs its own event loop, so it has its own pgsse hub, exactly like a worker
+process. Tests reach the hub through :meth:`LiveServer.call` (run on the server's loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import uvicorn
+
+from pgsse.hub import Hub, current_hub
+
+T = TypeVar("T")
+
+
+class LiveServer:
+    def __init__(self, app: Any, **config: Any) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        options = {
+            "lifespan": "off",
+            "log_level": "warning",
+            "timeout_graceful_shutdown": 2,
+            "backlog": 2048,
+            **config,
+        }
+        self._server = uvicorn.Server(uvicorn.Config(app, **options))
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._server.serve(sockets=[self._sock]))
+        self._loop.run_until_complete(self._close_hub())
+        self._loop.close()
+
+    async def _close_hub(self) -> None:
+        from pgsse.hub import close_hub
+
+        await close_hub()
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the test server failed to start")
+            threading.Event().wait(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+        self._sock.close()
+
+    def call(self, function: Callable[[], Coroutine[Any, Any, T]], timeout: float = 10) -> T:
+        """Run ``function()`` on the server's event loop and return its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(function(), self._loop).result(timeout)
+
+    def hub(self) -> Hub | None:
+        """The server's hub, once a stream has started it."""
+
+        async def find() -> Hub | None:
+            return current_hub()
+
+        return self.call(find)

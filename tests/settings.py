@@ -1,0 +1,26 @@
+"""Test settings: the chat's settings on a test PostgreSQL.
+
+With ``DATABASE_URL`` set, tests use that server (pytest-django creates and drops its
+``test_`` database there). Otherwise an embedded PostgreSQL is started under
+``.pgdata/test`` for the test session and stopped when it ends.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tests import postgres
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-secret")
+os.environ["DATABASE_URL"] = postgres.server_url()
+
+from chatsite.settings import *  # noqa: F403
+
+PGSSE = {
+    # Short intervals keep fault tests quick; production defaults are documented.
+    "SWEEP_INTERVAL": 1.0,
+    "HEALTH_INTERVAL": 2.0,
+    "HEALTH_TIMEOUT": 2.0,
+    "RECONNECT_MAX_DELAY": 0.5,
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
