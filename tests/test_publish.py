@@ -16,6 +16,12 @@ from pgsse.models import Event
 from tests.postgres import Postgres
 
 
+def publish_and_roll_back(channel: str) -> None:
+    with transaction.atomic():
+        publish(channel, "rolled_back", 1)
+        raise RuntimeError("roll back")
+
+
 @pytest.mark.django_db
 def test_seqs_count_up_per_channel() -> None:
     assert [publish("room:a", "t", i) for i in range(3)] == [1, 2, 3]
@@ -27,9 +33,8 @@ def test_seqs_count_up_per_channel() -> None:
 @pytest.mark.django_db
 def test_rollback_gives_the_seq_back() -> None:
     publish("room:a", "t", "kept")
-    with pytest.raises(RuntimeError), transaction.atomic():
-        publish("room:a", "t", "rolled back")
-        raise RuntimeError
+    with pytest.raises(RuntimeError):
+        publish_and_roll_back("room:a")
     assert publish("room:a", "t", "next") == 2
     assert [e.data for e in Event.objects.order_by("seq")] == ['"kept"', '"next"']
 
@@ -63,9 +68,8 @@ def test_notification_is_sent_at_commit_only(pg: Postgres) -> None:
         1,
         ("hello", json.dumps({"text": "it's '; select 1; --"}, separators=(",", ":"))),
     )
-    with pytest.raises(RuntimeError), transaction.atomic():
-        publish("room:a", "rolled back", 1)
-        raise RuntimeError
+    with pytest.raises(RuntimeError):
+        publish_and_roll_back("room:a")
     assert list(listener.notifies(timeout=0.3)) == []
     listener.close()
 
