@@ -16,6 +16,9 @@ os.environ["DATABASE_URL"] = postgres.server_url()
 
 from chatsite.settings import *  # noqa: F403
 
+# One test database per pytest process: several runs may share the embedded server.
+DATABASES["default"]["TEST"] = {"NAME": f"test_pgsse_{os.getpid()}"}  # noqa: F405
+
 PGSSE = {
     # Short intervals keep fault tests quick; production defaults are documented.
     "SWEEP_INTERVAL": 1.0,
