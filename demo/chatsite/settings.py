@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "servestatic",
     "pgsse",
     "chat",
+    "htmx_recipe",
 ]
 
 MIDDLEWARE = [

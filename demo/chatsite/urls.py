@@ -5,5 +5,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("htmx/", include("htmx_recipe.urls")),
     path("", include("chat.urls")),
 ]
