@@ -2,15 +2,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 from tests import postgres
 from tests.servers import LiveServer
 
 
 @pytest.fixture(scope="session")
-def pg(django_db_setup: None, django_db_blocker: object) -> postgres.Postgres:
+def pg(django_db_setup: None, django_db_blocker: object) -> Iterator[postgres.Postgres]:
     """The test PostgreSQL, with the URL of the test database pytest-django created."""
     db = settings.DATABASES["default"]
     host = db.get("HOST") or db.get("OPTIONS", {}).get("host", "")
@@ -20,7 +22,25 @@ def pg(django_db_setup: None, django_db_blocker: object) -> postgres.Postgres:
         url = f"postgresql://{auth}@{port}/{db['NAME']}?host={host}"
     else:
         url = f"postgresql://{auth}@{host}{port}/{db['NAME']}"
-    return postgres.handle(url)
+    yield postgres.handle(url)
+    # Threads of async tests keep their Django connections; end them so that the test
+    # database can be dropped.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture
+def stream_server(transactional_db: None, pg: postgres.Postgres) -> Iterator[LiveServer]:
+    """pgsse alone (tests/urls.py) served by a real uvicorn on 127.0.0.1."""
+    from django.core.asgi import get_asgi_application
+
+    with override_settings(ROOT_URLCONF="tests.urls"):
+        live = LiveServer(get_asgi_application()).start()
+        yield live
+        live.stop()
 
 
 @pytest.fixture

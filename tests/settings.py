@@ -16,6 +16,9 @@ os.environ["DATABASE_URL"] = postgres.server_url()
 
 from chatsite.settings import *  # noqa: F403
 
+# Subprocess servers of pgsse alone use tests/urls.py.
+ROOT_URLCONF = os.environ.get("TEST_ROOT_URLCONF", ROOT_URLCONF)  # noqa: F405
+
 # One test database per pytest process: several runs may share the embedded server.
 DATABASES["default"]["TEST"] = {"NAME": f"test_pgsse_{os.getpid()}"}  # noqa: F405
 

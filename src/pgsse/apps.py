@@ -7,3 +7,6 @@ class PgsseConfig(AppConfig):
     name = "pgsse"
     verbose_name = "pgsse event log"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from pgsse import checks  # noqa: F401  (registers the system checks)

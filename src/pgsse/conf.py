@@ -6,7 +6,7 @@ Read through :func:`get_settings`, which caches the merged result and forgets it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any
 
@@ -48,6 +48,24 @@ class PgsseSettings:
     #: may hold a database connection while it runs: a reconnect storm of thousands of
     #: clients must not exhaust PostgreSQL's ``max_connections``.
     SETUP_CONCURRENCY: int = 4
+    #: Most channels one stream may follow (400 beyond).
+    MAX_CHANNELS_PER_STREAM: int = 16
+    #: Most streams one user (or, anonymous, one client address) may have open in one
+    #: process at once (429 beyond). ``None``: no limit.
+    MAX_STREAMS_PER_USER: int | None = 32
+    #: Dotted path of the default authorization hook ``(request, channel) -> bool``.
+    AUTHORIZE: str = "pgsse.views.allow_authenticated"
+    #: Retention rules by channel-name prefix; see :mod:`pgsse.retention`.
+    RETENTION: dict[str, dict[str, float | int | None]] = field(
+        default_factory=lambda: {"": {"max_age": 7 * 24 * 3600, "max_events": 10_000}}
+    )
+    #: Seconds between automatic prunes in each process (one prunes at a time);
+    #: ``None`` leaves pruning to ``manage.py pgsse_prune``.
+    PRUNE_INTERVAL: float | None = 600.0
+    #: End open streams (with a ``retry:`` hint) when the process gets SIGTERM or SIGINT,
+    #: chaining to the server's own handler, so that graceful shutdown does not wait for
+    #: clients that never leave.
+    HANDLE_SIGNALS: bool = True
 
     @classmethod
     def from_django(cls) -> PgsseSettings:

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import weakref
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db import connections
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
@@ -32,6 +35,8 @@ from pgsse.conf import PgsseSettings, get_settings
 from pgsse.connection import connection_kwargs
 from pgsse.listener import Listener
 from pgsse.log import ChannelHead, LoggedEvent
+from pgsse.retention import PruneReport, prune
+from pgsse.signals import install_shutdown_handlers
 from pgsse.subscription import Subscription
 
 __all__ = ["Hub", "HubStats", "SubscribeTimeout", "close_hub", "get_hub"]
@@ -79,6 +84,7 @@ class HubStats:
     notifications: int
     foreign_notifications: int
     catch_ups: int
+    log_reads: int
     delivered: int
 
 
@@ -90,6 +96,8 @@ class Hub:
         self._conninfo = conninfo
         self._feeds: dict[str, Feed] = {}
         self._subscriptions: set[Subscription] = set()
+        #: Open streams per client (user or address), for MAX_STREAMS_PER_USER.
+        self.streams_by_client: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
         # Reads (replay, catch-up, heads) use at most two connections, never one per stream.
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
@@ -111,6 +119,7 @@ class Hub:
         self._notifications = 0
         self._foreign = 0
         self._catch_ups = 0
+        self._log_reads = 0
         self._delivered = 0
 
     @classmethod
@@ -129,15 +138,27 @@ class Hub:
             self._started = self._spawn(self._start())
 
     async def _start(self) -> None:
+        if self.settings.HANDLE_SIGNALS:
+            install_shutdown_handlers(self)
         self._listener.start()
         await self._pool.open()
         self._spawn(self._sweep_forever())
+        if self.settings.PRUNE_INTERVAL:
+            self._spawn(self._prune_forever(self.settings.PRUNE_INTERVAL))
 
-    async def close(self) -> None:
-        """End every subscription (streams send ``retry:`` and close), then disconnect."""
+    def end_streams(self) -> None:
+        """Refuse new streams and end every open one with a ``retry:`` hint.
+
+        Called when the server is told to stop, so that open streams do not hold the
+        worker past its graceful-shutdown timeout; clients reconnect to another worker.
+        """
         self._closed = True
         for subscription in list(self._subscriptions):
             subscription.close()
+
+    async def close(self) -> None:
+        """End every subscription (streams send ``retry:`` and close), then disconnect."""
+        self.end_streams()
         await self._listener.close()
         for task in list(self._tasks):
             task.cancel()
@@ -153,6 +174,7 @@ class Hub:
             notifications=self._notifications,
             foreign_notifications=self._foreign,
             catch_ups=self._catch_ups,
+            log_reads=self._log_reads,
             delivered=self._delivered,
         )
 
@@ -163,16 +185,19 @@ class Hub:
 
     # -- subscriptions ---------------------------------------------------------------
 
-    async def subscribe(self, channels: tuple[str, ...]) -> tuple[Subscription, dict[str, int]]:
+    async def subscribe(
+        self, channels: tuple[str, ...], client: str = ""
+    ) -> tuple[Subscription, dict[str, int]]:
         """Join ``channels``; return the subscription and the seq each channel is live from.
 
         Every event with a seq above the returned one reaches the subscription; the
-        caller replays the log up to it. Raises :class:`SubscribeTimeout`.
+        caller replays the log up to it. ``client`` is counted in ``streams_by_client``
+        until :meth:`unsubscribe`. Raises :class:`SubscribeTimeout`.
         """
         if self._closed:
             raise SubscribeTimeout("the hub is shut down")
         self.start()
-        subscription = Subscription(channels, self.settings.MAX_BUFFERED_EVENTS)
+        subscription = Subscription(channels, self.settings.MAX_BUFFERED_EVENTS, client)
         feeds = [self._retain(name) for name in channels]
         self._listener.want(feed.pg_name for feed in self._feeds.values())
         try:
@@ -188,13 +213,18 @@ class Hub:
         for feed in feeds:
             feed.subscribers.add(subscription)
         self._subscriptions.add(subscription)
+        self.streams_by_client[client] += 1
         return subscription, {feed.name: feed.last_seq for feed in feeds}
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Leave every channel of ``subscription``; idempotent."""
         if subscription not in self._subscriptions:
             return
+        subscription.finished = True
         self._subscriptions.discard(subscription)
+        self.streams_by_client[subscription.client] -= 1
+        if not self.streams_by_client[subscription.client]:
+            del self.streams_by_client[subscription.client]
         for name in subscription.channels:
             self._feeds[name].subscribers.discard(subscription)
         self._release(subscription.channels)
@@ -221,6 +251,7 @@ class Hub:
 
     async def read_events(self, channel: str, after: int, upto: int) -> list[LoggedEvent]:
         """Up to ``REPLAY_BATCH`` events of ``channel`` with ``after < seq <= upto``."""
+        self._log_reads += 1
         async with self._pool.connection() as conn:
             return await log.read_events(conn, channel, after, upto, self.settings.REPLAY_BATCH)
 
@@ -320,11 +351,32 @@ class Hub:
             if self._feeds:
                 await self._refresh(list(self._feeds.values()))
 
+    async def _prune_forever(self, interval: float) -> None:
+        # Spread the processes of a fleet over the interval; one prunes at a time anyway.
+        await asyncio.sleep(random.uniform(0, interval))
+        while True:
+            try:
+                report = await sync_to_async(_prune_and_disconnect, thread_sensitive=False)()
+                if report.events_deleted:
+                    logger.info(
+                        "pruned %s events from %s channels", report.events_deleted, report.channels
+                    )
+            except Exception as exc:
+                logger.warning("pruning the event log failed: %s", exc)
+            await asyncio.sleep(interval)
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _prune_and_disconnect() -> PruneReport:
+    try:
+        return prune()
+    finally:
+        connections.close_all()
 
 
 # One hub per event loop. A server process runs one loop, so this is one hub per process;

@@ -13,9 +13,9 @@ class Channel(models.Model):
     """
 
     name = models.TextField(primary_key=True)
-    last_seq = models.BigIntegerField(default=0)
+    last_seq = models.BigIntegerField(default=0, db_default=0)
     pruned_seq = models.BigIntegerField(
-        default=0, help_text="Every event with a seq up to this one has been pruned."
+        default=0, db_default=0, help_text="Every event up to this seq has been pruned."
     )
 
     class Meta:

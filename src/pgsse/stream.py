@@ -40,19 +40,21 @@ _HEARTBEAT = sse.encode_comment("")
 
 
 async def event_stream(
-    hub: Hub, channels: tuple[str, ...], resume_from: str | None
+    hub: Hub, channels: tuple[str, ...], resume_from: str | None, client: str = ""
 ) -> AsyncIterator[bytes]:
     """Yield the SSE bytes of a stream over canonical ``channels``.
 
     ``resume_from`` is the client's ``Last-Event-ID`` (None or empty: start live).
+    ``client`` names who opened it (see ``Hub.streams_by_client``).
     """
     settings = hub.settings
     retry = sse.encode_retry(settings.RETRY_MS)
     yield _PREAMBLE + retry
     try:
-        subscription, live_from = await hub.subscribe(channels)
+        subscription, live_from = await hub.subscribe(channels, client)
     except SubscribeTimeout as exc:
         logger.warning("stream over %s not started: %s", channels, exc)
+        yield retry
         return
     try:
         position = dict(live_from)
@@ -64,10 +66,7 @@ async def event_stream(
                     yield b"".join(map(frame, replayed))
             except InvalidPosition as exc:
                 position.update(live_from)
-                data = json.dumps({"reason": exc.reason, "message": str(exc)})
-                chunk.append(
-                    sse.encode_event(RESET_EVENT, data, format_position(channels, position))
-                )
+                chunk.append(_reset(channels, position, exc))
         # An id-only frame: the client now knows its position even before any event (the
         # browser stores it without firing an event), so a reconnect misses nothing.
         chunk.append(sse.encode_id(format_position(channels, position)) + b"\n")
@@ -80,14 +79,18 @@ async def event_stream(
                 # with its Last-Event-ID and the log fills in.
                 yield retry
                 return
-            if not batch:
-                chunk = [_HEARTBEAT]
-                continue
             # Skip what the replay already sent (a client may also come from a process
             # whose hub was a little ahead of ours).
             chunk = [frame(event) for event in batch if event.seq > position[event.channel]]
+            if not batch:
+                chunk.append(_HEARTBEAT)
     finally:
         hub.unsubscribe(subscription)
+
+
+def _reset(channels: tuple[str, ...], position: dict[str, int], exc: InvalidPosition) -> bytes:
+    data = json.dumps({"reason": exc.reason, "message": str(exc)})
+    return sse.encode_event(RESET_EVENT, data, format_position(channels, position))
 
 
 async def _replay(

@@ -18,11 +18,30 @@ __all__ = ["Subscription"]
 class Subscription:
     """Events of ``channels`` queued for one stream, at most ``limit`` of them."""
 
-    __slots__ = ("_waiter", "channels", "closed", "limit", "overflowed", "pending")
+    __slots__ = (
+        "_waiter",
+        "channels",
+        "client",
+        "closed",
+        "finished",
+        "limit",
+        "overflowed",
+        "pending",
+        "task",
+    )
 
-    def __init__(self, channels: tuple[str, ...], limit: int) -> None:
+    #: Seconds an overflowed stream gets to end by itself before its task is cancelled.
+    ABORT_AFTER = 1.0
+
+    def __init__(self, channels: tuple[str, ...], limit: int, client: str = "") -> None:
         self.channels = channels
+        self.client = client
         self.limit = limit
+        #: The task serving the stream; cancelled if it is stuck writing to a client that
+        #: stopped reading (its socket buffers are full, so no ``retry:`` can get through).
+        self.task = asyncio.current_task()
+        #: The hub has let go of this subscription.
+        self.finished = False
         self.pending: list[LoggedEvent] = []
         #: The stream fell more than ``limit`` events behind; it must close and resume.
         self.overflowed = False
@@ -37,9 +56,14 @@ class Subscription:
             # Drop what is queued: the stream resumes from the log after reconnecting.
             self.overflowed = True
             self.pending = []
+            asyncio.get_running_loop().call_later(self.ABORT_AFTER, self._abort)
         else:
             self.pending.append(event)
         self._wake()
+
+    def _abort(self) -> None:
+        if not self.finished and self.task is not None and not self.task.done():
+            self.task.cancel()
 
     def close(self) -> None:
         self.closed = True

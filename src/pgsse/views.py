@@ -34,10 +34,12 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
+from django.utils.module_loading import import_string
 from django.views import View
 
 from pgsse.channels import InvalidChannel, validate_channel
-from pgsse.hub import get_hub
+from pgsse.conf import get_settings
+from pgsse.hub import Hub, get_hub
 from pgsse.position import canonical_channels
 from pgsse.stream import event_stream
 
@@ -46,10 +48,13 @@ __all__ = ["StreamView", "allow_authenticated", "stream"]
 ChannelsHook = Callable[[HttpRequest], Iterable[str] | Awaitable[Iterable[str]]]
 AuthorizeHook = Callable[[HttpRequest, str], bool | Awaitable[bool]]
 
-#: Headers of every stream: no caching, no buffering by nginx, no compression.
+#: Headers of every stream: no caching, no buffering by nginx, and no compression:
+#: Django's GZipMiddleware (which would hold events back) leaves alone a response that
+#: already has a Content-Encoding.
 STREAM_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
+    "Content-Encoding": "identity",
 }
 
 
@@ -75,15 +80,18 @@ class StreamView(View):
     - ``channels``: a callable ``(request) -> iterable of channel names``; by default the
       ``channel`` URL keyword argument.
     - ``authorize``: a callable ``(request, channel) -> bool``, sync or async, asked for each
-      channel; any False answers 403 before the stream starts. Default:
-      :func:`allow_authenticated`.
+      channel; any False answers 403 before the stream starts. Default: the hook named by
+      ``PGSSE["AUTHORIZE"]``, itself :func:`allow_authenticated` by default.
+
+    A stream over more than ``MAX_CHANNELS_PER_STREAM`` channels, or one more stream for a
+    user who has ``MAX_STREAMS_PER_USER`` open in this process, is answered 429.
     """
 
     http_method_names = ["get"]
     channels: ChannelsHook | None = None
-    authorize: AuthorizeHook = staticmethod(allow_authenticated)
+    authorize: AuthorizeHook | None = None
 
-    def http_method_not_allowed(
+    async def http_method_not_allowed(  # type: ignore[override]  # async view: async answer
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         response = HttpResponseNotAllowed(["GET"], "An event stream only answers GET.\n")
@@ -94,7 +102,7 @@ class StreamView(View):
         hub = get_hub()
         async with hub.setup_slots:
             try:
-                refusal, names = await self._check(request, kwargs)
+                refusal, names, client = await self._check(request, kwargs, hub)
             finally:
                 # Give back the connection the hooks may have opened in this request's
                 # thread: Django would otherwise keep it until the stream ends.
@@ -103,7 +111,7 @@ class StreamView(View):
             return refusal
         resume_from = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
         response = StreamingHttpResponse(
-            event_stream(hub, canonical_channels(names), resume_from),
+            event_stream(hub, canonical_channels(names), resume_from, client),
             content_type="text/event-stream; charset=utf-8",
         )
         for header, value in STREAM_HEADERS.items():
@@ -111,24 +119,50 @@ class StreamView(View):
         return response
 
     async def _check(
-        self, request: HttpRequest, kwargs: dict[str, Any]
-    ) -> tuple[HttpResponse | None, list[str]]:
-        """The channels to stream, or the response refusing the request."""
+        self, request: HttpRequest, kwargs: dict[str, Any], hub: Hub
+    ) -> tuple[HttpResponse | None, list[str], str]:
+        """The channels to stream and who asks, or the response refusing the request."""
+        settings = get_settings()
         if self.channels is not None:
             names = list(await _call(self.channels, request))
         else:
             names = [kwargs["channel"]] if "channel" in kwargs else []
         if not names:
-            return _text(HttpResponseBadRequest, "No channel given for this stream."), names
+            return _text(HttpResponseBadRequest, "No channel given for this stream."), names, ""
+        if len(names) > settings.MAX_CHANNELS_PER_STREAM:
+            message = (
+                f"A stream may follow at most {settings.MAX_CHANNELS_PER_STREAM} channels;"
+                f" this one asks for {len(names)}."
+            )
+            return _text(_TooManyRequests, message), names, ""
         try:
             for name in names:
                 validate_channel(name)
         except InvalidChannel as exc:
-            return _text(HttpResponseBadRequest, f"Invalid channel name: {exc}"), names
+            return _text(HttpResponseBadRequest, f"Invalid channel name: {exc}"), names, ""
+        authorize = self.authorize or import_string(settings.AUTHORIZE)
         for name in names:
-            if not await _call(self.authorize, request, name):
-                return _text(HttpResponseForbidden, f"You may not read channel {name!r}."), names
-        return None, names
+            if not await _call(authorize, request, name):
+                message = f"You may not read channel {name!r}."
+                return _text(HttpResponseForbidden, message), names, ""
+        client = await _call(_client_key, request)
+        limit = settings.MAX_STREAMS_PER_USER
+        if client and limit is not None and hub.streams_by_client[client] >= limit:
+            message = f"You already have {limit} streams open; close one and retry."
+            return _text(_TooManyRequests, message), names, client
+        return None, names, client
+
+
+def _client_key(request: HttpRequest) -> str:
+    """Who a stream counts against: the logged-in user; anonymous streams are not counted."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return ""
+
+
+class _TooManyRequests(HttpResponse):
+    status_code = 429
 
 
 def _text(response_class: type[HttpResponse], message: str) -> HttpResponse:

@@ -1,0 +1,123 @@
+"""Retention: how long the event log keeps a channel's events, and pruning them.
+
+``PGSSE["RETENTION"]`` maps channel-name prefixes to rules; the longest prefix that
+matches a channel wins, and ``""`` is the default::
+
+    PGSSE = {"RETENTION": {
+        "": {"max_age": 7 * 24 * 3600, "max_events": 10_000},
+        "typing:": {"max_age": 60},
+    }}
+
+``max_age`` is in seconds; either limit may be ``None`` (no limit of that kind). An event
+is pruned when it is older than ``max_age`` or more than ``max_events`` behind the newest.
+
+Pruning is safe while streams are live. It first raises the channel's ``pruned_seq``
+(committed at once, so the channel's row lock is held for one statement), then deletes
+in batches. A client resuming from a position still retained replays normally; one
+whose next event is gone gets a ``reset`` event: the replay checks that the log
+continues exactly where the client stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.db.backends.utils import CursorWrapper
+
+from pgsse.conf import get_settings
+
+__all__ = ["PruneReport", "Rule", "prune", "rule_for"]
+
+# Arbitrary but fixed: pg_try_advisory_lock key that lets one process prune at a time.
+_PRUNE_LOCK = 0x70677373_65707275  # "pgssepru"
+_DELETE_BATCH = 5000
+
+_DELETE_SQL = """
+DELETE FROM pgsse_event WHERE id IN (
+    SELECT id FROM pgsse_event WHERE channel = %s AND seq <= %s LIMIT %s
+)
+"""
+
+
+@dataclass(frozen=True)
+class Rule:
+    max_age: float | None = None
+    max_events: int | None = None
+
+
+@dataclass
+class PruneReport:
+    channels: int = 0
+    events_deleted: int = 0
+    skipped: bool = False  # another process was pruning
+
+
+def _rules(config: Mapping[str, Mapping[str, object]]) -> dict[str, Rule]:
+    rules = {}
+    for prefix, rule in config.items():
+        unknown = set(rule) - {"max_age", "max_events"}
+        if unknown:
+            raise ImproperlyConfigured(
+                f"PGSSE['RETENTION'][{prefix!r}] has unknown keys {sorted(unknown)};"
+                " use max_age (seconds) and max_events"
+            )
+        rules[prefix] = Rule(rule.get("max_age"), rule.get("max_events"))  # type: ignore[arg-type]
+    return rules
+
+
+def rule_for(channel: str, config: Mapping[str, Mapping[str, object]] | None = None) -> Rule:
+    """The rule for ``channel``: the longest matching prefix's, or no limit at all."""
+    rules = _rules(get_settings().RETENTION if config is None else config)
+    matches = [prefix for prefix in rules if channel.startswith(prefix)]
+    return rules[max(matches, key=len)] if matches else Rule()
+
+
+def _cut(cursor: CursorWrapper, channel: str, last_seq: int, rule: Rule, now: dt.datetime) -> int:
+    """The highest seq that ``rule`` prunes from ``channel``."""
+    cut = last_seq - rule.max_events if rule.max_events is not None else 0
+    if rule.max_age is not None:
+        cutoff = now - dt.timedelta(seconds=rule.max_age)
+        cursor.execute(
+            "SELECT max(seq) FROM pgsse_event WHERE channel = %s AND created_at < %s",
+            (channel, cutoff),
+        )
+        oldest_kept = cursor.fetchone()[0]
+        cut = max(cut, oldest_kept or 0)
+    return cut
+
+
+def prune(now: dt.datetime | None = None, using: str | None = None) -> PruneReport:
+    """Prune every channel by its rule. Runs outside any transaction (autocommit)."""
+    settings = get_settings()
+    connection = connections[using or settings.DATABASE]
+    config = settings.RETENTION
+    now = now or dt.datetime.now(dt.UTC)
+    report = PruneReport()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", (_PRUNE_LOCK,))
+        if not cursor.fetchone()[0]:
+            report.skipped = True
+            return report
+        try:
+            cursor.execute("SELECT name, last_seq, pruned_seq FROM pgsse_channel ORDER BY name")
+            for name, last_seq, pruned_seq in cursor.fetchall():
+                cut = _cut(cursor, name, last_seq, rule_for(name, config), now)
+                if cut <= pruned_seq:
+                    continue
+                cursor.execute(
+                    "UPDATE pgsse_channel SET pruned_seq = %s WHERE name = %s AND pruned_seq < %s",
+                    (cut, name, cut),
+                )
+                report.channels += 1
+                while True:
+                    cursor.execute(_DELETE_SQL, (name, cut, _DELETE_BATCH))
+                    report.events_deleted += cursor.rowcount
+                    if cursor.rowcount < _DELETE_BATCH:
+                        break
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", (_PRUNE_LOCK,))
+    return report

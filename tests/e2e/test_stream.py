@@ -1,0 +1,284 @@
+"""pgsse's stream end to end (tests/urls.py): real uvicorn, real sockets, real PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.management import call_command
+from django.test import override_settings
+
+import pgsse
+from pgsse.channels import pg_channel_name
+from pgsse.hub import Hub, HubStats
+from pgsse.position import canonical_channels, fingerprint, format_position, parse_position
+from tests.clients import StreamReader, open_stream, stream_client
+from tests.postgres import Postgres
+from tests.servers import LiveServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+publish = sync_to_async(pgsse.publish)
+
+
+def live(reader: StreamReader) -> bool:
+    return bool(reader.last_id)
+
+
+def payloads(reader: StreamReader, event_type: str = "e") -> list[Any]:
+    return [json.loads(e.data) for e in reader.of_type(event_type)]
+
+
+async def stats(server: LiveServer) -> HubStats:
+    found = server.hub()
+    assert found is not None
+    hub: Hub = found
+
+    async def read() -> HubStats:
+        return hub.stats()
+
+    return server.call(read)
+
+
+async def test_multi_channel_stream_resumes_every_channel_exactly(
+    stream_server: LiveServer,
+) -> None:
+    channels = canonical_channels(["room:a", "user:7"])
+    url = "/multi/?channel=room:a&channel=user:7"
+    async with stream_client(stream_server.url) as client:
+        async with open_stream(client, url) as reader:
+            await reader.wait_for(live)
+            for n in range(3):
+                await publish("room:a", "e", f"a{n}")
+                await publish("user:7", "e", f"u{n}")
+            await reader.wait_for(lambda r: len(r.of_type("e")) == 6)
+            resume = reader.last_id
+        assert parse_position(resume, channels) == {"room:a": 3, "user:7": 3}
+        # Ids are per event: the first user:7 event was at room:a 1, user:7 1.
+        ids = [e.id for e in reader.of_type("e")]
+        assert ids[:2] == [f"{fingerprint(channels)}:1.0", f"{fingerprint(channels)}:1.1"]
+        await publish("user:7", "e", "missed u")
+        await publish("room:a", "e", "missed a")
+        async with open_stream(client, url, last_event_id=ids[1]) as again:
+            await again.wait_for(lambda r: len(r.of_type("e")) == 6)
+            assert sorted(payloads(again)) == sorted(
+                ["a1", "u1", "a2", "u2", "missed u", "missed a"]
+            )
+            # Per channel, in seq order.
+            received = payloads(again)
+            assert [p for p in received if p in {"a1", "a2", "missed a"}] == [
+                "a1",
+                "a2",
+                "missed a",
+            ]
+            assert [p for p in received if p in {"u1", "u2", "missed u"}] == [
+                "u1",
+                "u2",
+                "missed u",
+            ]
+
+
+async def test_query_parameter_and_page_position_start_right_after_the_render(
+    stream_server: LiveServer,
+) -> None:
+    await publish("room:page", "e", "before render")
+    position = await sync_to_async(pgsse.current_position)(["room:page"])
+    await publish("room:page", "e", "after render")
+    async with (
+        stream_client(stream_server.url) as client,
+        open_stream(client, f"/events/room:page/?last_event_id={position}") as reader,
+    ):
+        await reader.wait_for(lambda r: bool(r.of_type("e")))
+        await reader.wait_for(live)
+        assert payloads(reader) == ["after render"]
+
+
+async def test_header_wins_over_query_parameter(stream_server: LiveServer) -> None:
+    for n in range(3):
+        await publish("room:h", "e", n)
+    one = format_position(("room:h",), {"room:h": 1})
+    two = format_position(("room:h",), {"room:h": 2})
+    async with (
+        stream_client(stream_server.url) as client,
+        open_stream(client, f"/events/room:h/?last_event_id={one}", two) as reader,
+    ):
+        await reader.wait_for(lambda r: bool(r.of_type("e")))
+        assert payloads(reader) == [2]
+
+
+BAD_POSITIONS = {
+    "abc": "malformed",
+    "-1": "malformed",
+    "9" * 40: "malformed",
+    "x" * 10_000: "malformed",
+}
+
+
+@pytest.mark.parametrize(("text", "reason"), BAD_POSITIONS.items())
+async def test_bad_resume_input_gets_a_reset_and_goes_on_live(
+    stream_server: LiveServer, text: str, reason: str
+) -> None:
+    await publish("room:r", "e", "old")
+    async with (
+        stream_client(stream_server.url) as client,
+        open_stream(client, "/events/room:r/", last_event_id=text) as reader,
+    ):
+        assert reader.status_code == 200
+        await reader.wait_for(lambda r: bool(r.of_type("reset")))
+        (reset,) = reader.of_type("reset")
+        assert json.loads(reset.data)["reason"] == reason
+        assert reset.id == format_position(("room:r",), {"room:r": 1})
+        await publish("room:r", "e", "new")
+        await reader.wait_for(lambda r: bool(r.of_type("e")))
+        assert payloads(reader) == ["new"]
+
+
+async def test_positions_of_other_streams_the_future_and_the_pruned_past_reset(
+    stream_server: LiveServer,
+) -> None:
+    for n in range(20):
+        await publish("room:p", "e", n)
+    other = format_position(canonical_channels(["room:p", "x:y"]), {"room:p": 1, "x:y": 0})
+    future = format_position(("room:p",), {"room:p": 21})
+    with override_settings(PGSSE={"RETENTION": {"": {"max_events": 5}}}):
+        await sync_to_async(call_command)("pgsse_prune", stdout=io.StringIO())
+    expired = format_position(("room:p",), {"room:p": 14})
+    retained = format_position(("room:p",), {"room:p": 15})
+    async with stream_client(stream_server.url) as client:
+        for position, reason in ((other, "channels"), (future, "future"), (expired, "expired")):
+            async with open_stream(client, "/events/room:p/", last_event_id=position) as reader:
+                await reader.wait_for(lambda r: bool(r.of_type("reset")))
+                assert json.loads(reader.of_type("reset")[0].data)["reason"] == reason
+                assert reader.of_type("e") == []
+        # Pruning kept the last 5: a client at 15 still resumes without a reset.
+        async with open_stream(client, "/events/room:p/", last_event_id=retained) as reader:
+            await reader.wait_for(lambda r: len(r.of_type("e")) == 5)
+            assert payloads(reader) == [15, 16, 17, 18, 19]
+            assert reader.of_type("reset") == []
+
+
+async def test_an_empty_last_event_id_starts_live_without_reset(stream_server: LiveServer) -> None:
+    await publish("room:empty", "e", "old")
+    async with (
+        stream_client(stream_server.url) as client,
+        open_stream(client, "/events/room:empty/", last_event_id="") as reader,
+    ):
+        await reader.wait_for(live)
+        await publish("room:empty", "e", "new")
+        await reader.wait_for(lambda r: bool(r.of_type("e")))
+        assert payloads(reader) == ["new"]
+        assert reader.of_type("reset") == []
+
+
+@pytest.mark.parametrize("size", [7_999, 8_000, 100_000])
+async def test_large_events_arrive_intact_and_are_read_once_per_process(
+    stream_server: LiveServer, size: int
+) -> None:
+    text = "é" * (size // 2)  # two bytes each in UTF-8
+    async with stream_client(stream_server.url) as client:
+        readers = [await _enter(client, "/events/room:big/") for _ in range(10)]
+        for stream in readers:
+            await stream[1].wait_for(live)
+        before = await stats(stream_server)
+        await publish("room:big", "e", text)
+        for _, reader in readers:
+            await reader.wait_for(lambda r: bool(r.of_type("e")))
+            assert payloads(reader) == [text]
+        after = await stats(stream_server)
+        for context, _ in readers:
+            await context.__aexit__(None, None, None)
+    # By reference above the payload limit: one read of the log, not one per client.
+    assert after.log_reads - before.log_reads == (0 if size < 7_900 else 1)
+
+
+async def _enter(client: httpx.AsyncClient, url: str) -> tuple[Any, StreamReader]:
+    context = open_stream(client, url)
+    return context, await context.__aenter__()
+
+
+async def test_bad_requests_get_clear_errors_before_any_stream(stream_server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=stream_server.url, timeout=10) as client:
+        cases = {
+            ("GET", "/events/room%20lobby/"): (400, "whitespace"),
+            ("GET", "/events/secret:plans/"): (403, "may not read"),
+            ("OPTIONS", "/events/room:a/"): (405, "only answers GET"),
+            ("HEAD", "/events/room:a/"): (405, ""),
+            ("POST", "/events/room:a/"): (403, "CSRF"),
+            ("GET", "/multi/"): (400, "No channel"),
+            ("GET", "/multi/?" + "&".join(f"channel=c{n}" for n in range(17))): (429, "at most 16"),
+            ("GET", "/private/room:a/"): (403, "may not read"),
+        }
+        for (method, url), (status, message) in cases.items():
+            response = await client.request(method, url)
+            assert (response.status_code, message in response.text) == (status, True), url
+        # No Accept header at all (curl's default is */*): still a stream.
+        async with client.stream("GET", "/events/room:a/", headers={"Accept": ""}) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+
+
+async def test_foreign_notifications_are_ignored_and_no_stream_dies(
+    stream_server: LiveServer, pg: Postgres
+) -> None:
+    async with (
+        stream_client(stream_server.url) as client,
+        open_stream(client, "/events/room:f/") as reader,
+    ):
+        await reader.wait_for(live)
+        await publish("room:f", "e", 1)
+        garbage = [
+            "",
+            "hello",
+            "1",
+            "x\troom:f",
+            "2\troom:f\te",
+            '99999\troom:f\te\t"forged"',
+            "3\troom:other\te\t1",
+            "\x01\t\t\t",
+        ]
+        async with await psycopg.AsyncConnection.connect(pg.url, autocommit=True) as conn:
+            for payload in garbage:
+                await conn.execute("SELECT pg_notify(%s, %s)", (pg_channel_name("room:f"), payload))
+        await publish("room:f", "e", 2)
+        await publish("room:f", "e", 3)
+        await reader.wait_for(lambda r: len(r.of_type("e")) == 3)
+        assert payloads(reader) == [1, 2, 3]
+        assert not reader.ended
+    assert (await stats(stream_server)).foreign_notifications >= 5
+
+
+async def test_an_event_whose_notification_never_came_is_delivered_by_the_sweep(
+    stream_server: LiveServer,
+) -> None:
+    async with (
+        stream_client(stream_server.url) as client,
+        open_stream(client, "/events/room:lost/") as reader,
+    ):
+        await reader.wait_for(live)
+        # As if the process crashed between commit and notify: the row, no notification.
+        await sync_to_async(_append_without_notify)("room:lost", "e", '"silent"')
+        await reader.wait_for(lambda r: bool(r.of_type("e")), timeout=5)  # SWEEP_INTERVAL 1 s
+        assert payloads(reader) == ["silent"]
+
+
+def _append_without_notify(channel: str, event_type: str, data: str) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH next AS (
+                INSERT INTO pgsse_channel AS c (name, last_seq) VALUES (%s, 1)
+                ON CONFLICT (name) DO UPDATE SET last_seq = c.last_seq + 1
+                RETURNING c.last_seq
+            )
+            INSERT INTO pgsse_event (channel, seq, type, data, created_at)
+            SELECT %s, last_seq, %s, %s, now() FROM next
+            """,
+            (channel, channel, event_type, data),
+        )
