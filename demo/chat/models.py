@@ -1,7 +1,12 @@
-"""Rooms and their messages."""
+"""Rooms, memberships, messages, presence, API tokens and rate-limit hits."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from typing import Any
+
+from django.conf import settings
 from django.db import models
 
 #: Longest message, in characters.
@@ -12,6 +17,18 @@ class Room(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=80)
     created_at = models.DateTimeField(auto_now_add=True)
+    #: Private rooms are readable by their members only; the owner invites.
+    private = models.BooleanField(default=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_rooms",
+    )
+    members: models.ManyToManyField[Any, Any] = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="rooms", blank=True
+    )
 
     class Meta:
         ordering = ["name"]
@@ -21,15 +38,52 @@ class Room(models.Model):
 
     @property
     def channel(self) -> str:
-        """The pgsse channel carrying this room's events."""
+        """The pgsse channel carrying this room's messages."""
         return f"room:{self.slug}"
+
+    @property
+    def presence_channel(self) -> str:
+        return f"presence:{self.slug}"
+
+    @property
+    def typing_channel(self) -> str:
+        """Typing notices: a channel of its own, so a short retention can prune it."""
+        return f"typing:{self.slug}"
+
+    @property
+    def channels(self) -> list[str]:
+        """Everything a room page follows, on one stream."""
+        return [self.channel, self.presence_channel, self.typing_channel]
+
+
+class Membership(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="chat_membership_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room}"
 
 
 class Message(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
-    author_name = models.CharField(max_length=40)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
+    )
+    #: The author's username when posting (kept if the account goes away).
+    author_name = models.CharField(max_length=150)
     text = models.TextField(max_length=MAX_MESSAGE_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -38,12 +92,73 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.author_name}: {self.text[:40]}"
 
-    def as_event_data(self) -> dict[str, object]:
+    def as_event_data(self, room_slug: str | None = None) -> dict[str, object]:
         """What ``message_*`` events carry, and what the API returns."""
         return {
             "id": self.id,
-            "room": self.room.slug,
+            "room": room_slug or self.room.slug,
             "user": self.author_name,
             "text": self.text,
             "created_at": self.created_at.isoformat(),
+            "edited_at": self.edited_at.isoformat() if self.edited_at else None,
         }
+
+
+class Presence(models.Model):
+    """One open page (tab) of a user in a room, refreshed by the page's heartbeat."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="presences")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    tab = models.CharField(max_length=64)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user", "tab"], name="chat_presence_tab_once")
+        ]
+
+
+class PresenceSnapshot(models.Model):
+    """The users last announced as present in a room: a change is published once."""
+
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, primary_key=True)
+    users = models.JSONField(default=list)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A user's API token; only its SHA-256 is stored."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_token"
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"token of {self.user}"
+
+    @classmethod
+    def issue(cls, user: object) -> str:
+        """Create or replace ``user``'s token and return it (shown once, never stored)."""
+        token = secrets.token_urlsafe(32)
+        cls.objects.update_or_create(user=user, defaults={"digest": _digest(token)})
+        return token
+
+    @classmethod
+    def user_for(cls, token: str) -> object | None:
+        found = cls.objects.select_related("user").filter(digest=_digest(token)).first()
+        return found.user if found is not None and found.user.is_active else None
+
+
+class RateHit(models.Model):
+    """One counted action (a post, a typing notice) for the sliding-window rate limit."""
+
+    key = models.CharField(max_length=200)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "at"], name="chat_ratehit_key_at")]

@@ -1,15 +1,28 @@
 from __future__ import annotations
 
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from chat import views
+from chat import api, views
 
 app_name = "chat"
 
 urlpatterns = [
     path("", views.index, name="index"),
-    path("name/", views.set_name, name="set_name"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("rooms/new/", views.create, name="create"),
     path("rooms/<slug:slug>/", views.room, name="room"),
-    path("rooms/<slug:slug>/messages/", views.post_message, name="post_message"),
+    path("rooms/<slug:slug>/join/", views.join, name="join"),
+    path("rooms/<slug:slug>/leave/", views.leave, name="leave"),
+    path("rooms/<slug:slug>/invite/", views.invite, name="invite"),
     path("rooms/<slug:slug>/events/", views.room_events, name="room_events"),
+    # The page's form post; the same endpoint as the API's.
+    path("rooms/<slug:slug>/messages/", api.messages, name="post_message"),
+    path("api/rooms/", api.rooms, name="api_rooms"),
+    path("api/rooms/<slug:slug>/messages/", api.messages, name="api_messages"),
+    path("api/rooms/<slug:slug>/messages/<int:message_id>/", api.message, name="api_message"),
+    path("api/rooms/<slug:slug>/presence/", api.heartbeat, name="api_presence"),
+    path("api/rooms/<slug:slug>/typing/", api.typing, name="api_typing"),
 ]

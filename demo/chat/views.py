@@ -1,89 +1,171 @@
-"""The chat's pages and endpoints. Uses only pgsse's public API."""
+"""The chat's pages: accounts, the room list, a room, membership forms, the room stream.
+
+The JSON endpoints are in :mod:`chat.api`. Uses only pgsse's public API.
+"""
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import pgsse
-from chat.models import MAX_MESSAGE_LENGTH, Message, Room
+from chat import access, conf, presence, rooms
+from chat.api import PAGE_SIZE, history_page
+from chat.models import MAX_MESSAGE_LENGTH, Room
 from pgsse.views import StreamView
 
-HISTORY_LENGTH = 50
-MAX_NAME_LENGTH = 40
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """A new account (Django's password validation applies), logged in at once."""
+    form: UserCreationForm[User] = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        return redirect(_next_url(request))
+    return render(request, "registration/signup.html", {"form": form, "next": _next_url(request)})
 
 
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    return redirect("chat:room", slug="lobby")
+    user = request.user
+    if not user.is_authenticated and not conf.get("CHAT_ANONYMOUS_READ"):
+        return redirect_to_login(request.get_full_path())
+    visible = access.visible_rooms(user)
+    joined: set[int] = set()
+    if user.is_authenticated:
+        joined = set(visible.filter(membership__user_id=user.pk).values_list("pk", flat=True))
+    return render(
+        request,
+        "chat/index.html",
+        {"rooms": visible, "joined": joined, "max_name_length": rooms.MAX_NAME_LENGTH},
+    )
+
+
+@require_POST
+def create(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect_to_login("/")
+    try:
+        room = rooms.create_room(
+            request.user, request.POST.get("name", ""), request.POST.get("private") == "on"
+        )
+    except rooms.RoomError as exc:
+        messages.error(request, str(exc))
+        return redirect("chat:index")
+    return redirect("chat:room", slug=room.slug)
+
+
+def _readable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
+    room = get_object_or_404(Room, slug=slug)
+    if access.can_read(request.user, room):
+        return room
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    return HttpResponseForbidden(
+        render_to_string("chat/forbidden.html", {"room": room}, request=request)
+    )
 
 
 @require_GET
 def room(request: HttpRequest, slug: str) -> HttpResponse:
-    current = get_object_or_404(Room, slug=slug)
+    current = _readable_room(request, slug)
+    if isinstance(current, HttpResponse):
+        return current
     # Position first, history second: whatever commits in between is replayed by the
     # stream (and recognised by its message id), never lost.
-    position = pgsse.current_position([current.channel])
-    history = list(current.messages.order_by("-id")[:HISTORY_LENGTH])[::-1]
+    position = pgsse.current_position(current.channels)
+    page = history_page(current, None, PAGE_SIZE)
+    user = request.user
     return render(
         request,
         "chat/room.html",
         {
             "room": current,
-            "rooms": Room.objects.all(),
-            "history": history,
+            "rooms": access.visible_rooms(user),
+            "history": page,
+            "present": presence.present_users(current),
             "position": position,
-            "display_name": request.session.get("display_name", ""),
+            "is_member": access.is_member(user, current),
+            "can_post": access.can_post(user, current),
+            "is_owner": user.is_authenticated and current.owner_id == user.pk,
             "max_length": MAX_MESSAGE_LENGTH,
+            "page_config": {
+                "room": current.slug,
+                "user": user.get_username() if user.is_authenticated else "",
+                "isOwner": user.is_authenticated and current.owner_id == user.pk,
+                "position": position,
+                "hasMore": page["has_more"],
+                "heartbeatSeconds": conf.get("CHAT_PRESENCE_HEARTBEAT"),
+            },
         },
     )
 
 
-@require_POST
-def set_name(request: HttpRequest) -> HttpResponse:
-    name = request.POST.get("name", "").strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
-        return HttpResponse(
-            f"A name of 1 to {MAX_NAME_LENGTH} characters is required.\n",
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
-    request.session["display_name"] = name
-    next_url = request.POST.get("next", "")
-    return redirect(next_url if next_url.startswith("/rooms/") else reverse("chat:index"))
-
-
-def _error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
-
-
-@require_POST
-def post_message(request: HttpRequest, slug: str) -> HttpResponse:
+def _membership_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect_to_login(f"/rooms/{slug}/")
     current = get_object_or_404(Room, slug=slug)
-    author = request.session.get("display_name")
-    if not author:
-        return _error("Choose a display name first.", 403)
-    text = request.POST.get("text", "")
-    if not text.strip():
-        return _error("A message cannot be empty.", 400)
-    if len(text) > MAX_MESSAGE_LENGTH:
-        return _error(f"A message is at most {MAX_MESSAGE_LENGTH} characters.", 413)
-    with transaction.atomic():
-        message = Message.objects.create(room=current, author_name=author, text=text)
-        data = message.as_event_data()
-        pgsse.publish(current.channel, "message_created", data)
-    return JsonResponse(data, status=201)
+    try:
+        if action == "join":
+            rooms.join(current, request.user)
+        elif action == "leave":
+            rooms.leave(current, request.user)
+            if current.private:
+                return redirect("chat:index")
+        else:
+            invited = rooms.invite(current, request.user, request.POST.get("username", ""))
+            messages.success(request, f"{invited.get_username()} may now enter #{current.slug}.")
+    except rooms.RoomError as exc:
+        messages.error(request, str(exc))
+    return redirect("chat:room", slug=current.slug)
+
+
+@require_POST
+def join(request: HttpRequest, slug: str) -> HttpResponse:
+    return _membership_action(request, slug, "join")
+
+
+@require_POST
+def leave(request: HttpRequest, slug: str) -> HttpResponse:
+    return _membership_action(request, slug, "leave")
+
+
+@require_POST
+def invite(request: HttpRequest, slug: str) -> HttpResponse:
+    return _membership_action(request, slug, "invite")
 
 
 def _room_channels(request: HttpRequest) -> list[str]:
     assert request.resolver_match is not None
-    return [get_object_or_404(Room, slug=request.resolver_match.kwargs["slug"]).channel]
+    slug: Any = request.resolver_match.kwargs["slug"]
+    try:
+        return Room.objects.get(slug=slug).channels
+    except Room.DoesNotExist as exc:
+        raise Http404(f"There is no room {slug!r}.") from exc
 
 
-def _public_room(request: HttpRequest, channel: str) -> bool:
-    return True  # every room is public until accounts and private rooms exist
+def _may_read(request: HttpRequest, channel: str) -> bool:
+    # The room's three channels (messages, presence, typing) share its permission.
+    slug = channel.split(":", 1)[1]
+    current = Room.objects.filter(slug=slug).first()
+    return current is not None and access.can_read(request.user, current)
 
 
-room_events = StreamView.as_view(channels=_room_channels, authorize=_public_room)
+#: The room page's one stream: messages, presence and typing. 403 before streaming for
+#: anyone who may not read the room.
+room_events = StreamView.as_view(channels=_room_channels, authorize=_may_read)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.clients import ChatUser, StreamReader, open_stream, stream_client
+from tests.chat_accounts import ChatAccount
+from tests.clients import StreamReader, open_stream
 from tests.servers import LiveServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,8 +22,9 @@ def live(reader: StreamReader) -> bool:
 
 
 async def test_stream_headers_arrive_before_any_event(server: LiveServer) -> None:
+    alice = await sync_to_async(ChatAccount)(server.url, "alice")
     async with (
-        stream_client(server.url) as client,
+        alice.stream_client() as client,
         open_stream(client, "/rooms/lobby/events/") as reader,
     ):
         assert reader.status_code == 200
@@ -31,14 +34,15 @@ async def test_stream_headers_arrive_before_any_event(server: LiveServer) -> Non
         assert reader.headers["x-accel-buffering"] == "no"
         await reader.wait_for(live)
         assert reader.of_type("message_created") == []
+    alice.close()
 
 
 async def test_two_clients_in_a_room_receive_a_post_and_another_room_does_not(
     server: LiveServer,
 ) -> None:
-    alice = await sync_to_async(ChatUser)(server.url, "alice")
+    alice = await sync_to_async(ChatAccount)(server.url, "alice")
     async with (
-        stream_client(server.url) as client,
+        alice.stream_client() as client,
         open_stream(client, "/rooms/lobby/events/") as first,
         open_stream(client, "/rooms/lobby/events/") as second,
         open_stream(client, "/rooms/random/events/") as elsewhere,
@@ -70,9 +74,9 @@ TRICKY_TEXTS = [
 async def test_tricky_messages_arrive_intact_and_sql_in_them_never_runs(
     server: LiveServer,
 ) -> None:
-    alice = await sync_to_async(ChatUser)(server.url, "alice")
+    alice = await sync_to_async(ChatAccount)(server.url, "alice")
     async with (
-        stream_client(server.url) as client,
+        alice.stream_client() as client,
         open_stream(client, "/rooms/lobby/events/") as reader,
     ):
         await reader.wait_for(live)
@@ -91,10 +95,12 @@ async def test_tricky_messages_arrive_intact_and_sql_in_them_never_runs(
 
 
 async def test_reconnect_with_last_event_id_gets_exactly_the_missed_messages(
-    server: LiveServer,
+    server: LiveServer, settings: Any
 ) -> None:
-    alice = await sync_to_async(ChatUser)(server.url, "alice")
-    bob = await sync_to_async(ChatUser)(server.url, "bob")
+    # This test posts as fast as it can: lift the chat's per-user rate limit.
+    settings.CHAT_RATE_LIMIT = (1_000_000, 10.0)
+    alice = await sync_to_async(ChatAccount)(server.url, "alice")
+    bob = await sync_to_async(ChatAccount)(server.url, "bob")
     stop = asyncio.Event()
     posted: list[int] = []
 
@@ -105,7 +111,7 @@ async def test_reconnect_with_last_event_id_gets_exactly_the_missed_messages(
             posted.append(message["id"])
             n += 1
 
-    async with stream_client(server.url) as client:
+    async with alice.stream_client() as client:
         writer = asyncio.create_task(post_continuously())
         async with open_stream(client, "/rooms/lobby/events/") as first:
             await first.wait_for(live)

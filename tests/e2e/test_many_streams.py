@@ -11,13 +11,15 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from pgsse.hub import Hub, HubStats
-from tests.clients import ChatUser, StreamReader, open_stream, stream_client
+from tests.chat_accounts import ChatAccount, logged_in_stream_clients
+from tests.clients import StreamReader, open_stream
 from tests.postgres import Postgres
 from tests.servers import LiveServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STREAMS = 200
+ROOM_CHANNELS = ("room", "presence", "typing")
 
 
 async def backends(pg: Postgres) -> int:
@@ -35,13 +37,17 @@ async def backends(pg: Postgres) -> int:
 async def test_200_streams_use_at_most_3_connections_and_all_receive(
     server: LiveServer, pg: Postgres
 ) -> None:
-    alice = await sync_to_async(ChatUser)(server.url, "alice")
+    alice = await sync_to_async(ChatAccount)(server.url, "alice")
+    # 200 readers, each logged in as their own user (as 200 people would be).
+    clients = await sync_to_async(logged_in_stream_clients)(server.url, STREAMS)
     await sync_to_async(connections.close_all)()  # the test itself holds none
-    async with stream_client(server.url) as client, contextlib.AsyncExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:
+            await stack.enter_async_context(client)
         readers: list[StreamReader] = await asyncio.gather(
             *(
                 stack.enter_async_context(open_stream(client, "/rooms/lobby/events/"))
-                for _ in range(STREAMS)
+                for client in clients
             )
         )
         await asyncio.gather(*(reader.wait_for(lambda r: bool(r.last_id)) for reader in readers))
@@ -56,30 +62,34 @@ async def test_200_streams_use_at_most_3_connections_and_all_receive(
 async def test_disconnecting_200_streams_leaves_no_subscription_or_connection(
     server: LiveServer, pg: Postgres
 ) -> None:
-    async with stream_client(server.url) as client:
-        async with contextlib.AsyncExitStack() as stack:
-            readers = await asyncio.gather(
-                *(
-                    stack.enter_async_context(open_stream(client, f"/rooms/{room}/events/"))
-                    for room in ["lobby", "random"] * (STREAMS // 2)
-                )
+    clients = await sync_to_async(logged_in_stream_clients)(server.url, STREAMS)
+    await sync_to_async(connections.close_all)()
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:
+            await stack.enter_async_context(client)
+        readers = await asyncio.gather(
+            *(
+                stack.enter_async_context(open_stream(client, f"/rooms/{room}/events/"))
+                for client, room in zip(clients, ["lobby", "random"] * (STREAMS // 2), strict=True)
             )
-            await asyncio.gather(*(r.wait_for(lambda r: bool(r.last_id)) for r in readers))
-            hub = server.hub()
-            assert hub is not None
-            stats = server.call(lambda: _stats(hub))
-            assert (stats.subscriptions, stats.channels) == (STREAMS, 2)
-            during = await backends(pg)
-        # All 200 client sockets are closed now; the server notices each disconnect.
-        for _ in range(100):
-            stats = server.call(lambda: _stats(hub))
-            if stats.subscriptions == 0:
-                break
-            await asyncio.sleep(0.05)
-        assert (stats.subscriptions, stats.channels) == (0, 0)
-        assert await backends(pg) <= during
-        # The listener itself survives (it is per process, not per stream).
-        assert stats.listener_connected
+        )
+        await asyncio.gather(*(r.wait_for(lambda r: bool(r.last_id)) for r in readers))
+        hub = server.hub()
+        assert hub is not None
+        stats = server.call(lambda: _stats(hub))
+        # Each room page's stream follows its room's messages, presence and typing.
+        assert (stats.subscriptions, stats.channels) == (STREAMS, 2 * len(ROOM_CHANNELS))
+        during = await backends(pg)
+    # All 200 client sockets are closed now; the server notices each disconnect.
+    for _ in range(100):
+        stats = server.call(lambda: _stats(hub))
+        if stats.subscriptions == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert (stats.subscriptions, stats.channels) == (0, 0)
+    assert await backends(pg) <= during
+    # The listener itself survives (it is per process, not per stream).
+    assert stats.listener_connected
 
 
 async def _stats(hub: Hub) -> HubStats:

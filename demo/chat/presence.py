@@ -1,0 +1,61 @@
+"""Who is here: each open page sends a heartbeat; a change of the set of users is published.
+
+- A page POSTs a heartbeat every ``CHAT_PRESENCE_HEARTBEAT`` seconds with a random tab id,
+  and a leave beacon when it is hidden for good (``pagehide``).
+- A tab silent for ``CHAT_PRESENCE_TIMEOUT`` seconds has gone: every heartbeat in the room
+  deletes such tabs, so a crashed tab leaves within TIMEOUT + HEARTBEAT seconds.
+- A user is present once however many tabs they have open.
+- The room's row is locked while its presence changes, so two changes cannot both
+  publish the same transition or miss one; the set last published is kept in
+  :class:`PresenceSnapshot`, so expiry noticed by anyone is published exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+import pgsse
+from chat import conf
+from chat.models import Presence, PresenceSnapshot, Room
+
+PRESENCE_EVENT = "presence"
+
+
+def present_users(room: Room) -> list[str]:
+    """Usernames with a live tab in ``room``, sorted."""
+    cutoff = timezone.now() - timedelta(seconds=conf.get("CHAT_PRESENCE_TIMEOUT"))
+    names = (
+        Presence.objects.filter(room=room, last_seen__gt=cutoff)
+        .values_list("user__username", flat=True)
+        .distinct()
+    )
+    return sorted(names)
+
+
+def update(room: Room, user: AbstractBaseUser | None, tab: str, *, leaving: bool = False) -> None:
+    """Record a heartbeat (or a leave) of ``user``'s ``tab``; publish if the set changed.
+
+    ``user`` None only sweeps expired tabs (an anonymous reader's heartbeat).
+    """
+    with transaction.atomic():
+        Room.objects.select_for_update().filter(pk=room.pk).exists()
+        now = timezone.now()
+        if user is not None:
+            if leaving:
+                Presence.objects.filter(room=room, user_id=user.pk, tab=tab).delete()
+            else:
+                Presence.objects.update_or_create(
+                    room=room, user_id=user.pk, tab=tab, defaults={"last_seen": now}
+                )
+        cutoff = now - timedelta(seconds=conf.get("CHAT_PRESENCE_TIMEOUT"))
+        Presence.objects.filter(room=room, last_seen__lte=cutoff).delete()
+        users = present_users(room)
+        snapshot, _ = PresenceSnapshot.objects.get_or_create(room=room)
+        if snapshot.users != users:
+            snapshot.users = users
+            snapshot.save(update_fields=["users"])
+            pgsse.publish(room.presence_channel, PRESENCE_EVENT, {"users": users})
