@@ -111,7 +111,13 @@ CSRF_COOKIE_HTTPONLY = False  # the chat's script reads it to post with fetch()
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-PGSSE: dict[str, object] = {}
+PGSSE: dict[str, object] = {
+    "RETENTION": {
+        "": {"max_age": 7 * 24 * 3600, "max_events": 10_000},
+        # Typing notices matter for seconds: never kept in the log for long.
+        "typing:": {"max_age": 60, "max_events": 100},
+    },
+}
 
 LOGGING = {
     "version": 1,
