@@ -162,7 +162,9 @@ def test_the_quick_start_works_when_followed_literally(
         project, "shell", "-c",
         "from django.contrib.auth.models import User; print(User.objects.get().pk)",
     ).splitlines()[-1]  # fmt: skip
-    server = ServerProcess(serve_command(), "", **project_env(project))
+    server = ServerProcess(
+        serve_command(), "", DJANGO_SETTINGS_MODULE=f"{PROJECT}.settings", PYTHONPATH=str(project)
+    )
     server.start()
     try:
         order_id = asyncio.run(stream_an_order(server.url, project, alice_pk))

@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, connections
@@ -213,19 +214,34 @@ async def test_stream_end_to_end(
           f"publish to client {latency * 1000:.1f} ms")  # fmt: skip
 
 
-def worker_of(server: ServerProcess, port: int) -> int | None:
-    """The pid of the worker process holding the server side of a client's connection."""
-    assert server.process is not None
-    for worker in psutil.Process(server.process.pid).children():
-        for conn in worker.net_connections(kind="tcp"):
-            if conn.raddr and conn.laddr.port == server.port and conn.raddr.port == port:
-                return int(worker.pid)
-    return None
-
-
 def workers(server: ServerProcess) -> list[int]:
+    """The pids of the server's child processes (uvicorn's workers), read from /proc."""
     assert server.process is not None
-    return [child.pid for child in psutil.Process(server.process.pid).children()]
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == server.process.pid:
+                children.append(int(stat.parent.name))
+    return children
+
+
+def worker_of(server: ServerProcess, client_port: int) -> int | None:
+    """The worker holding the server side of the connection from ``client_port``."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = (int(address.split(":")[1], 16) for address in fields[1:3])
+        if local == server.port and remote == client_port:
+            inode = fields[9]
+    assert inode is not None, "no such connection in /proc/net/tcp"
+    for pid in workers(server):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+    return None
 
 
 async def test_uvicorn_workers_share_one_postgresql(transactional_db: None, pg: Postgres) -> None:
