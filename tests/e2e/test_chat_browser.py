@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from playwright.async_api import BrowserContext, Page, expect
 
+from tests.chat_accounts import PASSWORD, ChatAccount
 from tests.servers import LiveServer
 
 pytestmark = [
@@ -16,16 +19,35 @@ pytestmark = [
 ]
 
 NewContext = Callable[..., Awaitable[BrowserContext]]
+XSS = "<img src=x onerror=alert(1)>"
+
+
+async def sign_up(new_context: NewContext, base_url: str, name: str) -> BrowserContext:
+    """A browser context logged in as a new user, signed up through the form."""
+    context = await new_context()
+    page = await context.new_page()
+    await page.goto(f"{base_url}/accounts/signup/")
+    await page.fill("#id_username", name)
+    await page.fill("#id_password1", PASSWORD)
+    await page.fill("#id_password2", PASSWORD)
+    await page.click("text=Create account")
+    await expect(page.locator("#me")).to_have_text(name)
+    await page.close()
+    return context
+
+
+async def open_room(context: BrowserContext, base_url: str, room: str) -> Page:
+    page = await context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    page.dialogs = dialogs  # type: ignore[attr-defined]
+    await page.goto(f"{base_url}/rooms/{room}/")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    return page
 
 
 async def join(new_context: NewContext, server: LiveServer, name: str, room: str) -> Page:
-    context = await new_context()
-    page = await context.new_page()
-    await page.goto(f"{server.url}/rooms/{room}/")
-    await page.fill("#name", name)
-    await page.click("text=Join the chat")
-    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
-    return page
+    return await open_room(await sign_up(new_context, server.url, name), server.url, room)
 
 
 async def send(page: Page, text: str) -> None:
@@ -49,6 +71,160 @@ async def test_two_windows_see_each_others_messages_live_and_once(
             ["hi bob", "hi alice <b>not bold</b>"], timeout=2000
         )
         await expect(page.locator(".message b")).to_have_count(0)
+        await expect(page.locator(".message .author")).to_have_text(["alice", "bob"])
+    # Sending did not reload the page, and cleared the composer.
+    await expect(bob.locator("#text")).to_have_value("")
     # The other room stayed empty, though its stream is live.
     await expect(elsewhere.locator("#connection")).to_have_attribute("data-state", "live")
     await expect(elsewhere.locator(".message")).to_have_count(0)
+
+
+async def test_text_is_rendered_safely_and_links_are_made_safely(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    await send(alice, XSS)
+    await send(alice, "see https://example.com/a?b=1&c=<2> and javascript:alert(1)")
+    for page in (alice, bob):
+        texts = page.locator(".message .text")
+        await expect(texts).to_have_count(2, timeout=2000)
+        await expect(texts.first).to_have_text(XSS)
+        await expect(page.locator(".message img")).to_have_count(0)
+        links = page.locator(".message .text a")
+        await expect(links).to_have_count(1)
+        await expect(links).to_have_attribute("href", "https://example.com/a?b=1&c=")
+        await expect(links).to_have_attribute("rel", "noopener noreferrer nofollow")
+    # Rendered from the history on a fresh load too, and still inert.
+    again = await open_room(bob.context, server.url, "lobby")
+    await expect(again.locator(".message .text").first).to_have_text(XSS)
+    await expect(again.locator(".message img")).to_have_count(0)
+    for page in (alice, bob, again):
+        assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+async def test_enter_sends_shift_enter_breaks_the_line_and_errors_are_visible(
+    server: LiveServer, new_context: NewContext, settings: Any
+) -> None:
+    settings.CHAT_RATE_LIMIT = (2, 10.0)
+    alice = await join(new_context, server, "alice", "lobby")
+    await alice.fill("#text", "first line")
+    await alice.press("#text", "Shift+Enter")
+    await alice.type("#text", "second line")
+    await alice.press("#text", "Enter")
+    await expect(alice.locator(".message .text")).to_have_text(["first line\nsecond line"])
+    await send(alice, "   ")
+    await expect(alice.locator("#composer-error")).to_have_text("A message cannot be empty.")
+    await send(alice, "two")
+    await expect(alice.locator(".message")).to_have_count(2)
+    await send(alice, "three is too many")
+    await expect(alice.locator("#composer-error")).to_contain_text("Too many messages")
+    # The refused text stays in the composer, to be sent later.
+    await expect(alice.locator("#text")).to_have_value("three is too many")
+    await expect(alice.locator(".message")).to_have_count(2)
+
+
+async def test_another_room_and_a_private_room_stay_closed(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice_context = await sign_up(new_context, server.url, "alice")
+    owner_page = await alice_context.new_page()
+    await owner_page.goto(f"{server.url}/")
+    await owner_page.fill("#room-name", "Plans")
+    await owner_page.check("input[name=private]")
+    await owner_page.click("#new-room button")
+    await expect(owner_page.locator("#connection")).to_have_attribute("data-state", "live")
+    assert owner_page.url == f"{server.url}/rooms/plans/"
+    await send(owner_page, "the secret plan")
+    await expect(owner_page.locator(".message")).to_have_count(1)
+
+    mallory = await sign_up(new_context, server.url, "mallory")
+    page = await mallory.new_page()
+    response = await page.goto(f"{server.url}/rooms/plans/")
+    assert response is not None
+    assert response.status == 403
+    await expect(page.locator("body")).not_to_contain_text("the secret plan")
+    stream = await mallory.request.get(f"{server.url}/rooms/plans/events/")
+    assert stream.status == 403
+    history = await mallory.request.get(f"{server.url}/api/rooms/plans/messages/")
+    assert history.status == 403
+    # Invited by the owner, the same user gets in.
+    await owner_page.fill("#invite-username", "mallory")
+    await owner_page.click(".invite button")
+    await expect(owner_page.locator(".notice")).to_contain_text("mallory may now enter")
+    invited = await open_room(mallory, server.url, "plans")
+    await expect(invited.locator(".message .text")).to_have_text(["the secret plan"])
+
+
+async def test_edits_and_deletes_reach_the_other_window_live(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    await send(alice, "helo")
+    await send(alice, "delete me")
+    await expect(bob.locator(".message")).to_have_count(2)
+    # Bob may neither edit nor delete Alice's messages: no buttons for him.
+    await expect(bob.locator(".message .action")).to_have_count(0)
+    first = alice.locator(".message").first
+    await first.locator("button[data-action=edit]").click()
+    await alice.fill(".editor", "hello")
+    await alice.press(".editor", "Enter")
+    await expect(bob.locator(".message .text").first).to_have_text("hello", timeout=2000)
+    await expect(bob.locator(".message .edited")).to_have_count(1)
+    await alice.locator(".message").nth(1).locator("button[data-action=delete]").click()
+    await expect(bob.locator(".message .text")).to_have_text(["hello"], timeout=2000)
+    await expect(alice.locator(".message .text")).to_have_text(["hello"])
+
+
+async def test_who_is_here_follows_tabs_opening_and_closing(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    await expect(alice.locator("#presence li")).to_have_text(["alice"])
+    bob_context = await sign_up(new_context, server.url, "bob")
+    bob_first = await open_room(bob_context, server.url, "lobby")
+    await expect(alice.locator("#presence li")).to_have_text(["alice", "bob"])
+    await expect(bob_first.locator("#presence li")).to_have_text(["alice", "bob"])
+    # A second tab of Bob's: Bob counts once.
+    bob_second = await open_room(bob_context, server.url, "lobby")
+    await expect(bob_second.locator("#presence li")).to_have_text(["alice", "bob"])
+    await bob_first.close(run_before_unload=True)
+    await bob_second.evaluate("fetch('/api/rooms/lobby/messages/')")  # a round trip
+    await expect(alice.locator("#presence li")).to_have_text(["alice", "bob"])
+    # His last tab closes: he leaves at once (the pagehide beacon), not after expiry.
+    await bob_second.close(run_before_unload=True)
+    await expect(alice.locator("#presence li")).to_have_text(["alice"], timeout=5000)
+    await expect(alice.locator("#presence-count")).to_have_text("1")
+
+
+async def test_typing_shows_to_others_and_clears_when_the_message_arrives(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    await alice.type("#text", "hel")
+    await expect(bob.locator("#typing")).to_have_text("alice is typing…", timeout=2000)
+    await expect(alice.locator("#typing")).to_have_text("")
+    await alice.type("#text", "lo")
+    await alice.press("#text", "Enter")
+    await expect(bob.locator(".message .text")).to_have_text(["hello"])
+    await expect(bob.locator("#typing")).to_have_text("")
+
+
+async def test_older_messages_load_when_scrolled_to(
+    server: LiveServer, new_context: NewContext, settings: Any
+) -> None:
+    settings.CHAT_RATE_LIMIT = (1000, 10.0)
+    poster = await sync_to_async(ChatAccount)(server.url, "poster")
+    for n in range(70):
+        await sync_to_async(poster.say)("lobby", f"message {n}")
+    poster.close()
+    alice = await join(new_context, server, "alice", "lobby")
+    texts = alice.locator(".message .text")
+    await expect(texts).to_have_count(50)
+    await expect(texts.first).to_have_text("message 20")
+    await alice.locator("#scroller").evaluate("node => { node.scrollTop = 0; }")
+    await expect(texts).to_have_count(70)
+    await expect(texts.first).to_have_text("message 0")
+    await expect(alice.locator("#load-older")).to_be_hidden()

@@ -160,6 +160,7 @@ def two_processes(transactional_db: None, pg: Postgres) -> Iterator[list[ServerP
     finally:
         for server in servers:
             server.kill()
+            server.log.close()
 
 
 def test_rate_limit_is_shared_by_server_processes(two_processes: list[ServerProcess]) -> None:

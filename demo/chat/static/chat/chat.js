@@ -341,7 +341,8 @@
     try {
       const { response, body } = await call("POST", `${api}/messages/`, { text });
       if (response.status === 201) {
-        textarea.value = "";
+        // Keep whatever was typed while this one was on its way.
+        if (textarea.value === text) textarea.value = "";
         add(body); // the echo from the stream is recognised by its id
         scroller.scrollTop = scroller.scrollHeight;
       } else {
