@@ -174,6 +174,10 @@ def test_chat_token_command_creates_the_user_and_the_token_authenticates(
         response = client.post("/api/rooms/lobby/messages/", json={"text": "beep"}, headers=headers)
         assert response.status_code == 201, response.text
         assert response.json()["user"] == "bot"
+        with client.stream("GET", "/rooms/lobby/events/", headers=headers) as stream:
+            assert stream.status_code == 200
+        history = client.get("/api/rooms/lobby/messages/", headers=headers)
+        assert [m["text"] for m in history.json()["messages"]] == ["beep"]
         created = client.post("/api/rooms/", json={"name": "Bots only"}, headers=headers)
         assert created.status_code == 201
         assert created.json()["slug"] == "bots-only"
@@ -182,6 +186,8 @@ def test_chat_token_command_creates_the_user_and_the_token_authenticates(
         old = client.post("/api/rooms/lobby/messages/", json={"text": "x"}, headers=headers)
         assert old.status_code == 401
         assert old.headers["www-authenticate"] == "Bearer"
+        with client.stream("GET", "/rooms/lobby/events/", headers=headers) as stream:
+            assert stream.status_code == 403
         bad = client.post(
             "/api/rooms/lobby/messages/", json={"text": "x"}, headers={"Authorization": "Basic x"}
         )

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 import pgsse
 from chat import access, conf, presence, rooms
-from chat.api import PAGE_SIZE, history_page
+from chat.api import PAGE_SIZE, ApiError, history_page, reader
 from chat.models import MAX_MESSAGE_LENGTH, Room
 from pgsse.views import StreamView
 
@@ -163,7 +163,13 @@ def _may_read(request: HttpRequest, channel: str) -> bool:
     # The room's three channels (messages, presence, typing) share its permission.
     slug = channel.split(":", 1)[1]
     current = Room.objects.filter(slug=slug).first()
-    return current is not None and access.can_read(request.user, current)
+    if current is None:
+        return False
+    try:
+        user = reader(request)  # the session's user, or a bearer token's (bots)
+    except ApiError:
+        return False
+    return access.can_read(user, current)
 
 
 #: The room page's one stream: messages, presence and typing. 403 before streaming for

@@ -228,3 +228,47 @@ async def test_older_messages_load_when_scrolled_to(
     await expect(texts).to_have_count(70)
     await expect(texts.first).to_have_text("message 0")
     await expect(alice.locator("#load-older")).to_be_hidden()
+
+
+async def test_a_message_committed_between_render_and_stream_start_is_not_lost(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    context = await sign_up(new_context, server.url, "alice")
+    bob = await sync_to_async(ChatAccount)(server.url, "bob")
+    page = await context.new_page()
+    posted: list[dict[str, Any]] = []
+
+    async def post_before_the_stream_starts(route: Any) -> None:
+        if not posted:
+            posted.append(await sync_to_async(bob.say)("lobby", "sent while the page loaded"))
+        await route.continue_()
+
+    await page.route("**/rooms/lobby/events/**", post_before_the_stream_starts)
+    await page.goto(f"{server.url}/rooms/lobby/")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    await expect(page.locator(".message .text")).to_have_text(["sent while the page loaded"])
+    assert len(posted) == 1
+    bob.close()
+
+
+async def test_a_position_the_stream_cannot_resume_shows_reset_and_reloads(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    context = await sign_up(new_context, server.url, "alice")
+    page = await context.new_page()
+    rewritten: list[str] = []
+
+    async def spoil_the_first_position(route: Any) -> None:
+        if rewritten:
+            await route.continue_()
+            return
+        url = route.request.url.split("?")[0] + "?last_event_id=00000000:1.1.1"
+        rewritten.append(url)
+        await route.continue_(url=url)
+
+    await page.route("**/rooms/lobby/events/**", spoil_the_first_position)
+    await page.goto(f"{server.url}/rooms/lobby/")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "reset")
+    # The page reloads its history and goes live from a fresh position.
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    assert len(rewritten) == 1

@@ -1,0 +1,84 @@
+"""The chat's layout at desktop and phone widths, in Chromium.
+
+``CHAT_SCREENSHOTS=1`` also writes the screenshots of docs/screenshots/ from these pages.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+from playwright.async_api import BrowserContext, Page, expect
+
+from tests.chat_accounts import ChatAccount
+from tests.e2e.test_chat_browser import open_room, sign_up
+from tests.servers import LiveServer
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="session"),
+]
+
+NewContext = Callable[..., Awaitable[BrowserContext]]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CONVERSATION = [
+    ("alice", "Morning! Did the deploy go out?"),
+    ("bob", "Yes, 10 minutes ago. Two server processes, one PostgreSQL."),
+    ("alice", "And the pages reconnected by themselves?"),
+    ("bob", "They did, and showed what was posted meanwhile: see https://example.com/notes"),
+    ("alice", "<b>Tags</b> stay text, by the way."),
+]
+
+
+async def conversation(server: LiveServer) -> None:
+    people = {name: await sync_to_async(ChatAccount)(server.url, name) for name in ("alice", "bob")}
+    for name, text in CONVERSATION:
+        await sync_to_async(people[name].say)("lobby", text)
+    for person in people.values():
+        person.close()
+
+
+async def screenshot(page: Page, name: str) -> None:
+    if os.environ.get("CHAT_SCREENSHOTS") == "1":
+        await page.screenshot(path=str(SCREENSHOTS / name))
+
+
+async def test_desktop_layout(server: LiveServer, new_context: NewContext) -> None:
+    await conversation(server)
+    carol = await sign_up(new_context, server.url, "carol")
+    dave = await sign_up(new_context, server.url, "dave")
+    page = await open_room(carol, server.url, "lobby")
+    await page.set_viewport_size({"width": 1280, "height": 720})
+    other = await open_room(dave, server.url, "lobby")
+    await expect(page.locator("#presence li")).to_have_text(["carol", "dave"])
+    await other.type("#text", "typing a reply")
+    await expect(page.locator("#typing")).to_have_text("dave is typing…")
+    await page.fill("#text", "Looks great!")
+    sidebar = await page.locator(".sidebar").bounding_box()
+    messages = await page.locator("#scroller").bounding_box()
+    assert sidebar is not None
+    assert messages is not None
+    assert sidebar["x"] + sidebar["width"] <= messages["x"]  # side by side
+    await screenshot(page, "chat-desktop.png")
+
+
+async def test_phone_layout_fits_360_pixels(server: LiveServer, new_context: NewContext) -> None:
+    await conversation(server)
+    context = await sign_up(new_context, server.url, "carol")
+    page = await open_room(context, server.url, "lobby")
+    await page.set_viewport_size({"width": 360, "height": 740})
+    await expect(page.locator(".message")).to_have_count(len(CONVERSATION))
+    await expect(page.locator("#presence li")).to_have_text(["carol"])
+    # Nothing wider than the screen: no sideways scrolling.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+    for selector in ("#text", "#composer button", "#connection", ".message .text >> nth=3"):
+        box = await page.locator(selector).bounding_box()
+        assert box is not None, selector
+        assert box["x"] >= 0, selector
+        assert box["x"] + box["width"] <= 360, selector
+    await expect(page.locator("#composer button")).to_be_in_viewport()
+    await screenshot(page, "chat-phone.png")
