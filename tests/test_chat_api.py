@@ -51,6 +51,29 @@ def test_signup_applies_django_password_validation(server: LiveServer) -> None:
     again.close()
 
 
+@pytest.mark.parametrize(
+    ("next_url", "lands_on"),
+    [
+        ("/rooms/random/", "/rooms/random/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ],
+)
+def test_signup_goes_on_to_pages_of_this_site_only(
+    server: LiveServer, next_url: str, lands_on: str
+) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        client.get("/accounts/signup/").raise_for_status()
+        form = {"username": "alice", "password1": PASSWORD, "password2": PASSWORD}
+        response = client.post(
+            "/accounts/signup/",
+            data={**form, "next": next_url},
+            headers={"X-CSRFToken": client.cookies["csrftoken"]},
+        )
+        assert response.status_code == 302
+        assert response.headers["location"] == lands_on
+
+
 def test_anonymous_visitors_must_log_in_by_default(server: LiveServer) -> None:
     with httpx.Client(base_url=server.url) as client:
         page = client.get("/rooms/lobby/")
