@@ -155,6 +155,10 @@ def test_api_errors_for_json_room_csrf_and_method(server: LiveServer) -> None:
     )
     assert broken.status_code == 400
     assert "not valid JSON" in error_of(broken)
+    # Far beyond the limit, past Django's request body limit: still a JSON 413.
+    huge = alice.api("POST", "/api/rooms/lobby/messages/", {"text": "x" * 3_000_000})
+    assert huge.status_code == 413
+    assert "4000" in error_of(huge)
     missing = alice.api("POST", "/api/rooms/nowhere/messages/", {"text": "hi"})
     assert missing.status_code == 404
     assert "nowhere" in error_of(missing)

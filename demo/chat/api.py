@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -114,15 +115,20 @@ def reader(request: HttpRequest) -> Any:
 
 def body(request: HttpRequest) -> dict[str, Any]:
     """A JSON object body, or form fields (the page's forms and beacons send those)."""
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ApiError(400, f"The body is not valid JSON: {exc}.") from exc
-        if not isinstance(data, dict):
-            raise ApiError(400, "Send a JSON object.")
-        return data
-    return request.POST.dict()
+    try:
+        if request.content_type == "application/json":
+            try:
+                data = json.loads(request.body or b"null")
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ApiError(400, f"The body is not valid JSON: {exc}.") from exc
+            if not isinstance(data, dict):
+                raise ApiError(400, "Send a JSON object.")
+            return data
+        return request.POST.dict()
+    except RequestDataTooBig as exc:
+        raise ApiError(
+            413, f"The body is too large; a message is at most {MAX_MESSAGE_LENGTH} characters."
+        ) from exc
 
 
 def find_room(user: Any, slug: str) -> Room:
