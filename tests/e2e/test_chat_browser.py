@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,6 +11,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from playwright.async_api import BrowserContext, Page, expect
 
+from chat.models import Presence, Room
+from chat.presence import present_users
 from tests.chat_accounts import PASSWORD, ChatAccount
 from tests.servers import LiveServer
 
@@ -49,6 +53,14 @@ async def open_room(context: BrowserContext, base_url: str, room: str) -> Page:
 
 async def join(new_context: NewContext, server: LiveServer, name: str, room: str) -> Page:
     return await open_room(await sign_up(new_context, server.url, name), server.url, room)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until a condition on the database holds (polled: it has no event to await)."""
+    deadline = time.monotonic() + timeout
+    while not await sync_to_async(condition)():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
 
 
 async def send(page: Page, text: str) -> None:
@@ -191,7 +203,11 @@ async def test_who_is_here_follows_tabs_opening_and_closing(
     bob_second = await open_room(bob_context, server.url, "lobby")
     await expect(bob_second.locator("#presence li")).to_have_text(["alice", "bob"])
     await bob_first.close(run_before_unload=True)
-    await bob_second.evaluate("fetch('/api/rooms/lobby/messages/')")  # a round trip
+    # Once the server has handled that tab's leave beacon, Bob is still present.
+    await until(lambda: Presence.objects.filter(user__username="bob").count() == 1)
+    assert await sync_to_async(present_users)(
+        await sync_to_async(Room.objects.get)(slug="lobby")
+    ) == ["alice", "bob"]
     await expect(alice.locator("#presence li")).to_have_text(["alice", "bob"])
     # His last tab closes: he leaves at once (the pagehide beacon), not after expiry.
     await bob_second.close(run_before_unload=True)
