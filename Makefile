@@ -18,7 +18,7 @@ run: $(STAMP)
 	cd demo && DJANGO_DEBUG=$${DJANGO_DEBUG-1} ../$(BIN)/python manage.py migrate --noinput
 	@echo "Chat: http://127.0.0.1:$(PORT)/  (Ctrl-C stops the server; the database keeps its data)"
 	cd demo && DJANGO_DEBUG=$${DJANGO_DEBUG-1} exec ../$(BIN)/uvicorn chatsite.asgi:application \
-		--host 127.0.0.1 --port $(PORT) --lifespan off --timeout-graceful-shutdown 5
+		--host 127.0.0.1 --port $(PORT) --timeout-graceful-shutdown 5
 
 ## Lint, type-check and run the whole suite (browser tests in their own pytest run).
 test: $(STAMP) lint typecheck pytest browser-tests

@@ -1,8 +1,7 @@
 """Chat users with accounts, for tests: sign up over HTTP, then post, call the API, stream.
 
-``ChatAccount`` is :class:`tests.clients.ChatUser` for the chat with accounts: the same
-``post``/``say``/``close``, logged in with a real session and CSRF token, plus a JSON API
-helper and a stream client carrying the session.
+``ChatAccount`` posts, says and closes like a browser session, logged in with a real
+session and CSRF token, plus a JSON API helper and a stream client carrying the session.
 """
 
 from __future__ import annotations

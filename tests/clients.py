@@ -1,4 +1,4 @@
-"""Real HTTP clients for the tests: a chat user that posts, and SSE readers.
+"""Real HTTP clients for the tests: SSE readers (chat users live in tests/chat_accounts.py).
 
 SSE responses are read from real sockets with httpx; httpx-sse parses the frames.
 """
@@ -15,33 +15,6 @@ from typing import Any
 
 import httpx
 from httpx_sse import ServerSentEvent, aconnect_sse
-
-
-class ChatUser:
-    """A browser-like session: display name chosen, CSRF token at hand."""
-
-    def __init__(self, base_url: str, name: str) -> None:
-        self.client = httpx.Client(base_url=base_url, timeout=30)
-        self.client.get("/rooms/lobby/").raise_for_status()
-        self.token = self.client.cookies["csrftoken"]
-        response = self.client.post(
-            "/name/", data={"name": name}, headers={"X-CSRFToken": self.token}
-        )
-        assert response.status_code == 302, response.text
-
-    def post(self, room: str, text: str) -> httpx.Response:
-        return self.client.post(
-            f"/rooms/{room}/messages/", data={"text": text}, headers={"X-CSRFToken": self.token}
-        )
-
-    def say(self, room: str, text: str) -> dict[str, Any]:
-        response = self.post(room, text)
-        assert response.status_code == 201, response.text
-        data: dict[str, Any] = response.json()
-        return data
-
-    def close(self) -> None:
-        self.client.close()
 
 
 @dataclass
@@ -116,3 +89,144 @@ async def open_stream(
 def stream_client(base_url: str) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
     return httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(30, read=None), limits=limits)
+
+
+class ResumingReader:
+    """A stream client that reconnects with ``Last-Event-ID``, as a browser does.
+
+    ``events`` holds every event of every connection; ``server_closes`` counts the times
+    a connection ended without the client asking.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, url: str, event_type: str = "e") -> None:
+        self.client = client
+        self.url = url
+        self.event_type = event_type
+        self.events: list[ServerSentEvent] = []
+        #: time.monotonic() at which each event of ``event_type`` arrived.
+        self.received_at: list[float] = []
+        self.last_id = ""
+        self.connections = 0
+        self.server_closes = 0
+        self.live = asyncio.Event()
+        self.changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def payloads(self) -> list[Any]:
+        return [json.loads(e.data) for e in self.events if e.event == self.event_type]
+
+    @property
+    def count(self) -> int:
+        """Events of ``event_type`` received so far (cheap, unlike :meth:`payloads`)."""
+        return len(self.received_at)
+
+    def start(self) -> ResumingReader:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"condition not met after {timeout}s: {len(self.events)} events, "
+                    f"{self.connections} connections, {self.server_closes} server closes"
+                )
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), min(remaining, 0.5))
+
+    async def _run(self) -> None:
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if self.last_id:
+                headers["Last-Event-ID"] = self.last_id
+            try:
+                async with aconnect_sse(self.client, "GET", self.url, headers=headers) as source:
+                    if source.response.status_code == 200:
+                        self.connections += 1
+                        async for event in source.aiter_sse():
+                            if event.id:
+                                self.last_id = event.id
+                                self.live.set()
+                            if event.event == self.event_type:
+                                self.received_at.append(time.monotonic())
+                            if event.event == self.event_type or event.event == "reset":
+                                self.events.append(event)
+                            self.changed.set()
+                        self.server_closes += 1
+            except httpx.HTTPError:
+                self.server_closes += 1
+            self.changed.set()
+            await asyncio.sleep(0.05)
+
+
+class LightReader(ResumingReader):
+    """:class:`ResumingReader` over a bare asyncio connection, for many clients at once.
+
+    It speaks just enough HTTP/1.1 (one GET, a chunked body) and SSE (``id``, ``event``,
+    ``data`` lines; frames end with a blank line) to keep the client's cost per event small.
+    """
+
+    def __init__(self, base_url: str, path: str, event_type: str = "e") -> None:
+        super().__init__(httpx.AsyncClient(), path, event_type)
+        host_port = base_url.removeprefix("http://")
+        self.host, port = host_port.rsplit(":", 1)
+        self.port = int(port)
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.client.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
+                await self._connect_once()
+                self.server_closes += 1
+            self.changed.set()
+            await asyncio.sleep(0.05)
+
+    async def _connect_once(self) -> None:
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            resume = f"Last-Event-ID: {self.last_id}\r\n" if self.last_id else ""
+            writer.write(
+                f"GET {self.url} HTTP/1.1\r\nHost: {self.host}\r\n{resume}"
+                "Accept: text/event-stream\r\n\r\n".encode()
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                return
+            self.connections += 1
+            pending = b""
+            while size := int((await reader.readline()).strip() or b"0", 16):
+                pending += (await reader.readexactly(size + 2))[:-2]
+                *frames, pending = pending.split(b"\n\n")
+                for frame in frames:
+                    self._frame(frame)
+                self.changed.set()
+        finally:
+            writer.close()
+
+    def _frame(self, frame: bytes) -> None:
+        fields: dict[bytes, bytes] = {}
+        for line in frame.split(b"\n"):
+            name, _, value = line.partition(b": ")
+            fields[name] = value
+        if b"id" in fields:
+            self.last_id = fields[b"id"].decode()
+            self.live.set()
+        if fields.get(b"event") == self.event_type.encode():
+            self.received_at.append(time.monotonic())
+            self.events.append(
+                ServerSentEvent(
+                    event=self.event_type, data=fields[b"data"].decode(), id=self.last_id
+                )
+            )

@@ -75,6 +75,24 @@ class LiveServer:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(function(), self._loop).result(timeout)
 
+    def shrink_send_buffer(self, client_port: int, size: int) -> bool:
+        """Give the server's end of one client connection a small kernel send buffer.
+
+        Loopback buffers grow to megabytes; with a small one, a client that stops reading
+        blocks the server's writes after kilobytes, as a slow network would.
+        """
+
+        async def shrink() -> bool:
+            for protocol in self._server.server_state.connections:
+                transport = getattr(protocol, "transport", None)
+                if transport is not None and transport.get_extra_info("peername")[1] == client_port:
+                    sock = transport.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+                    return True
+            return False
+
+        return self.call(shrink)
+
     def hub(self) -> Hub | None:
         """The server's hub, once a stream has started it."""
 
@@ -111,9 +129,7 @@ class ServerProcess:
             **os.environ,
             "DATABASE_URL": database_url,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "PYTHONPATH": os.pathsep.join(
-                str(REPOSITORY / part) for part in (".", "demo", "src")
-            ),
+            "PYTHONPATH": os.pathsep.join(str(REPOSITORY / part) for part in (".", "demo", "src")),
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -121,8 +137,11 @@ class ServerProcess:
 
     def start(self, timeout: float = 30) -> ServerProcess:
         self.process = subprocess.Popen(
-            self.command, cwd=REPOSITORY / "demo", env=self.env,
-            stdout=self.log, stderr=subprocess.STDOUT,
+            self.command,
+            cwd=REPOSITORY / "demo",
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -154,6 +173,18 @@ class ServerProcess:
 
 
 def uvicorn_command(*extra: str) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "chatsite.asgi:application",
-            "--host", "127.0.0.1", "--port", "{port}", "--lifespan", "off",
-            "--log-level", "warning", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "chatsite.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--lifespan",
+        "off",
+        "--log-level",
+        "warning",
+        *extra,
+    ]

@@ -29,10 +29,10 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[Any]]
 
 
-def wrap(app: ASGIApp) -> ASGIApp:
+def wrap(app: Callable[..., Awaitable[Any]]) -> ASGIApp:
     """``app`` with pgsse's lifespan handling in front of it."""
 
     async def application(scope: Scope, receive: Receive, send: Send) -> None:

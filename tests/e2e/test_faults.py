@@ -1,0 +1,254 @@
+"""Delivery under faults: a killed listener, a restarted PostgreSQL, a client that stops reading.
+
+Every test checks the invariant, not just survival: each stream receives every committed
+event of its channel exactly once, in commit (seq) order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection, connections
+from django.test import override_settings
+from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+
+import pgsse
+from pgsse.hub import Hub
+from tests.clients import LightReader, ResumingReader, stream_client
+from tests.postgres import Postgres
+from tests.servers import LiveServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def committed(channel: str) -> list[object]:
+    """The channel's events as the log holds them, in seq order: the truth."""
+    import json
+
+    from pgsse.models import Event
+
+    return [json.loads(e.data) for e in Event.objects.filter(channel=channel).order_by("seq")]
+
+
+def listener_pid(server: LiveServer) -> int | None:
+    hub = server.hub()
+    assert hub is not None
+    found: Hub = hub
+
+    async def pid() -> int | None:
+        return found.listener_pid
+
+    return server.call(pid)
+
+
+async def test_listener_killed_every_second_loses_nothing_and_closes_no_stream(
+    stream_server: LiveServer, pg: Postgres
+) -> None:
+    total = 400
+    async with stream_client(stream_server.url) as client:
+        readers = [ResumingReader(client, "/events/room:kill/").start() for _ in range(5)]
+        for reader in readers:
+            await asyncio.wait_for(reader.live.wait(), 10)
+        kills = 0
+        publishing = asyncio.create_task(_publish_steadily("room:kill", total, per_second=80))
+        async with await psycopg.AsyncConnection.connect(pg.url, autocommit=True) as admin:
+            while not publishing.done():
+                await asyncio.sleep(1)
+                pid = listener_pid(stream_server)
+                if pid is not None:
+                    await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                    kills += 1
+        await publishing
+        for reader in readers:
+            await reader.wait_for(lambda r: r.count >= total)
+        for reader in readers:
+            await reader.stop()
+    assert kills >= 3
+    for reader in readers:
+        assert reader.payloads() == list(range(total))
+        assert (reader.connections, reader.server_closes) == (1, 0)
+
+
+async def _publish_steadily(channel: str, count: int, per_second: float) -> None:
+    for n in range(count):
+        await sync_to_async(pgsse.publish)(channel, "e", n)
+        await asyncio.sleep(1 / per_second)
+
+
+def _publish_through_outage(channel: str, count: int, stop_at: int, outage: Iterator[None]) -> None:
+    """Publish ``count`` events; at event ``stop_at`` let ``outage`` restart the server.
+
+    Publishing goes on through the outage: failures are retried until they succeed.
+    """
+    for n in range(count):
+        if n == stop_at:
+            next(outage)
+        while True:
+            try:
+                pgsse.publish(channel, "e", n)
+                break
+            except Exception:
+                connection.close()
+                time.sleep(0.05)
+        time.sleep(0.005)
+    connection.close()
+
+
+@pytest.fixture
+def restartable_pg(pg: Postgres, transactional_db: None) -> Iterator[Postgres]:
+    """The embedded server, which the test may restart; connections are renewed after."""
+    if not pg.can_restart:
+        pytest.skip("DATABASE_URL names an external server, which this test cannot restart")
+    yield pg
+    # The restart killed every connection: renew the main thread's (the flush after the
+    # test needs it) and the one asgiref's thread keeps for async tests.
+    connection.close()
+    asyncio.run(sync_to_async(connections.close_all)())
+
+
+async def test_postgres_restart_mid_run_streams_resume_and_gap_fill(
+    stream_server: LiveServer, restartable_pg: Postgres
+) -> None:
+    pg = restartable_pg
+    total = 300
+
+    def outage() -> Iterator[None]:
+        pg.stop("fast")
+        time.sleep(1.0)
+        pg.start()
+        yield
+
+    async with stream_client(stream_server.url) as client:
+        readers = [ResumingReader(client, "/events/room:restart/").start() for _ in range(5)]
+        for reader in readers:
+            await asyncio.wait_for(reader.live.wait(), 10)
+        await sync_to_async(_publish_through_outage, thread_sensitive=False)(
+            "room:restart", total, total // 2, outage()
+        )
+        await sync_to_async(connections.close_all)()  # this thread's was killed too
+        truth = await sync_to_async(committed)("room:restart")
+        for reader in readers:
+            await reader.wait_for(lambda r: r.count >= len(truth))
+        for reader in readers:
+            await reader.stop()
+    await sync_to_async(connections.close_all)()
+    assert truth == list(range(total))
+    for reader in readers:
+        assert reader.payloads() == truth
+        assert reader.server_closes == 0
+
+
+def _raw_stream(port: int, path: str) -> socket.socket:
+    """A client that opens a stream and then never reads: a tiny receive buffer fills."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    return sock
+
+
+def _read_all(sock: socket.socket) -> tuple[list[str], bool]:
+    """Everything the server sent until it closed: (event ids, closed by the server)."""
+    sock.settimeout(10)
+    data = b""
+    closed = False
+    with contextlib.suppress(TimeoutError):
+        while chunk := sock.recv(65536):
+            data += chunk
+        closed = True
+    sock.close()
+    body = _dechunk(data.split(b"\r\n\r\n", 1)[1])
+    lines, decoder, ids = SSELineDecoder(), SSEDecoder(), []
+    for line in lines.decode(body.decode(errors="replace")):
+        event = decoder.decode(line)
+        if event is not None and event.event == "e":
+            ids.append(event.id)
+    return ids, closed
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line or b"0", 16)
+        if size == 0 or len(rest) < size:
+            out += rest[:size]
+            break
+        out += rest[:size]
+        body = rest[size + 2 :]
+    return out
+
+
+async def test_a_slow_consumer_is_cut_off_resumes_without_loss_and_slows_nobody(
+    pg: Postgres, transactional_db: None
+) -> None:
+    from django.core.asgi import get_asgi_application
+
+    fast_clients, per_phase = 100, 400
+    blob = "x" * 1000
+    with override_settings(ROOT_URLCONF="tests.urls", PGSSE={"MAX_BUFFERED_EVENTS": 50}):
+        server = LiveServer(get_asgi_application()).start()
+        try:
+            async with stream_client(server.url) as client:
+                readers = [
+                    LightReader(server.url, "/events/room:slow/").start()
+                    for _ in range(fast_clients)
+                ]
+                for reader in readers:
+                    await asyncio.wait_for(reader.live.wait(), 20)
+                quiet = await _latency_phase(readers, "room:slow", 0, per_phase, blob)
+                slow = await asyncio.to_thread(_raw_stream, server.port, "/events/room:slow/")
+                await asyncio.sleep(0.5)  # let it subscribe, then never read again
+                assert server.shrink_send_buffer(slow.getsockname()[1], 4096)
+                loaded = await _latency_phase(readers, "room:slow", per_phase, per_phase, blob)
+                ids, closed = await asyncio.to_thread(_read_all, slow)
+                # The slow client reconnects from its last id and gets the rest.
+                resumed = ResumingReader(client, "/events/room:slow/")
+                resumed.last_id = ids[-1]
+                resumed.start()
+                await resumed.wait_for(lambda r: r.count >= per_phase - len(ids))
+                for reader in [*readers, resumed]:
+                    await reader.stop()
+        finally:
+            server.stop()
+    # The server cut the slow client off part-way through the second phase.
+    assert closed
+    assert 0 < len(ids) < per_phase
+    assert [n for n, _ in resumed.payloads()] == list(range(len(ids) + per_phase, 2 * per_phase))
+    for reader in readers:
+        assert [n for n, _ in reader.payloads()] == list(range(2 * per_phase))
+        assert reader.server_closes == 0
+    # The others kept their latency while the slow one was stuck.
+    assert loaded <= 2 * quiet + 0.1, (quiet, loaded)
+
+
+async def _latency_phase(
+    readers: list[ResumingReader], channel: str, first: int, count: int, blob: str
+) -> float:
+    """Publish ``count`` events; return the p99 of publish-to-receive over all readers."""
+    sent: dict[int, float] = {}
+    before = [r.count for r in readers]
+    for n in range(first, first + count):
+        sent[n] = time.monotonic()
+        await sync_to_async(pgsse.publish)(channel, "e", [n, blob])
+    for reader, offset in zip(readers, before, strict=True):
+        await reader.wait_for(lambda r, o=offset: r.count >= o + count)
+    latencies = sorted(
+        received - sent[payload[0]]
+        for reader, offset in zip(readers, before, strict=True)
+        for payload, received in zip(
+            reader.payloads()[offset : offset + count],
+            reader.received_at[offset : offset + count],
+            strict=True,
+        )
+    )
+    return latencies[int(len(latencies) * 0.99) - 1]
