@@ -12,19 +12,30 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.utils.module_loading import import_string
 
-from pgsse.conf import get_settings
+from pgsse.conf import PgsseSettings, get_settings
+from pgsse.retention import rule_for
 
 __all__ = ["check_asgi", "check_database", "check_gzip", "check_settings"]
 
 _GZIP = "django.middleware.gzip.GZipMiddleware"
 
 
+def _settings() -> PgsseSettings | None:
+    """The settings, or None if they are invalid (``pgsse.E004`` then says why)."""
+    try:
+        settings = get_settings()
+        rule_for("", settings.RETENTION)
+    except (ImproperlyConfigured, TypeError, ValueError):
+        return None
+    return settings
+
+
 @register()
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    get_settings.cache_clear()
     try:
-        get_settings.cache_clear()
-        get_settings()
-    except (ImproperlyConfigured, TypeError) as exc:
+        rule_for("", get_settings().RETENTION)
+    except (ImproperlyConfigured, TypeError, ValueError) as exc:
         return [
             Error(
                 f"PGSSE settings are invalid: {exc}",
@@ -35,9 +46,12 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     return []
 
 
-@register(deploy=False)
+@register()
 def check_database(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
-    alias = get_settings().DATABASE
+    pgsse_settings = _settings()
+    if pgsse_settings is None:
+        return []
+    alias = pgsse_settings.DATABASE
     if alias not in connections:
         return [
             Error(

@@ -67,6 +67,28 @@ class PgsseSettings:
     #: clients that never leave.
     HANDLE_SIGNALS: bool = True
 
+    def __post_init__(self) -> None:
+        for name in (
+            "HEARTBEAT_INTERVAL",
+            "MAX_BUFFERED_EVENTS",
+            "REPLAY_BATCH",
+            "SWEEP_INTERVAL",
+            "HEALTH_INTERVAL",
+            "HEALTH_TIMEOUT",
+            "RECONNECT_MIN_DELAY",
+            "RECONNECT_MAX_DELAY",
+            "SUBSCRIBE_TIMEOUT",
+            "SETUP_CONCURRENCY",
+            "MAX_CHANNELS_PER_STREAM",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ImproperlyConfigured(
+                    f"PGSSE[{name!r}] must be a positive number, not {value!r}"
+                )
+        if not isinstance(self.RETRY_MS, int) or self.RETRY_MS < 0:
+            raise ImproperlyConfigured("PGSSE['RETRY_MS'] must be a non-negative integer")
+
     @classmethod
     def from_django(cls) -> PgsseSettings:
         given: dict[str, Any] = dict(getattr(django_settings, "PGSSE", {}) or {})

@@ -1,0 +1,36 @@
+"""The page-load position, from Python and from a template."""
+
+from __future__ import annotations
+
+import pytest
+from django.template import Context, Template, TemplateSyntaxError
+
+from pgsse import InvalidChannel, current_position, publish
+from pgsse.position import canonical_channels, parse_position
+
+pytestmark = pytest.mark.django_db
+
+
+def test_position_counts_committed_events_per_channel() -> None:
+    channels = canonical_channels(["room:a", "user:7"])
+    assert parse_position(current_position(channels), channels) == {"room:a": 0, "user:7": 0}
+    publish("room:a", "e", 1)
+    publish("room:a", "e", 2)
+    publish("user:7", "e", 3)
+    assert parse_position(current_position(["user:7", "room:a"]), channels) == {
+        "room:a": 2,
+        "user:7": 1,
+    }
+
+
+def test_template_tag_renders_the_same_position() -> None:
+    publish("room:a", "e", 1)
+    rendered = Template('{% load pgsse %}{% pgsse_position "room:a" "user:7" %}').render(Context())
+    assert rendered == current_position(["room:a", "user:7"])
+
+
+def test_template_tag_refuses_no_channel_and_invalid_names() -> None:
+    with pytest.raises(TemplateSyntaxError):
+        Template("{% load pgsse %}{% pgsse_position %}").render(Context())
+    with pytest.raises(InvalidChannel):
+        Template('{% load pgsse %}{% pgsse_position "bad name" %}').render(Context())
