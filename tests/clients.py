@@ -180,6 +180,19 @@ class LightReader(ResumingReader):
         host_port = base_url.removeprefix("http://")
         self.host, port = host_port.rsplit(":", 1)
         self.port = int(port)
+        #: One entry per connection: the Last-Event-ID it was opened with, and what it
+        #: received as (kind, id, data): kind is the event type, or "" for an id-only frame.
+        self.segments: list[tuple[str, list[tuple[str, str, str]]]] = []
+        #: Connections the server ended properly (final chunk) right after a ``retry:``.
+        self.clean_ends = 0
+        self._writer: asyncio.StreamWriter | None = None
+        self._last_was_retry = False
+
+    def reconnect(self, last_event_id: str) -> None:
+        """Drop the connection; the next one resumes from ``last_event_id``."""
+        self.last_id = last_event_id
+        if self._writer is not None:
+            self._writer.close()
 
     async def stop(self) -> None:
         await super().stop()
@@ -195,6 +208,7 @@ class LightReader(ResumingReader):
 
     async def _connect_once(self) -> None:
         reader, writer = await asyncio.open_connection(self.host, self.port)
+        self._writer = writer
         try:
             resume = f"Last-Event-ID: {self.last_id}\r\n" if self.last_id else ""
             writer.write(
@@ -205,6 +219,7 @@ class LightReader(ResumingReader):
             if not head.startswith(b"HTTP/1.1 200"):
                 return
             self.connections += 1
+            self.segments.append((self.last_id, []))
             pending = b""
             while size := int((await reader.readline()).strip() or b"0", 16):
                 pending += (await reader.readexactly(size + 2))[:-2]
@@ -212,6 +227,8 @@ class LightReader(ResumingReader):
                 for frame in frames:
                     self._frame(frame)
                 self.changed.set()
+            if await reader.readline() == b"\r\n" and self._last_was_retry:
+                self.clean_ends += 1
         finally:
             writer.close()
 
@@ -220,9 +237,12 @@ class LightReader(ResumingReader):
         for line in frame.split(b"\n"):
             name, _, value = line.partition(b": ")
             fields[name] = value
+        self._last_was_retry = b"retry" in fields
         if b"id" in fields:
             self.last_id = fields[b"id"].decode()
             self.live.set()
+            kind = fields.get(b"event", b"").decode()
+            self.segments[-1][1].append((kind, self.last_id, fields.get(b"data", b"").decode()))
         if fields.get(b"event") == self.event_type.encode():
             self.received_at.append(time.monotonic())
             self.events.append(

@@ -1,0 +1,65 @@
+"""Stopping a worker with open streams: every stream ends cleanly with a retry hint, fast.
+
+uvicorn waits for open connections before it finishes a graceful shutdown; an SSE stream
+never ends by itself. pgsse's SIGTERM handler ends them, so the worker exits long before
+its graceful-shutdown timeout, and every client is told to come back (``retry:``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import pytest
+
+from tests.clients import LightReader
+from tests.postgres import Postgres
+from tests.servers import ServerProcess
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STREAMS = 1000
+GRACE = 20
+
+
+async def test_sigterm_with_1000_open_streams_ends_them_all_and_exits_quickly(
+    pg: Postgres, transactional_db: None
+) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "tests.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--log-level",
+        "warning",
+        "--backlog",
+        "2048",
+        "--timeout-graceful-shutdown",
+        str(GRACE),
+    ]
+    server = ServerProcess(command, pg.url, TEST_ROOT_URLCONF="tests.urls").start()
+    readers = [LightReader(server.url, "/events/room:bye/") for _ in range(STREAMS)]
+    try:
+        for reader in readers:
+            reader.start()
+        await asyncio.wait_for(asyncio.gather(*(r.live.wait() for r in readers)), 120)
+        elapsed = await asyncio.to_thread(server.terminate, GRACE + 10)
+        await asyncio.wait_for(
+            asyncio.gather(*(r.wait_for(lambda r: r.clean_ends >= 1) for r in readers)), 30
+        )
+    finally:
+        for reader in readers:
+            await reader.stop()
+        server.kill()
+    assert server.process is not None
+    # After a graceful shutdown uvicorn re-raises the signal it caught: -SIGTERM is success.
+    assert server.process.returncode == -signal.SIGTERM, server.output()
+    # Without the handler uvicorn would wait the whole grace period, then cut streams off.
+    assert elapsed < GRACE / 2, f"exit took {elapsed:.1f}s"
+    assert all(r.clean_ends == 1 for r in readers)
+    assert "Traceback" not in server.output()
