@@ -123,7 +123,7 @@ async def test_32_publishers_50_reconnecting_streams_nothing_lost_doubled_or_reo
     server = ServerProcess(command, pg.url, TEST_ROOT_URLCONF="tests.urls").start()
     subscriptions: list[tuple[str, ...]] = [(CHANNELS[n % 8],) for n in range(SINGLE)]
     subscriptions += [tuple(rng.sample(CHANNELS, rng.choice((2, 3)))) for _ in range(MULTI)]
-    consumers = []
+    consumers: list[LightReader] = []
     for channels in subscriptions:
         path = (
             f"/events/{channels[0]}/"
