@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from httpx_sse import ServerSentEvent, aconnect_sse
@@ -120,7 +120,7 @@ class ResumingReader:
         """Events of ``event_type`` received so far (cheap, unlike :meth:`payloads`)."""
         return len(self.received_at)
 
-    def start(self) -> ResumingReader:
+    def start(self) -> Self:
         self._task = asyncio.create_task(self._run())
         return self
 
