@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import psycopg
 import pytest
@@ -216,7 +216,8 @@ async def test_a_slow_consumer_is_cut_off_resumes_without_loss_and_slows_nobody(
                 resumed.last_id = ids[-1]
                 resumed.start()
                 await resumed.wait_for(lambda r: r.count >= per_phase - len(ids))
-                for reader in [*readers, resumed]:
+                await resumed.stop()
+                for reader in readers:
                     await reader.stop()
         finally:
             server.stop()
@@ -232,7 +233,7 @@ async def test_a_slow_consumer_is_cut_off_resumes_without_loss_and_slows_nobody(
 
 
 async def _latency_phase(
-    readers: list[ResumingReader], channel: str, first: int, count: int, blob: str
+    readers: Sequence[ResumingReader], channel: str, first: int, count: int, blob: str
 ) -> float:
     """Publish ``count`` events; return the p99 of publish-to-receive over all readers."""
     sent: dict[int, float] = {}
