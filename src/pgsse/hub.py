@@ -43,6 +43,13 @@ __all__ = ["Hub", "HubStats", "SubscribeTimeout", "close_hub", "get_hub"]
 
 logger = logging.getLogger("pgsse.hub")
 
+_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
 
 class SubscribeTimeout(Exception):
     """The listener could not LISTEN in time (the database is unreachable)."""
@@ -128,7 +135,9 @@ class Hub:
         return cls(connection_kwargs(connections[settings.DATABASE].settings_dict), settings)
 
     async def _connect_listener(self) -> AsyncConnection[Any]:
-        return await AsyncConnection.connect(**self._conninfo, autocommit=True)
+        # TCP keepalive lets the kernel notice a peer that vanished without a word, even
+        # between health queries (libpq ignores it on Unix sockets); explicit settings win.
+        return await AsyncConnection.connect(**{**_KEEPALIVE, **self._conninfo}, autocommit=True)
 
     # -- lifecycle -------------------------------------------------------------------
 

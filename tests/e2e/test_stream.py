@@ -282,3 +282,83 @@ def _append_without_notify(channel: str, event_type: str, data: str) -> None:
             """,
             (channel, channel, event_type, data),
         )
+
+
+async def test_idle_streams_get_heartbeats_at_the_configured_interval(
+    pg: Postgres, transactional_db: None
+) -> None:
+    from django.core.asgi import get_asgi_application
+
+    with override_settings(ROOT_URLCONF="tests.urls", PGSSE={"HEARTBEAT_INTERVAL": 0.2}):
+        server = LiveServer(get_asgi_application()).start()
+        try:
+            async with (
+                httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+                client.stream("GET", "/events/room:quiet/") as response,
+            ):
+                received = b""
+                async for chunk in response.aiter_bytes():
+                    received += chunk
+                    if received.count(b":\n\n") >= 3:
+                        break
+        finally:
+            server.stop()
+    # Preamble comment and retry first, then the position, then bare comment heartbeats.
+    assert received.startswith(b": pgsse ")
+    assert b"retry: 2000\n\n" in received
+    assert received.count(b":\n\n") >= 3
+
+
+async def test_streams_per_user_are_bounded(pg: Postgres, transactional_db: None) -> None:
+    from django.contrib.auth.models import User
+    from django.core.asgi import get_asgi_application
+    from django.test import Client
+
+    user = await sync_to_async(User.objects.create_user)("ada", password="x-long-password-1")
+    browser = Client()
+    await sync_to_async(browser.force_login)(user)
+    cookies = {"sessionid": browser.cookies["sessionid"].value}
+    with override_settings(ROOT_URLCONF="tests.urls", PGSSE={"MAX_STREAMS_PER_USER": 2}):
+        server = LiveServer(get_asgi_application()).start()
+        try:
+            async with stream_client(server.url) as client:
+                client.cookies.update(cookies)
+                async with (
+                    open_stream(client, "/private/room:a/") as first,
+                    open_stream(client, "/private/room:b/") as second,
+                ):
+                    await first.wait_for(live)
+                    await second.wait_for(live)
+                    refused = await client.get("/private/room:c/")
+                    assert refused.status_code == 429
+                    assert "2 streams open" in refused.text
+                    async with httpx.AsyncClient(base_url=server.url) as stranger:
+                        anonymous = await stranger.get("/private/room:c/")
+                    assert anonymous.status_code == 403
+                # Closed streams free their places at once.
+                async with open_stream(client, "/private/room:c/") as third:
+                    await third.wait_for(live)
+                    assert third.status_code == 200
+        finally:
+            server.stop()
+
+
+async def test_streams_bypass_gzip_middleware(pg: Postgres, transactional_db: None) -> None:
+    from django.conf import settings
+    from django.core.asgi import get_asgi_application
+
+    middleware = ["django.middleware.gzip.GZipMiddleware", *settings.MIDDLEWARE]
+    with override_settings(ROOT_URLCONF="tests.urls", MIDDLEWARE=middleware):
+        server = LiveServer(get_asgi_application()).start()
+        try:
+            async with stream_client(server.url) as client:
+                client.headers["Accept-Encoding"] = "gzip"
+                async with open_stream(client, "/events/room:gz/") as reader:
+                    await reader.wait_for(live)
+                    assert reader.headers is not None
+                    assert reader.headers.get("content-encoding") == "identity"
+                    await publish("room:gz", "e", "not compressed")
+                    await reader.wait_for(lambda r: bool(r.of_type("e")))
+                    assert payloads(reader) == ["not compressed"]
+        finally:
+            server.stop()
