@@ -98,6 +98,8 @@ async def test_text_is_rendered_safely_and_links_are_made_safely(
     alice = await join(new_context, server, "alice", "lobby")
     bob = await join(new_context, server, "bob", "lobby")
     await send(alice, XSS)
+    # One at a time: two POSTs in flight may commit (and take ids) in either order.
+    await expect(alice.locator(".message .text")).to_have_count(1)
     await send(alice, "see https://example.com/a?b=1&c=<2> and javascript:alert(1)")
     for page in (alice, bob):
         texts = page.locator(".message .text")
@@ -175,6 +177,7 @@ async def test_edits_and_deletes_reach_the_other_window_live(
     alice = await join(new_context, server, "alice", "lobby")
     bob = await join(new_context, server, "bob", "lobby")
     await send(alice, "helo")
+    await expect(alice.locator(".message")).to_have_count(1)  # ids in the order sent
     await send(alice, "delete me")
     await expect(bob.locator(".message")).to_have_count(2)
     # Bob may neither edit nor delete Alice's messages: no buttons for him.
