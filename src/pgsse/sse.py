@@ -3,7 +3,9 @@
 Pure functions from values to bytes; nothing here knows about Django or PostgreSQL.
 
 - ``data`` is split on every line ending the spec recognises (``\\r\\n``, ``\\r``, ``\\n``)
-  and sent as one ``data:`` line per line, so the client rebuilds it exactly.
+  and sent as one ``data:`` line per line; the client joins the lines with ``\\n``, so it
+  gets the text back with every line ending as LF. (JSON text, which ``publish()`` sends,
+  has no raw line endings and arrives byte for byte.)
 - ``event`` and ``id`` are single-line fields: CR, LF or NUL in them would let a value
   inject fields of its own, so they are rejected with :class:`ValueError`.
 - An ``id`` containing NUL would make the browser ignore the field; it is rejected too.
