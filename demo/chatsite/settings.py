@@ -114,8 +114,9 @@ X_FRAME_OPTIONS = "DENY"
 PGSSE: dict[str, object] = {
     "RETENTION": {
         "": {"max_age": 7 * 24 * 3600, "max_events": 10_000},
-        # Typing notices matter for seconds: never kept in the log for long.
-        "typing:": {"max_age": 60, "max_events": 100},
+        # Typing notices matter for seconds: never kept in the log for long, and a page
+        # away for longer skips them instead of reloading.
+        "typing:": {"max_age": 60, "max_events": 100, "lossy": True},
     },
 }
 

@@ -10,6 +10,8 @@ matches a channel wins, and ``""`` is the default::
 
 ``max_age`` is in seconds; either limit may be ``None`` (no limit of that kind). An event
 is pruned when it is older than ``max_age`` or more than ``max_events`` behind the newest.
+``"lossy": True`` marks channels whose events are hints: resuming past pruned events
+skips ahead instead of resetting the stream.
 
 Pruning is safe while streams are live. It first raises the channel's ``pruned_seq``
 (committed at once, so the channel's row lock is held for one statement), then deletes
@@ -47,6 +49,9 @@ DELETE FROM pgsse_event WHERE id IN (
 class Rule:
     max_age: float | None = None
     max_events: int | None = None
+    #: Events of these channels are hints (typing notices, cursors): a client whose next
+    #: event was pruned skips ahead to the newest instead of getting a ``reset``.
+    lossy: bool = False
 
 
 @dataclass
@@ -59,13 +64,17 @@ class PruneReport:
 def _rules(config: Mapping[str, Mapping[str, object]]) -> dict[str, Rule]:
     rules = {}
     for prefix, rule in config.items():
-        unknown = set(rule) - {"max_age", "max_events"}
+        unknown = set(rule) - {"max_age", "max_events", "lossy"}
         if unknown:
             raise ImproperlyConfigured(
                 f"PGSSE['RETENTION'][{prefix!r}] has unknown keys {sorted(unknown)};"
-                " use max_age (seconds) and max_events"
+                " use max_age (seconds), max_events and lossy"
             )
-        rules[prefix] = Rule(rule.get("max_age"), rule.get("max_events"))  # type: ignore[arg-type]
+        rules[prefix] = Rule(
+            rule.get("max_age"),  # type: ignore[arg-type]
+            rule.get("max_events"),  # type: ignore[arg-type]
+            bool(rule.get("lossy", False)),
+        )
     return rules
 
 

@@ -26,6 +26,7 @@ from pgsse import sse
 from pgsse.hub import Hub, SubscribeTimeout
 from pgsse.log import LoggedEvent
 from pgsse.position import InvalidPosition, format_position, parse_position
+from pgsse.retention import rule_for
 
 __all__ = ["RESET_EVENT", "event_stream"]
 
@@ -113,7 +114,10 @@ async def _replay(
         while after < upto:
             batch = await hub.read_events(channel, after, upto)
             if not batch or batch[0].seq != after + 1:
-                raise InvalidPosition("expired", "the event log no longer holds this position")
+                if not rule_for(channel).lossy:
+                    raise InvalidPosition("expired", "the event log no longer holds this position")
+                position[channel] = upto  # hints only: skip what is gone
+                break
             yield batch
             after = batch[-1].seq
 

@@ -362,3 +362,30 @@ async def test_streams_bypass_gzip_middleware(pg: Postgres, transactional_db: No
                     assert payloads(reader) == ["not compressed"]
         finally:
             server.stop()
+
+
+async def test_lossy_channels_skip_pruned_events_instead_of_resetting(
+    stream_server: LiveServer,
+) -> None:
+    retention = {"": {"max_events": 1000}, "typing:": {"max_events": 2, "lossy": True}}
+    for n in range(6):
+        await publish("typing:x", "e", n)
+        await publish("room:x", "e", n)
+    with override_settings(PGSSE={"RETENTION": retention}):
+        await sync_to_async(call_command)("pgsse_prune", stdout=io.StringIO())
+        channels = canonical_channels(["room:x", "typing:x"])
+        old = format_position(channels, {"room:x": 1, "typing:x": 1})
+        url = "/multi/?channel=room:x&channel=typing:x"
+        async with (
+            stream_client(stream_server.url) as client,
+            open_stream(client, url, last_event_id=old) as reader,
+        ):
+            await reader.wait_for(live)
+            await reader.wait_for(lambda r: len(r.of_type("e")) == 5)
+            assert reader.of_type("reset") == []
+            # The room replays in full; the pruned typing notices are skipped.
+            assert payloads(reader) == [1, 2, 3, 4, 5]
+            # The id-only frame after the replay carries the skipped-to position.
+            await reader.wait_for(
+                lambda r: parse_position(r.last_id, channels) == {"room:x": 6, "typing:x": 6}
+            )
