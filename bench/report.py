@@ -1,0 +1,316 @@
+"""The run's results as JSON and Markdown (in ``bench/results/``), and a table on stdout."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.fanout import FanoutResult
+from bench.throughput import BASELINE, VARIANTS, ThroughputResult
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Results:
+    machine: dict[str, str]
+    scale: dict[str, Any]
+    #: One list per round: pgsse and the bare loop, measured back to back.
+    fanout_rounds: list[dict[str, FanoutResult]] = field(default_factory=list)
+    naive: FanoutResult | None = None
+    naive_cap: int = 0
+    max_connections: int = 0
+    throughput: list[ThroughputResult] = field(default_factory=list)
+    load_before: str = ""
+    load_after: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "machine": self.machine,
+            "scale": self.scale,
+            "load_average_before": self.load_before,
+            "load_average_after": self.load_after,
+            "seconds": self.seconds,
+            "fanout_rounds": [
+                {kind: result.as_dict() for kind, result in round_.items()}
+                for round_ in self.fanout_rounds
+            ],
+            "naive": self.naive.as_dict() if self.naive else None,
+            "naive_cap": self.naive_cap,
+            "max_connections": self.max_connections,
+            "throughput": [result.as_dict() for result in self.throughput],
+        }
+
+
+def _ratio(ours: float | None, baseline: float | None) -> float | None:
+    if ours is None or not baseline:
+        return None
+    return ours / baseline
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def _times(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
+
+
+def _spread(values: Sequence[float | None]) -> str:
+    known = [value for value in values if value is not None]
+    if len(known) < 2:
+        return ""
+    return f" ({min(known):.2f}-{max(known):.2f})"
+
+
+def summary(results: Results) -> list[str]:
+    """The headline: every ratio of pgsse to its baseline (median over rounds, with range)."""
+    rounds = results.fanout_rounds
+    bare = "bare asyncio loop"
+    rows = []
+    for streams in sorted({r["pgsse"].streams_requested for r in rounds}):
+        at = [r for r in rounds if r["pgsse"].streams_requested == streams]
+        for label, ratios in (
+            ("fan-out: CPU per delivered event", [_fanout_ratio(r, "cpu") for r in at]),
+            ("fan-out: memory per open stream", [_fanout_ratio(r, "memory") for r in at]),
+            ("latency p50", [_fanout_ratio(r, "p50_ms") for r in at]),
+            ("latency p99", [_fanout_ratio(r, "p99_ms") for r in at]),
+        ):
+            rows.append(
+                [f"{label}, {streams} streams", bare, _times(_median(ratios)) + _spread(ratios)]
+            )
+    naive = results.naive
+    if naive is not None and rounds:
+        ours = rounds[-1]["pgsse"]
+        per_stream = _ratio(
+            ours.backends_peak / max(ours.streams_live, 1),
+            naive.backends_peak / max(naive.streams_live, 1),
+        )
+        rows.append(
+            [
+                f"PostgreSQL connections per open stream (pgsse: {ours.backends_peak} for"
+                f" {ours.streams_live}; naive: {naive.backends_peak} for {naive.streams_live},"
+                f" refused {naive.streams_refused + naive.streams_failed})",
+                "one LISTEN connection per stream",
+                _times(per_stream),
+            ]
+        )
+        rows.append(
+            [
+                "NOTIFY/s on an unrelated channel while the streams are open",
+                "one LISTEN connection per stream",
+                _times(
+                    _ratio(
+                        ours.other_channel_publishes_per_second,
+                        naive.other_channel_publishes_per_second,
+                    )
+                ),
+            ]
+        )
+    by_key = {(t.variant, t.publishers): t.per_second for t in results.throughput}
+    for publishers in sorted({t.publishers for t in results.throughput}):
+        rows.append(
+            [
+                f"publishes/s, {publishers} publisher(s), pgsse.publish",
+                "plain INSERT, no NOTIFY",
+                _times(
+                    _ratio(by_key.get(("publish", publishers)), by_key.get((BASELINE, publishers)))
+                ),
+            ]
+        )
+    return _table(["measure", "baseline", "pgsse / baseline"], rows)
+
+
+def _fanout_ratio(round_: dict[str, FanoutResult], measure: str) -> float | None:
+    ours, baseline = round_["pgsse"], round_["bare"]
+    if measure == "cpu":
+        return _ratio(ours.cpu_per_delivery_us, baseline.cpu_per_delivery_us)
+    if measure == "memory":
+        return _ratio(ours.rss_per_stream_bytes, baseline.rss_per_stream_bytes)
+    return _ratio(ours.latency_ms[measure], baseline.latency_ms[measure])
+
+
+def fanout_table(results: Results) -> list[str]:
+    rows = []
+    for number, round_ in enumerate(results.fanout_rounds, 1):
+        for result in round_.values():
+            rows.append(_fanout_row(str(number), result))
+    if results.naive is not None:
+        rows.append(_fanout_row("-", results.naive))
+    header = [
+        "round",
+        "server",
+        "streams live/asked",
+        "opened in s",
+        "CPU µs/delivery",
+        "KiB/stream",
+        "threads",
+        "deliveries/expected",
+        "closed by server",
+        "client CPU (cores)",
+    ]
+    return _table(header, rows)
+
+
+def _fanout_row(number: str, result: FanoutResult) -> list[str]:
+    return [
+        number,
+        _label(result.server),
+        f"{result.streams_live}/{result.streams_requested}",
+        _number(result.open_seconds, 2),
+        _number(result.cpu_per_delivery_us),
+        _number(result.rss_per_stream_bytes / 1024),
+        str(result.threads),
+        f"{result.deliveries}/{result.deliveries_expected}",
+        str(result.closed_by_server),
+        _number(result.client_cpu_share, 2),
+    ]
+
+
+def latency_table(results: Results) -> list[str]:
+    rows = []
+    for number, round_ in enumerate(results.fanout_rounds, 1):
+        for result in round_.values():
+            keys = ("p50_ms", "p90_ms", "p99_ms", "max_ms", "all_probes_p50_ms")
+            quantiles = [result.latency_ms.get(key) for key in keys]
+            rows.append(
+                [
+                    str(number),
+                    _label(result.server),
+                    f"{result.streams_live} ({result.latency_probes})",
+                ]
+                + [_number(value, 2) for value in quantiles]
+                + [_number(result.publish_ms, 2)]
+            )
+    header = [
+        "round", "server", "streams (probes)", "p50 ms", "p90 ms", "p99 ms", "max ms",
+        "to every probe, median ms",
+        "publish() call, median ms",
+    ]  # fmt: skip
+    return _table(header, rows)
+
+
+def connections_table(results: Results) -> list[str]:
+    rows = []
+    servers = [r["pgsse"] for r in results.fanout_rounds[-1:]]
+    if results.naive is not None:
+        servers.append(results.naive)
+    for result in servers:
+        rows.append(
+            [
+                _label(result.server),
+                str(result.streams_requested),
+                str(result.streams_live),
+                str(result.streams_refused + result.streams_failed),
+                str(result.backends_peak),
+                str(result.backends_at_rest),
+                _number(result.other_channel_publishes_per_second, 0),
+            ]
+        )
+    header = [
+        "server",
+        "streams asked",
+        "served",
+        "refused",
+        "connections (peak)",
+        "connections (at rest)",
+        "NOTIFY/s elsewhere",
+    ]
+    return _table(header, rows)
+
+
+def throughput_table(results: Results) -> list[str]:
+    by_key = {(t.variant, t.publishers): t for t in results.throughput}
+    rows = []
+    for publishers in sorted({t.publishers for t in results.throughput}):
+        baseline = by_key.get((BASELINE, publishers))
+        row = [str(publishers)]
+        for variant in VARIANTS:
+            result = by_key.get((variant, publishers))
+            if result is None:
+                row.append("n/a")
+                continue
+            ratio = _ratio(result.per_second, baseline.per_second if baseline else None)
+            suffix = "" if variant == BASELINE else f" ({_times(ratio)})"
+            row.append(f"{result.per_second:,.0f}{suffix}")
+        shares = [
+            by_key[(v, publishers)].driver_cpu_share for v in VARIANTS if (v, publishers) in by_key
+        ]
+        row.append(" / ".join(_number(share, 2) for share in shares))
+        rows.append(row)
+    header = ["publishers", *VARIANTS, "driver CPU (cores), per variant"]
+    return _table(header, rows)
+
+
+def _label(kind: str) -> str:
+    return {
+        "pgsse": "pgsse (uvicorn)",
+        "bare": "bare asyncio loop",
+        "naive": "LISTEN per stream",
+    }.get(kind, kind)
+
+
+def markdown(results: Results) -> str:
+    machine = results.machine
+    lines = [
+        f"# pgsse benchmarks, {machine['date']}",
+        "",
+        f"- machine: {machine['cpu']}, {machine['memory']}, {machine['system']}",
+        f"- software: Python {machine['python']}, PostgreSQL {machine['postgresql']},"
+        f" {machine['software']}",
+        f"- scale: {json.dumps(results.scale)}; run took {results.seconds:.0f} s",
+        f"- load average before / after: {results.load_before} / {results.load_after}",
+        "",
+        "## Ratios (pgsse / baseline, same run)",
+        "",
+        *summary(results),
+        "",
+        "## Fan-out: one event at a time to every stream",
+        "",
+        *fanout_table(results),
+        "",
+        "## Delivery latency, publish to client socket read",
+        "",
+        *latency_table(results),
+        "",
+        "## PostgreSQL connections",
+        "",
+        f"max_connections = {results.max_connections}; the naive server is capped at"
+        f" {results.naive_cap} streams.",
+        "",
+        *connections_table(results),
+        "",
+        "## Publish throughput (publishes/s; ratio to plain INSERT)",
+        "",
+        *throughput_table(results),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(results: Results) -> Path:
+    """Write ``results/<stamp>.json`` and ``.md`` (and ``latest.*``); return the Markdown path."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = results.machine["date"].replace(" ", "_").replace(":", "")
+    text = markdown(results)
+    data = json.dumps(results.as_dict(), indent=2)
+    for name in (stamp, "latest"):
+        (RESULTS / f"{name}.md").write_text(text)
+        (RESULTS / f"{name}.json").write_text(data)
+    return RESULTS / f"{stamp}.md"
