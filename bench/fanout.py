@@ -57,6 +57,8 @@ class FanoutResult:
     backends_peak: int = 0
     backends_at_rest: int = 0
     other_channel_publishes_per_second: float = 0.0
+    #: The garbage collector's pauses over the server's life (pgsse only).
+    gc_pauses: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,6 +124,7 @@ def run(
         probe = publish_for(OTHER_CHANNEL, probe_seconds) if probe_seconds else 0.0
         close_django_connections()
         peak = sampler.peak
+    gc_pauses = [line for line in server.output().splitlines() if line.startswith("gc ")]
     return FanoutResult(
         server=kind,
         streams_requested=streams,
@@ -147,6 +150,7 @@ def run(
         backends_peak=max(peak, at_rest),
         backends_at_rest=at_rest,
         other_channel_publishes_per_second=probe,
+        gc_pauses=gc_pauses,
     )
 
 

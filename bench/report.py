@@ -58,7 +58,9 @@ def _number(value: float | None, digits: int = 1) -> str:
 
 
 def _times(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}x"
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}x" if value < 0.1 else f"{value:.2f}x"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -183,6 +185,15 @@ def _fanout_row(number: str, result: FanoutResult) -> list[str]:
     ]
 
 
+def gc_lines(results: Results) -> list[str]:
+    lines = []
+    for number, round_ in enumerate(results.fanout_rounds, 1):
+        ours = round_["pgsse"]
+        pauses = "; ".join(ours.gc_pauses) or "not reported"
+        lines.append(f"- round {number}, {ours.streams_live} streams: {pauses}")
+    return lines
+
+
 def latency_table(results: Results) -> list[str]:
     rows = []
     for number, round_ in enumerate(results.fanout_rounds, 1):
@@ -284,6 +295,10 @@ def markdown(results: Results) -> str:
         "## Fan-out: one event at a time to every stream",
         "",
         *fanout_table(results),
+        "",
+        "Garbage collector pauses in the pgsse server, over its whole life (start, ramp, events):",
+        "",
+        *gc_lines(results),
         "",
         "## Delivery latency, publish to client socket read",
         "",

@@ -1,7 +1,8 @@
 """The servers under test, each run in its own process on 127.0.0.1.
 
 - ``pgsse``: ``uvicorn tests.asgi:application`` (uvloop, httptools), the package as users
-  deploy it, serving ``/events/<channel>/`` from tests/urls.py;
+  deploy it, serving ``/events/<channel>/`` from tests/urls.py (through
+  :mod:`bench.gc_timing`, which also reports the garbage collector's pauses);
 - ``bare``: the bare asyncio loop of :mod:`bench.bare_loop`, the floor any server pays;
 - ``naive``: one LISTEN connection per stream, :mod:`bench.naive_listen`.
 """
@@ -33,8 +34,10 @@ def free_port() -> int:
 
 def command(kind: str, port: int, database: BenchDatabase, cap: int = 0) -> list[str]:
     if kind == "pgsse":
+        # `python -m bench.gc_timing` is `python -m uvicorn tests.asgi:application` plus a
+        # tally of the garbage collector's pauses, printed when the server stops.
         return [
-            sys.executable, "-m", "uvicorn", "tests.asgi:application",
+            sys.executable, "-m", "bench.gc_timing",
             "--host", "127.0.0.1", "--port", str(port),
             "--loop", "uvloop", "--http", "httptools",
             "--log-level", "warning", "--no-access-log",
