@@ -33,6 +33,10 @@ class Scale:
     probe_seconds: float
     publish_rounds: int
     publishers: tuple[int, ...] = (1, 8, 32)
+    #: Only the fan-out rounds (no naive server, no publish throughput).
+    fanout_only: bool = False
+    #: Run the pgsse server with Python's cyclic garbage collector disabled (a diagnosis).
+    pgsse_gc_off: bool = False
 
 
 QUICK = Scale(
@@ -56,6 +60,14 @@ def parse_arguments(argv: list[str]) -> Scale:
     )
     parser.add_argument("--events", type=int, help="events published to those streams")
     parser.add_argument("--rounds", type=int, help="pgsse/bare-loop rounds, back to back")
+    parser.add_argument(
+        "--fanout-only", action="store_true", help="skip the connection and publish benchmarks"
+    )
+    parser.add_argument(
+        "--pgsse-gc-off",
+        action="store_true",
+        help="diagnosis: disable the garbage collector in the pgsse server",
+    )
     arguments = parser.parse_args(argv)
     scale = QUICK if arguments.quick else FULL
     overrides = {
@@ -63,6 +75,8 @@ def parse_arguments(argv: list[str]) -> Scale:
         for name in ("events", "rounds")
         if getattr(arguments, name) is not None
     }
+    overrides["fanout_only"] = arguments.fanout_only
+    overrides["pgsse_gc_off"] = arguments.pgsse_gc_off
     if arguments.streams:
         overrides["streams"] = tuple(arguments.streams)
     return Scale(**{**asdict(scale), **overrides})
@@ -87,10 +101,20 @@ def run(scale: Scale, database: BenchDatabase) -> Results:
             round_ = {}
             for kind in ("pgsse", "bare"):
                 progress(f"fan-out round {number}: {kind}, {streams} streams")
+                environment = {"PGSSE_BENCH_GC": "off"} if scale.pgsse_gc_off else {}
                 round_[kind] = fanout.run(
-                    kind, database, streams, scale.events, scale.probe_seconds
+                    kind,
+                    database,
+                    streams,
+                    scale.events,
+                    scale.probe_seconds,
+                    environment=environment,
                 )
             results.fanout_rounds.append(round_)
+    if scale.fanout_only:
+        results.load_after = load_average()
+        results.seconds = time.monotonic() - started
+        return results
     progress(f"connections: one LISTEN per stream, capped at {results.naive_cap}")
     results.naive = fanout.run(
         "naive",

@@ -94,10 +94,15 @@ def run(
     events: int,
     probe_seconds: float,
     cap: int = 0,
+    environment: dict[str, str] | None = None,
 ) -> FanoutResult:
-    """Measure server ``kind`` ("pgsse", "bare" or "naive") with ``streams`` streams."""
+    """Measure server ``kind`` ("pgsse", "bare" or "naive") with ``streams`` streams.
+
+    ``environment`` is added to the server's (``PGSSE_BENCH_GC="off"``: see bench.gc_timing).
+    """
     close_django_connections()  # the driver's own connection must not be counted
-    with ServerProcess(kind, database, cap) as server, contextlib.ExitStack() as stack:
+    server_process = ServerProcess(kind, database, cap, **(environment or {}))
+    with server_process as server, contextlib.ExitStack() as stack:
         server.warm_up()
         time.sleep(0.5)
         before = server.usage()

@@ -55,11 +55,13 @@ def command(kind: str, port: int, database: BenchDatabase, cap: int = 0) -> list
 class ServerProcess:
     """A server subprocess: started, waited for, measured, and always stopped."""
 
-    def __init__(self, kind: str, database: BenchDatabase, cap: int = 0) -> None:
+    def __init__(
+        self, kind: str, database: BenchDatabase, cap: int = 0, **environment: str
+    ) -> None:
         self.kind = kind
         self.port = free_port()
         self._command = command(kind, self.port, database, cap)
-        self._env = database.environment()
+        self._env = database.environment(**environment)
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             prefix=f"bench-{kind}-", suffix=".log", delete=False
         )
