@@ -76,3 +76,16 @@ def test_a_database_other_than_postgresql_fails_check(tmp_path: Path) -> None:
 def test_invalid_values_are_errors(pgsse: dict[str, object]) -> None:
     with override_settings(PGSSE=pgsse):
         assert pgsse_ids() == ["pgsse.E004"]
+
+
+@pytest.mark.parametrize(
+    "pgsse",
+    [
+        {"PRUNE_INTERVAL": -1},
+        {"MAX_STREAMS_PER_USER": 0},
+        {"AUTHORIZE": "myproject.nowhere.allow"},
+    ],
+)
+def test_more_invalid_values_are_errors(pgsse: dict[str, object]) -> None:
+    with override_settings(PGSSE=pgsse):
+        assert pgsse_ids() == ["pgsse.E004"]

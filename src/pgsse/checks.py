@@ -34,8 +34,10 @@ def _settings() -> PgsseSettings | None:
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     get_settings.cache_clear()
     try:
-        rule_for("", get_settings().RETENTION)
-    except (ImproperlyConfigured, TypeError, ValueError) as exc:
+        pgsse_settings = get_settings()
+        rule_for("", pgsse_settings.RETENTION)
+        import_string(pgsse_settings.AUTHORIZE)
+    except (ImproperlyConfigured, TypeError, ValueError, ImportError) as exc:
         return [
             Error(
                 f"PGSSE settings are invalid: {exc}",

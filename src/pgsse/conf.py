@@ -48,10 +48,11 @@ class PgsseSettings:
     #: may hold a database connection while it runs: a reconnect storm of thousands of
     #: clients must not exhaust PostgreSQL's ``max_connections``.
     SETUP_CONCURRENCY: int = 4
-    #: Most channels one stream may follow (400 beyond).
+    #: Most channels one stream may follow (429 beyond).
     MAX_CHANNELS_PER_STREAM: int = 16
-    #: Most streams one user (or, anonymous, one client address) may have open in one
-    #: process at once (429 beyond). ``None``: no limit.
+    #: Most streams one logged-in user may have open in one process at once (429
+    #: beyond). ``None``: no limit. Anonymous streams are not counted (behind a proxy
+    #: every anonymous client would share one address).
     MAX_STREAMS_PER_USER: int | None = 32
     #: Dotted path of the default authorization hook ``(request, channel) -> bool``.
     AUTHORIZE: str = "pgsse.views.allow_authenticated"
@@ -85,6 +86,14 @@ class PgsseSettings:
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise ImproperlyConfigured(
                     f"PGSSE[{name!r}] must be a positive number, not {value!r}"
+                )
+        for name in ("PRUNE_INTERVAL", "MAX_STREAMS_PER_USER"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
+            ):
+                raise ImproperlyConfigured(
+                    f"PGSSE[{name!r}] must be a positive number or None, not {value!r}"
                 )
         if not isinstance(self.RETRY_MS, int) or self.RETRY_MS < 0:
             raise ImproperlyConfigured("PGSSE['RETRY_MS'] must be a non-negative integer")

@@ -103,7 +103,7 @@ class Hub:
         self._conninfo = conninfo
         self._feeds: dict[str, Feed] = {}
         self._subscriptions: set[Subscription] = set()
-        #: Open streams per client (user or address), for MAX_STREAMS_PER_USER.
+        #: Open streams per logged-in user, for MAX_STREAMS_PER_USER.
         self.streams_by_client: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
         # Reads (replay, catch-up, heads) use at most two connections, never one per stream.
@@ -194,25 +194,23 @@ class Hub:
 
     # -- subscriptions ---------------------------------------------------------------
 
-    async def subscribe(
-        self, channels: tuple[str, ...], client: str = ""
-    ) -> tuple[Subscription, dict[str, int]]:
+    async def subscribe(self, channels: tuple[str, ...]) -> tuple[Subscription, dict[str, int]]:
         """Join ``channels``; return the subscription and the seq each channel is live from.
 
         Every event with a seq above the returned one reaches the subscription; the
-        caller replays the log up to it. ``client`` is counted in ``streams_by_client``
-        until :meth:`unsubscribe`. Raises :class:`SubscribeTimeout`.
+        caller replays the log up to it. Raises :class:`SubscribeTimeout`.
         """
         if self._closed:
             raise SubscribeTimeout("the hub is shut down")
         self.start()
-        subscription = Subscription(channels, self.settings.MAX_BUFFERED_EVENTS, client)
+        subscription = Subscription(channels, self.settings.MAX_BUFFERED_EVENTS)
         feeds = [self._retain(name) for name in channels]
-        self._listener.want(feed.pg_name for feed in self._feeds.values())
         try:
             async with asyncio.timeout(self.settings.SUBSCRIBE_TIMEOUT):
                 for feed in feeds:
                     await feed.ready.wait()
+            if self._closed:  # shut down while waiting: end_streams() did not see us
+                raise SubscribeTimeout("the hub is shut down")
         except BaseException as exc:
             self._release(channels)
             if isinstance(exc, TimeoutError):
@@ -222,7 +220,6 @@ class Hub:
         for feed in feeds:
             feed.subscribers.add(subscription)
         self._subscriptions.add(subscription)
-        self.streams_by_client[client] += 1
         return subscription, {feed.name: feed.last_seq for feed in feeds}
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -231,30 +228,44 @@ class Hub:
             return
         subscription.finished = True
         self._subscriptions.discard(subscription)
-        self.streams_by_client[subscription.client] -= 1
-        if not self.streams_by_client[subscription.client]:
-            del self.streams_by_client[subscription.client]
         for name in subscription.channels:
             self._feeds[name].subscribers.discard(subscription)
         self._release(subscription.channels)
+
+    def reserve_stream(self, client: str) -> Callable[[], None]:
+        """Count one more open stream for ``client``; return the (idempotent) release."""
+        self.streams_by_client[client] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.streams_by_client[client] -= 1
+                if not self.streams_by_client[client]:
+                    del self.streams_by_client[client]
+
+        return release
 
     def _retain(self, name: str) -> Feed:
         feed = self._feeds.get(name)
         if feed is None:
             feed = self._feeds[name] = Feed(name)
+            self._listener.want_more(feed.pg_name)
+            if feed.pg_name in self._listener.listening:
+                # Still LISTENing from a stream that just left (its UNLISTEN not yet
+                # sent): no LISTEN will announce this feed, so read its head now.
+                self._spawn(self._refresh([feed]))
         feed.refs += 1
         return feed
 
     def _release(self, names: Iterable[str]) -> None:
-        dropped = False
         for name in names:
             feed = self._feeds[name]
             feed.refs -= 1
             if feed.refs == 0:
                 del self._feeds[name]
-                dropped = True
-        if dropped:
-            self._listener.want(feed.pg_name for feed in self._feeds.values())
+                self._listener.want_less(feed.pg_name)
 
     # -- reading the log -------------------------------------------------------------
 
@@ -293,7 +304,7 @@ class Hub:
         if feed.last_seq >= 0:
             self._catch_up(feed)
 
-    def _deliver(self, feed: Feed, events: list[LoggedEvent]) -> None:
+    def _deliver(self, feed: Feed, events: Sequence[LoggedEvent]) -> None:
         for event in events:
             feed.last_seq = event.seq
             for subscription in feed.subscribers:
@@ -331,28 +342,39 @@ class Hub:
         try:
             while feed.last_seq < feed.target and self._feeds.get(feed.name) is feed:
                 events = await self.read_events(feed.name, feed.last_seq, feed.target)
-                if events and events[0].seq == feed.last_seq + 1:
-                    self._deliver(feed, events)
+                contiguous = log.contiguous_prefix(events, feed.last_seq)
+                if contiguous:
+                    self._deliver(feed, contiguous)
                     continue
-                # The log does not continue where this feed stopped: either the target
-                # came from a notification pgsse did not send, or the missed events were
-                # pruned while the listener was away. The head tells which.
+                # The log does not continue where this feed stopped: the target came from
+                # a notification pgsse did not send, or events are gone (pruned while the
+                # listener was away, or deleted by hand). The head tells which.
                 head = (await self.read_heads([feed.name]))[feed.name]
-                if head.pruned_seq > feed.last_seq:
-                    logger.error(
-                        "channel %s: events after seq %s were pruned before delivery;"
-                        " closing its streams so that they reset",
-                        feed.name,
-                        feed.last_seq,
-                    )
-                    for subscription in list(feed.subscribers):
-                        subscription.close()
-                    feed.last_seq = head.pruned_seq
                 feed.target = min(feed.target, head.last_seq)
+                if feed.last_seq >= feed.target:
+                    break
+                resume_at = head.pruned_seq if head.pruned_seq > feed.last_seq else None
+                if resume_at is None and events and events[0].seq > feed.last_seq + 1:
+                    resume_at = events[0].seq - 1  # a hole pruning does not explain
+                if resume_at is not None:
+                    self._lose(feed, resume_at)
         except Exception as exc:
             logger.warning("catch-up of %s failed: %s; the sweep will retry", feed.name, exc)
         finally:
             feed.catching_up = False
+
+    def _lose(self, feed: Feed, resume_at: int) -> None:
+        """Events after ``feed.last_seq`` up to ``resume_at`` are gone: end the feed's streams
+        (their resume from the log will get a ``reset``) and go on after the gap."""
+        logger.error(
+            "channel %s: events %s to %s are gone from the log; closing its streams",
+            feed.name,
+            feed.last_seq + 1,
+            resume_at,
+        )
+        for subscription in list(feed.subscribers):
+            subscription.close()
+        feed.last_seq = resume_at
 
     async def _sweep_forever(self) -> None:
         while True:

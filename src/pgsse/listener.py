@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -47,9 +48,12 @@ class Listener:
         self._on_notify = on_notify
         self._on_listening = on_listening
         self._settings = settings
-        self._wanted: frozenset[str] = frozenset()
+        self._wanted: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._delay = settings.RECONNECT_MIN_DELAY
+        #: PostgreSQL channels the current connection LISTENs to.
+        self.listening: frozenset[str] = frozenset()
         #: Backend pid of the current connection, None while disconnected.
         self.backend_pid: int | None = None
         #: Number of connections made since start (1 means never reconnected).
@@ -58,9 +62,14 @@ class Listener:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="pgsse-listener")
 
-    def want(self, pg_channels: Iterable[str]) -> None:
-        """Set the PostgreSQL channels to LISTEN to; applied as soon as possible."""
-        self._wanted = frozenset(pg_channels)
+    def want_more(self, pg_channel: str) -> None:
+        """LISTEN to ``pg_channel`` as soon as possible."""
+        self._wanted.add(pg_channel)
+        self._wake.set()
+
+    def want_less(self, pg_channel: str) -> None:
+        """UNLISTEN ``pg_channel`` as soon as possible."""
+        self._wanted.discard(pg_channel)
         self._wake.set()
 
     async def close(self) -> None:
@@ -70,47 +79,63 @@ class Listener:
             self._task = None
 
     async def _run(self) -> None:
-        delay = self._settings.RECONNECT_MIN_DELAY
         while True:
             conn: AsyncConnection[Any] | None = None
             try:
                 conn = await self._connect()
                 self.connections_made += 1
                 self.backend_pid = conn.info.backend_pid
-                delay = self._settings.RECONNECT_MIN_DELAY
                 logger.info("listener connected (backend pid %s)", self.backend_pid)
-                await self._serve(conn)
+                await self._serve(conn, on_healthy=self._reset_delay)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure: drop the connection and start over
-                logger.warning("listener connection lost: %s; reconnecting in %.2fs", exc, delay)
+                logger.warning(
+                    "listener connection lost: %s; reconnecting in %.2fs", exc, self._delay
+                )
             finally:
                 self.backend_pid = None
+                self.listening = frozenset()
                 if conn is not None:
                     await conn.close()
             # Full jitter keeps a fleet of workers from reconnecting in lockstep.
-            await asyncio.sleep(random.uniform(delay / 2, delay))
-            delay = min(delay * 2, self._settings.RECONNECT_MAX_DELAY)
+            await asyncio.sleep(random.uniform(self._delay / 2, self._delay))
+            self._delay = min(self._delay * 2, self._settings.RECONNECT_MAX_DELAY)
 
-    async def _serve(self, conn: AsyncConnection[Any]) -> None:
-        listening: frozenset[str] = frozenset()
+    def _reset_delay(self) -> None:
+        # Only a connection that LISTENed and read resets the backoff: one that fails right
+        # after connecting (a standby refusing LISTEN) must not reconnect in a tight loop.
+        self._delay = self._settings.RECONNECT_MIN_DELAY
+
+    async def _serve(self, conn: AsyncConnection[Any], on_healthy: Callable[[], None]) -> None:
+        timeout = self._settings.HEALTH_TIMEOUT
+        last_alive = time.monotonic()
         while True:
             self._wake.clear()
-            listening = await self._apply(conn, listening)
-            if not await self._receive(conn):
-                await asyncio.wait_for(conn.execute("SELECT 1"), self._settings.HEALTH_TIMEOUT)
+            if await asyncio.wait_for(self._apply(conn), timeout):
+                last_alive = time.monotonic()
+            if await self._receive(conn):
+                last_alive = time.monotonic()
+                on_healthy()
+            if time.monotonic() - last_alive >= self._settings.HEALTH_INTERVAL:
+                # Silence (or only LISTEN changes) for a while: make sure the peer answers.
+                await asyncio.wait_for(conn.execute("SELECT 1"), timeout)
+                last_alive = time.monotonic()
+                on_healthy()
 
-    async def _apply(self, conn: AsyncConnection[Any], listening: frozenset[str]) -> frozenset[str]:
-        wanted = self._wanted
-        added, removed = wanted - listening, listening - wanted
+    async def _apply(self, conn: AsyncConnection[Any]) -> bool:
+        """LISTEN/UNLISTEN to match what is wanted; True if a statement ran."""
+        wanted = frozenset(self._wanted)
+        added, removed = wanted - self.listening, self.listening - wanted
         statements = [sql.SQL("UNLISTEN {}").format(sql.Identifier(n)) for n in sorted(removed)]
         statements += [sql.SQL("LISTEN {}").format(sql.Identifier(n)) for n in sorted(added)]
         if statements:
             await conn.execute(sql.SQL("; ").join(statements))
+        self.listening = wanted
         if added:
             # LISTEN is in place: the hub may now read heads and release waiting streams.
             self._on_listening(set(added))
-        return wanted
+        return bool(statements)
 
     async def _receive(self, conn: AsyncConnection[Any]) -> bool:
         """Deliver notifications until woken or ``HEALTH_INTERVAL`` passes; True if any came."""
@@ -123,7 +148,7 @@ class Listener:
                 task.cancel()
             await asyncio.gather(drain, woken, return_exceptions=True)
         if drain.cancelled():
-            return True  # woken for a LISTEN change: no health check needed
+            return False  # woken for a LISTEN change
         return drain.result()
 
     async def _drain(self, conn: AsyncConnection[Any]) -> bool:

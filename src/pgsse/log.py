@@ -114,7 +114,24 @@ def parse_payload(payload: str) -> tuple[str, int, tuple[str, str] | None]:
     seq = int(parts[0])
     if len(parts) == 2:
         return parts[1], seq, None
-    return parts[1], seq, (parts[2], parts[3])
+    event_type = parts[2]
+    # What publish() would never send: a type that could break the SSE frame.
+    if not event_type or len(event_type) > 100 or any(c in event_type for c in "\r\n\x00"):
+        raise ValueError(f"not a pgsse event type: {event_type[:80]!r}")
+    return parts[1], seq, (event_type, parts[3])
+
+
+def contiguous_prefix(events: Sequence[LoggedEvent], after: int) -> Sequence[LoggedEvent]:
+    """The leading events whose seqs follow ``after`` one by one."""
+    for index, event in enumerate(events):
+        if event.seq != after + 1 + index:
+            return events[:index]
+    return events
+
+
+def continues(events: Sequence[LoggedEvent], after: int) -> bool:
+    """Whether ``events`` are exactly the seqs right after ``after``, with no hole."""
+    return bool(events) and len(contiguous_prefix(events, after)) == len(events)
 
 
 async def read_events(

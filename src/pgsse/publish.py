@@ -47,7 +47,7 @@ def publish(channel: str, event_type: str, data: Any) -> int:
 
     ``data`` is any JSON-serialisable value; subscribers receive its JSON text.
     Raises :class:`~pgsse.channels.InvalidChannel`, :class:`InvalidEvent`, or
-    :class:`TypeError` for data JSON cannot encode.
+    :class:`TypeError` / :class:`ValueError` for data JSON cannot encode (objects, NaN).
     """
     validate_channel(channel)
     _check_event_type(event_type)

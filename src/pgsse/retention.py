@@ -38,11 +38,9 @@ __all__ = ["PruneReport", "Rule", "prune", "rule_for"]
 _PRUNE_LOCK = 0x70677373_65707275  # "pgssepru"
 _DELETE_BATCH = 5000
 
-_DELETE_SQL = """
-DELETE FROM pgsse_event WHERE id IN (
-    SELECT id FROM pgsse_event WHERE channel = %s AND seq <= %s LIMIT %s
-)
-"""
+# Deleted in ascending seq ranges, so that at any moment what is gone is a prefix of the
+# channel: readers then see either the event they ask for or a clear gap at the start.
+_DELETE_SQL = "DELETE FROM pgsse_event WHERE channel = %s AND seq > %s AND seq <= %s"
 
 
 @dataclass(frozen=True)
@@ -99,10 +97,29 @@ def _cut(cursor: CursorWrapper, channel: str, last_seq: int, rule: Rule, now: dt
     return cut
 
 
+def _delete_through(cursor: CursorWrapper, channel: str, cut: int) -> int:
+    """Delete ``channel``'s events up to seq ``cut``, oldest first, in batches."""
+    cursor.execute("SELECT min(seq) FROM pgsse_event WHERE channel = %s", (channel,))
+    oldest = cursor.fetchone()[0]
+    if oldest is None:
+        return 0
+    deleted = 0
+    low = oldest - 1
+    while low < cut:
+        high = min(low + _DELETE_BATCH, cut)
+        cursor.execute(_DELETE_SQL, (channel, low, high))
+        deleted += cursor.rowcount
+        low = high
+    return deleted
+
+
 def prune(now: dt.datetime | None = None, using: str | None = None) -> PruneReport:
     """Prune every channel by its rule. Runs outside any transaction (autocommit)."""
     settings = get_settings()
     connection = connections[using or settings.DATABASE]
+    if not connection.get_autocommit():
+        # Inside a transaction every channel row touched would stay locked until the end.
+        raise RuntimeError("prune() must run outside transaction.atomic()")
     config = settings.RETENTION
     now = now or dt.datetime.now(dt.UTC)
     report = PruneReport()
@@ -122,11 +139,7 @@ def prune(now: dt.datetime | None = None, using: str | None = None) -> PruneRepo
                     (cut, name, cut),
                 )
                 report.channels += 1
-                while True:
-                    cursor.execute(_DELETE_SQL, (name, cut, _DELETE_BATCH))
-                    report.events_deleted += cursor.rowcount
-                    if cursor.rowcount < _DELETE_BATCH:
-                        break
+                report.events_deleted += _delete_through(cursor, name, cut)
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s)", (_PRUNE_LOCK,))
     return report

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 
 from pgsse import sse
 from pgsse.hub import Hub, SubscribeTimeout
-from pgsse.log import LoggedEvent
+from pgsse.log import LoggedEvent, continues
 from pgsse.position import InvalidPosition, format_position, parse_position
 from pgsse.retention import rule_for
 
@@ -41,52 +41,62 @@ _HEARTBEAT = sse.encode_comment("")
 
 
 async def event_stream(
-    hub: Hub, channels: tuple[str, ...], resume_from: str | None, client: str = ""
+    hub: Hub,
+    channels: tuple[str, ...],
+    resume_from: str | None,
+    on_close: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield the SSE bytes of a stream over canonical ``channels``.
 
     ``resume_from`` is the client's ``Last-Event-ID`` (None or empty: start live).
-    ``client`` names who opened it (see ``Hub.streams_by_client``).
+    ``on_close`` is called when the stream ends, however it ends.
     """
-    settings = hub.settings
-    retry = sse.encode_retry(settings.RETRY_MS)
-    yield _PREAMBLE + retry
     try:
-        subscription, live_from = await hub.subscribe(channels, client)
-    except SubscribeTimeout as exc:
-        logger.warning("stream over %s not started: %s", channels, exc)
-        yield retry
-        return
-    try:
-        position = dict(live_from)
-        frame = _framer(channels, position)
-        chunk: list[bytes] = []
-        if resume_from:
-            try:
-                async for replayed in _replay(hub, channels, resume_from, position, live_from):
-                    yield b"".join(map(frame, replayed))
-            except InvalidPosition as exc:
-                position.update(live_from)
-                chunk.append(_reset(channels, position, exc))
-        # An id-only frame: the client now knows its position even before any event (the
-        # browser stores it without firing an event), so a reconnect misses nothing.
-        chunk.append(sse.encode_id(format_position(channels, position)) + b"\n")
-        while True:
-            if chunk:
-                yield b"".join(chunk)
-            batch = await subscription.next_batch(settings.HEARTBEAT_INTERVAL)
-            if subscription.overflowed or subscription.closed:
-                # Too far behind, or the server is going away: the client reconnects
-                # with its Last-Event-ID and the log fills in.
-                yield retry
-                return
-            # Skip what the replay already sent (a client may also come from a process
-            # whose hub was a little ahead of ours).
-            chunk = [frame(event) for event in batch if event.seq > position[event.channel]]
-            if not batch:
-                chunk.append(_HEARTBEAT)
+        retry = sse.encode_retry(hub.settings.RETRY_MS)
+        yield _PREAMBLE + retry
+        try:
+            subscription, live_from = await hub.subscribe(channels)
+        except SubscribeTimeout as exc:
+            logger.warning("stream over %s not started: %s", channels, exc)
+            yield retry
+            return
+        try:
+            position = dict(live_from)
+            frame = _framer(channels, position)
+            chunk: list[bytes] = []
+            if resume_from:
+                try:
+                    async for replayed in _replay(hub, channels, resume_from, position, live_from):
+                        yield b"".join(map(frame, replayed))
+                except InvalidPosition as exc:
+                    position.update(live_from)
+                    chunk.append(_reset(channels, position, exc))
+                except Exception as exc:  # the log is unreachable: let the client come back
+                    logger.warning("replay over %s failed: %s; retry asked", channels, exc)
+                    yield retry
+                    return
+            # An id-only frame: the client now knows its position even before any event
+            # (the browser stores it without firing an event): a reconnect misses nothing.
+            chunk.append(sse.encode_id(format_position(channels, position)) + b"\n")
+            while True:
+                if chunk:
+                    yield b"".join(chunk)
+                batch = await subscription.next_batch(hub.settings.HEARTBEAT_INTERVAL)
+                if subscription.overflowed or subscription.closed:
+                    # Too far behind, or the server is going away: the client reconnects
+                    # with its Last-Event-ID and the log fills in.
+                    yield retry
+                    return
+                # Skip what the replay already sent (a client may also come from a process
+                # whose hub was a little ahead of ours).
+                chunk = [frame(event) for event in batch if event.seq > position[event.channel]]
+                if not batch:
+                    chunk.append(_HEARTBEAT)
+        finally:
+            hub.unsubscribe(subscription)
     finally:
-        hub.unsubscribe(subscription)
+        if on_close is not None:
+            on_close()
 
 
 def _reset(channels: tuple[str, ...], position: dict[str, int], exc: InvalidPosition) -> bytes:
@@ -113,7 +123,7 @@ async def _replay(
         after, upto = start[channel], live_from[channel]
         while after < upto:
             batch = await hub.read_events(channel, after, upto)
-            if not batch or batch[0].seq != after + 1:
+            if not continues(batch, after):
                 if not rule_for(channel).lossy:
                     raise InvalidPosition("expired", "the event log no longer holds this position")
                 position[channel] = upto  # hints only: skip what is gone

@@ -21,7 +21,6 @@ class Subscription:
     __slots__ = (
         "_waiter",
         "channels",
-        "client",
         "closed",
         "finished",
         "limit",
@@ -33,9 +32,8 @@ class Subscription:
     #: Seconds an overflowed stream gets to end by itself before its task is cancelled.
     ABORT_AFTER = 1.0
 
-    def __init__(self, channels: tuple[str, ...], limit: int, client: str = "") -> None:
+    def __init__(self, channels: tuple[str, ...], limit: int) -> None:
         self.channels = channels
-        self.client = client
         self.limit = limit
         #: The task serving the stream; cancelled if it is stuck writing to a client that
         #: stopped reading (its socket buffers are full, so no ``retry:`` can get through).
@@ -66,7 +64,10 @@ class Subscription:
             self.task.cancel()
 
     def close(self) -> None:
-        self.closed = True
+        """End the stream: it sends ``retry:`` and returns, or is cancelled if it cannot."""
+        if not self.closed:
+            self.closed = True
+            asyncio.get_running_loop().call_later(self.ABORT_AFTER, self._abort)
         self._wake()
 
     def _wake(self) -> None:

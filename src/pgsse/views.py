@@ -120,37 +120,44 @@ class StreamView(View):
 
     async def _check(
         self, request: HttpRequest, kwargs: dict[str, Any], hub: Hub
-    ) -> tuple[HttpResponse | None, list[str], str]:
-        """The channels to stream and who asks, or the response refusing the request."""
+    ) -> tuple[HttpResponse | None, list[str], Callable[[], None] | None]:
+        """The channels to stream and the release of the user's stream count, or the
+        response refusing the request."""
         settings = get_settings()
-        if self.channels is not None:
-            names = list(await _call(self.channels, request))
-        else:
-            names = [kwargs["channel"]] if "channel" in kwargs else []
+        names = await self._channels(request, kwargs)
         if not names:
-            return _text(HttpResponseBadRequest, "No channel given for this stream."), names, ""
+            return _text(HttpResponseBadRequest, "No channel given for this stream."), names, None
         if len(names) > settings.MAX_CHANNELS_PER_STREAM:
             message = (
                 f"A stream may follow at most {settings.MAX_CHANNELS_PER_STREAM} channels;"
                 f" this one asks for {len(names)}."
             )
-            return _text(_TooManyRequests, message), names, ""
+            return _text(_TooManyRequests, message), names, None
         try:
             for name in names:
                 validate_channel(name)
         except InvalidChannel as exc:
-            return _text(HttpResponseBadRequest, f"Invalid channel name: {exc}"), names, ""
+            return _text(HttpResponseBadRequest, f"Invalid channel name: {exc}"), names, None
         authorize = self.authorize or import_string(settings.AUTHORIZE)
         for name in names:
             if not await _call(authorize, request, name):
                 message = f"You may not read channel {name!r}."
-                return _text(HttpResponseForbidden, message), names, ""
+                return _text(HttpResponseForbidden, message), names, None
         client = await _call(_client_key, request)
+        if not client:
+            return None, names, None
         limit = settings.MAX_STREAMS_PER_USER
-        if client and limit is not None and hub.streams_by_client[client] >= limit:
+        if limit is not None and hub.streams_by_client[client] >= limit:
             message = f"You already have {limit} streams open; close one and retry."
-            return _text(_TooManyRequests, message), names, client
-        return None, names, client
+            return _text(_TooManyRequests, message), names, None
+        # Counted now, with no await since the check: concurrent requests cannot all pass.
+        return None, names, hub.reserve_stream(client)
+
+    async def _channels(self, request: HttpRequest, kwargs: dict[str, Any]) -> list[str]:
+        if self.channels is None:
+            return [kwargs["channel"]] if "channel" in kwargs else []
+        result = await _call(self.channels, request)
+        return [result] if isinstance(result, str) else list(result)
 
 
 def _client_key(request: HttpRequest) -> str:

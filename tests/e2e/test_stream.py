@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from typing import Any
@@ -240,6 +241,7 @@ async def test_foreign_notifications_are_ignored_and_no_stream_dies(
             '99999\troom:f\te\t"forged"',
             "3\troom:other\te\t1",
             "\x01\t\t\t",
+            "2\troom:f\tev\rx\t1",  # a type that would break the SSE frame
         ]
         async with await psycopg.AsyncConnection.connect(pg.url, autocommit=True) as conn:
             for payload in garbage:
@@ -249,7 +251,7 @@ async def test_foreign_notifications_are_ignored_and_no_stream_dies(
         await reader.wait_for(lambda r: len(r.of_type("e")) == 3)
         assert payloads(reader) == [1, 2, 3]
         assert not reader.ended
-    assert (await stats(stream_server)).foreign_notifications >= 5
+    assert (await stats(stream_server)).foreign_notifications >= 6
 
 
 async def test_an_event_whose_notification_never_came_is_delivered_by_the_sweep(
@@ -389,3 +391,48 @@ async def test_lossy_channels_skip_pruned_events_instead_of_resetting(
             await reader.wait_for(
                 lambda r: parse_position(r.last_id, channels) == {"room:x": 6, "typing:x": 6}
             )
+
+
+async def test_a_hole_in_the_log_is_a_reset_not_a_silent_skip(stream_server: LiveServer) -> None:
+    for n in range(1, 11):
+        await publish("room:hole", "e", n)
+    await sync_to_async(_delete_event)("room:hole", 5)  # by hand, not by pruning
+    start = format_position(("room:hole",), {"room:hole": 2})
+    async with (
+        stream_client(stream_server.url) as client,
+        open_stream(client, "/events/room:hole/", last_event_id=start) as reader,
+    ):
+        await reader.wait_for(lambda r: bool(r.of_type("reset")))
+        assert json.loads(reader.of_type("reset")[0].data)["reason"] == "expired"
+        assert payloads(reader) == []
+
+
+def _delete_event(channel: str, seq: int) -> None:
+    from pgsse.models import Event
+
+    Event.objects.filter(channel=channel, seq=seq).delete()
+
+
+async def test_concurrent_streams_of_one_user_respect_the_limit(
+    pg: Postgres, transactional_db: None
+) -> None:
+    from django.contrib.auth.models import User
+    from django.core.asgi import get_asgi_application
+    from django.test import Client
+
+    user = await sync_to_async(User.objects.create_user)("bea", password="x-long-password-1")
+    browser = Client()
+    await sync_to_async(browser.force_login)(user)
+    with override_settings(ROOT_URLCONF="tests.urls", PGSSE={"MAX_STREAMS_PER_USER": 2}):
+        server = LiveServer(get_asgi_application()).start()
+        try:
+            async with stream_client(server.url) as client:
+                client.cookies.update({"sessionid": browser.cookies["sessionid"].value})
+                requests = [client.stream("GET", f"/private/room:{n}/") for n in range(6)]
+                responses = await asyncio.gather(*(r.__aenter__() for r in requests))
+                statuses = sorted(response.status_code for response in responses)
+                for request in requests:
+                    await request.__aexit__(None, None, None)
+        finally:
+            server.stop()
+    assert statuses == [200, 200, 429, 429, 429, 429]
