@@ -30,7 +30,7 @@ class Scale:
     events: int
     rounds: int
     publish_seconds: float
-    probe_seconds: float
+    elsewhere_seconds: float
     publish_rounds: int
     publishers: tuple[int, ...] = (1, 8, 32)
     #: Only the fan-out rounds (no naive server, no publish throughput).
@@ -40,14 +40,19 @@ class Scale:
 
 
 QUICK = Scale(
-    streams=(500,), events=20, rounds=1, publish_seconds=2.0, probe_seconds=2.0, publish_rounds=2
+    streams=(500,),
+    events=20,
+    rounds=1,
+    publish_seconds=2.0,
+    elsewhere_seconds=2.0,
+    publish_rounds=2,
 )
 FULL = Scale(
     streams=(1000, 4000),
     events=40,
     rounds=2,
     publish_seconds=6.0,
-    probe_seconds=3.0,
+    elsewhere_seconds=3.0,
     publish_rounds=3,
 )
 
@@ -107,7 +112,7 @@ def run(scale: Scale, database: BenchDatabase) -> Results:
                     database,
                     streams,
                     scale.events,
-                    scale.probe_seconds,
+                    scale.elsewhere_seconds,
                     environment=environment,
                 )
             results.fanout_rounds.append(round_)
@@ -121,7 +126,7 @@ def run(scale: Scale, database: BenchDatabase) -> Results:
         database,
         min(max(scale.streams), results.naive_cap + 50),
         scale.events,
-        scale.probe_seconds,
+        scale.elsewhere_seconds,
         cap=results.naive_cap,
     )
     progress(f"publish throughput: {scale.publishers} publishers, {scale.publish_seconds} s each")
@@ -146,6 +151,9 @@ def main(argv: list[str]) -> int:
         database.start()
         setup_django(database)
         results = run(scale, database)
+    except KeyboardInterrupt:
+        progress("interrupted; every process started here has been stopped")
+        return 130
     finally:
         database.drop()
     path = write(results)

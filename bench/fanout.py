@@ -5,8 +5,9 @@ For pgsse and for the bare loop in turn, in the same run:
 - **memory per stream**: RSS after N streams are live minus RSS after a warm-up stream;
 - **CPU per delivered event**: the server's user+system CPU while ``events`` events are each
   delivered to all N streams, divided by the deliveries the clients counted. Each event is
-  published once the previous one has reached every stream, so nothing is coalesced: this is
-  the cost of one event to one stream, the unfavourable case for pgsse;
+  published once the previous one has reached every probe stream, and 20 ms later, so
+  nothing is coalesced: this is the cost of one event to one stream, the unfavourable case
+  for pgsse;
 - **latency**: publish (``time.monotonic()`` in the event) to the client's socket read, on
   up to 200 probe streams spread over the N (see :mod:`bench.swarm`), and the time each
   event took to reach every probe;
@@ -29,7 +30,7 @@ from bench.database import BenchDatabase
 from bench.publisher import close_django_connections, publish_for, publish_timed
 from bench.servers import CHANNEL, STREAM_PATH, ServerProcess
 
-#: The channel of the NOTIFY-contention probe: no stream follows it.
+#: The channel of the NOTIFY-contention measure: no stream follows it.
 OTHER_CHANNEL = "room:bench-elsewhere"
 
 
@@ -92,7 +93,7 @@ def run(
     database: BenchDatabase,
     streams: int,
     events: int,
-    probe_seconds: float,
+    elsewhere_seconds: float,
     cap: int = 0,
     environment: dict[str, str] | None = None,
 ) -> FanoutResult:
@@ -126,7 +127,7 @@ def run(
         client_cpu = swarm.usage().cpu_seconds - client_cpu
         delivered = _drain(swarm, events * live)
         report = swarm.ask("report")
-        probe = publish_for(OTHER_CHANNEL, probe_seconds) if probe_seconds else 0.0
+        elsewhere = publish_for(OTHER_CHANNEL, elsewhere_seconds) if elsewhere_seconds else 0.0
         close_django_connections()
         peak = sampler.peak
     gc_pauses = [line for line in server.output().splitlines() if line.startswith("gc ")]
@@ -154,7 +155,7 @@ def run(
         closed_by_server=int(report["closed_by_server"]),
         backends_peak=max(peak, at_rest),
         backends_at_rest=at_rest,
-        other_channel_publishes_per_second=probe,
+        other_channel_publishes_per_second=elsewhere,
         gc_pauses=gc_pauses,
     )
 
