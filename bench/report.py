@@ -189,7 +189,7 @@ def gc_lines(results: Results) -> list[str]:
     lines = []
     for number, round_ in enumerate(results.fanout_rounds, 1):
         ours = round_["pgsse"]
-        pauses = "; ".join(ours.gc_pauses) or "not reported"
+        pauses = "; ".join(ours.gc_pauses) or "none reported (collector disabled?)"
         lines.append(f"- round {number}, {ours.streams_live} streams: {pauses}")
     return lines
 
@@ -304,18 +304,24 @@ def markdown(results: Results) -> str:
         "",
         *latency_table(results),
         "",
-        "## PostgreSQL connections",
-        "",
-        f"max_connections = {results.max_connections}; the naive server is capped at"
-        f" {results.naive_cap} streams.",
-        "",
-        *connections_table(results),
-        "",
-        "## Publish throughput (publishes/s; ratio to plain INSERT)",
-        "",
-        *throughput_table(results),
-        "",
     ]
+    if results.naive is not None:
+        lines += [
+            "## PostgreSQL connections",
+            "",
+            f"max_connections = {results.max_connections}; the naive server is capped at"
+            f" {results.naive_cap} streams.",
+            "",
+            *connections_table(results),
+            "",
+        ]
+    if results.throughput:
+        lines += [
+            "## Publish throughput (publishes/s; ratio to plain INSERT)",
+            "",
+            *throughput_table(results),
+            "",
+        ]
     return "\n".join(lines)
 
 
