@@ -104,9 +104,10 @@ def run(scale: Scale, database: BenchDatabase) -> Results:
     for streams in scale.streams:
         for number in range(1, scale.rounds + 1):
             round_ = {}
-            for kind in ("pgsse", "bare"):
+            for kind in ("pgsse", "pgsse-asgi", "bare"):
                 progress(f"fan-out round {number}: {kind}, {streams} streams")
-                environment = {"PGSSE_BENCH_GC": "off"} if scale.pgsse_gc_off else {}
+                gc_off = scale.pgsse_gc_off and kind != "bare"
+                environment = {"PGSSE_BENCH_GC": "off"} if gc_off else {}
                 round_[kind] = fanout.run(
                     kind,
                     database,

@@ -1,9 +1,9 @@
-"""``python -m bench.gc_timing [uvicorn options]``: uvicorn with the cyclic GC's pauses timed.
+"""``python -m bench.gc_timing APP [uvicorn options]``: uvicorn, the GC's pauses timed.
 
-A diagnostic, not a benchmark: it runs ``tests.asgi:application`` like the ``pgsse``
-server of :mod:`bench.servers` and, when stopped, prints per generation how many
-collections ran, their total and longest pause. ``PGSSE_BENCH_GC=off`` disables the
-collector instead, to see what the stream path costs without it.
+Exactly ``python -m uvicorn APP [options]``, plus a tally printed when the server stops:
+per generation, how many collections ran, their total and longest pause.
+``PGSSE_BENCH_GC=off`` disables the collector instead, to see what the stream path costs
+without it.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main() -> None:
     # uvicorn restores the handler it found and re-raises the signal once it has stopped:
     # this one then reports.
     signal.signal(signal.SIGTERM, _exit)
-    uvicorn.main(["tests.asgi:application", *sys.argv[1:]])
+    uvicorn.main(sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -88,15 +88,23 @@ def summary(results: Results) -> list[str]:
     rows = []
     for streams in sorted({r["pgsse"].streams_requested for r in rounds}):
         at = [r for r in rounds if r["pgsse"].streams_requested == streams]
-        for label, ratios in (
-            ("fan-out: CPU per delivered event", [_fanout_ratio(r, "cpu") for r in at]),
-            ("fan-out: memory per open stream", [_fanout_ratio(r, "memory") for r in at]),
-            ("latency p50", [_fanout_ratio(r, "p50_ms") for r in at]),
-            ("latency p99", [_fanout_ratio(r, "p99_ms") for r in at]),
-        ):
-            rows.append(
-                [f"{label}, {streams} streams", bare, _times(_median(ratios)) + _spread(ratios)]
-            )
+        for kind, how in (("pgsse", ""), ("pgsse-asgi", " (core behind a plain ASGI endpoint)")):
+            if not all(kind in r for r in at):
+                continue
+            for label, measure in (
+                ("fan-out: CPU per delivered event", "cpu"),
+                ("fan-out: memory per open stream", "memory"),
+                ("latency p50", "p50_ms"),
+                ("latency p99", "p99_ms"),
+            ):
+                ratios = [_fanout_ratio(r, measure, kind) for r in at]
+                rows.append(
+                    [
+                        f"{label}, {streams} streams{how}",
+                        bare,
+                        _times(_median(ratios)) + _spread(ratios),
+                    ]
+                )
     naive = results.naive
     if naive is not None and rounds:
         ours = rounds[-1]["pgsse"]
@@ -139,8 +147,10 @@ def summary(results: Results) -> list[str]:
     return _table(["measure", "baseline", "pgsse / baseline"], rows)
 
 
-def _fanout_ratio(round_: dict[str, FanoutResult], measure: str) -> float | None:
-    ours, baseline = round_["pgsse"], round_["bare"]
+def _fanout_ratio(
+    round_: dict[str, FanoutResult], measure: str, kind: str = "pgsse"
+) -> float | None:
+    ours, baseline = round_[kind], round_["bare"]
     if measure == "cpu":
         return _ratio(ours.cpu_per_delivery_us, baseline.cpu_per_delivery_us)
     if measure == "memory":
@@ -188,9 +198,13 @@ def _fanout_row(number: str, result: FanoutResult) -> list[str]:
 def gc_lines(results: Results) -> list[str]:
     lines = []
     for number, round_ in enumerate(results.fanout_rounds, 1):
-        ours = round_["pgsse"]
-        pauses = "; ".join(ours.gc_pauses) or "none reported (collector disabled?)"
-        lines.append(f"- round {number}, {ours.streams_live} streams: {pauses}")
+        for ours in round_.values():
+            if ours.server == "bare":
+                continue
+            pauses = "; ".join(ours.gc_pauses) or "none reported (collector disabled?)"
+            lines.append(
+                f"- round {number}, {_label(ours.server)}, {ours.streams_live} streams: {pauses}"
+            )
     return lines
 
 
@@ -272,6 +286,7 @@ def throughput_table(results: Results) -> list[str]:
 def _label(kind: str) -> str:
     return {
         "pgsse": "pgsse (uvicorn)",
+        "pgsse-asgi": "pgsse core, plain ASGI",
         "bare": "bare asyncio loop",
         "naive": "LISTEN per stream",
     }.get(kind, kind)
@@ -296,7 +311,7 @@ def markdown(results: Results) -> str:
         "",
         *fanout_table(results),
         "",
-        "Garbage collector pauses in the pgsse server, over its whole life (start, ramp, events):",
+        "Garbage collector pauses in the pgsse servers over their life (start, ramp, events):",
         "",
         *gc_lines(results),
         "",

@@ -3,6 +3,8 @@
 - ``pgsse``: ``uvicorn tests.asgi:application`` (uvloop, httptools), the package as users
   deploy it, serving ``/events/<channel>/`` from tests/urls.py (through
   :mod:`bench.gc_timing`, which also reports the garbage collector's pauses);
+- ``pgsse-asgi``: the same hub and stream core behind a plain ASGI endpoint, without
+  Django's request handling (:mod:`bench.asgi_endpoint`; what a fast path would save);
 - ``bare``: the bare asyncio loop of :mod:`bench.bare_loop`, the floor any server pays;
 - ``naive``: one LISTEN connection per stream, :mod:`bench.naive_listen`.
 """
@@ -26,6 +28,10 @@ CHANNEL = "room:bench"
 STREAM_PATH = f"/events/{CHANNEL}/"
 
 
+#: The uvicorn servers: pgsse as deployed, and pgsse's core behind a bare ASGI endpoint.
+APPLICATIONS = {"pgsse": "tests.asgi:application", "pgsse-asgi": "bench.asgi_endpoint:application"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -33,11 +39,11 @@ def free_port() -> int:
 
 
 def command(kind: str, port: int, database: BenchDatabase, cap: int = 0) -> list[str]:
-    if kind == "pgsse":
-        # `python -m bench.gc_timing` is `python -m uvicorn tests.asgi:application` plus a
-        # tally of the garbage collector's pauses, printed when the server stops.
+    if kind in APPLICATIONS:
+        # `python -m bench.gc_timing` is `python -m uvicorn` plus a tally of the garbage
+        # collector's pauses, printed when the server stops.
         return [
-            sys.executable, "-m", "bench.gc_timing",
+            sys.executable, "-m", "bench.gc_timing", APPLICATIONS[kind],
             "--host", "127.0.0.1", "--port", str(port),
             "--loop", "uvloop", "--http", "httptools",
             "--log-level", "warning", "--no-access-log",
