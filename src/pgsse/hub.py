@@ -17,25 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import weakref
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.db import connections
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from pgsse import log
-from pgsse.channels import pg_channel_name
 from pgsse.conf import PgsseSettings, get_settings
 from pgsse.connection import connection_kwargs
+from pgsse.feed import Feed
 from pgsse.listener import Listener
 from pgsse.log import ChannelHead, LoggedEvent
-from pgsse.retention import PruneReport, prune
+from pgsse.retention import prune_periodically
 from pgsse.signals import install_shutdown_handlers
 from pgsse.subscription import Subscription
 
@@ -53,31 +51,6 @@ _KEEPALIVE = {
 
 class SubscribeTimeout(Exception):
     """The listener could not LISTEN in time (the database is unreachable)."""
-
-
-class Feed:
-    """A channel's subscribers and how far delivery to them has got."""
-
-    __slots__ = (
-        "catching_up",
-        "last_seq",
-        "name",
-        "pg_name",
-        "ready",
-        "refs",
-        "subscribers",
-        "target",
-    )
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.pg_name = pg_channel_name(name)
-        self.subscribers: set[Subscription] = set()
-        self.refs = 0  # streams registered or waiting to register
-        self.last_seq = -1  # unknown until LISTEN is in place and the head is read
-        self.target = 0  # highest seq known to exist
-        self.catching_up = False
-        self.ready = asyncio.Event()
 
 
 @dataclass
@@ -153,7 +126,7 @@ class Hub:
         await self._pool.open()
         self._spawn(self._sweep_forever())
         if self.settings.PRUNE_INTERVAL:
-            self._spawn(self._prune_forever(self.settings.PRUNE_INTERVAL))
+            self._spawn(prune_periodically(self.settings.PRUNE_INTERVAL))
 
     def end_streams(self) -> None:
         """Refuse new streams and end every open one with a ``retry:`` hint.
@@ -305,11 +278,7 @@ class Hub:
             self._catch_up(feed)
 
     def _deliver(self, feed: Feed, events: Sequence[LoggedEvent]) -> None:
-        for event in events:
-            feed.last_seq = event.seq
-            for subscription in feed.subscribers:
-                subscription.push(event)
-            self._delivered += len(feed.subscribers)
+        self._delivered += feed.deliver(events)
 
     def _on_listening(self, pg_channels: set[str]) -> None:
         feeds = [feed for feed in self._feeds.values() if feed.pg_name in pg_channels]
@@ -382,32 +351,11 @@ class Hub:
             if self._feeds:
                 await self._refresh(list(self._feeds.values()))
 
-    async def _prune_forever(self, interval: float) -> None:
-        # Spread the processes of a fleet over the interval; one prunes at a time anyway.
-        await asyncio.sleep(random.uniform(0, interval))
-        while True:
-            try:
-                report = await sync_to_async(_prune_and_disconnect, thread_sensitive=False)()
-                if report.events_deleted:
-                    logger.info(
-                        "pruned %s events from %s channels", report.events_deleted, report.channels
-                    )
-            except Exception as exc:
-                logger.warning("pruning the event log failed: %s", exc)
-            await asyncio.sleep(interval)
-
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-
-def _prune_and_disconnect() -> PruneReport:
-    try:
-        return prune()
-    finally:
-        connections.close_all()
 
 
 # One hub per event loop. A server process runs one loop, so this is one hub per process;

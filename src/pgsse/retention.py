@@ -22,17 +22,23 @@ continues exactly where the client stopped.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
 
 from pgsse.conf import get_settings
 
-__all__ = ["PruneReport", "Rule", "prune", "rule_for"]
+__all__ = ["PruneReport", "Rule", "prune", "prune_periodically", "rule_for"]
+
+logger = logging.getLogger("pgsse.retention")
 
 # Arbitrary but fixed: pg_try_advisory_lock key that lets one process prune at a time.
 _PRUNE_LOCK = 0x70677373_65707275  # "pgssepru"
@@ -143,3 +149,27 @@ def prune(now: dt.datetime | None = None, using: str | None = None) -> PruneRepo
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s)", (_PRUNE_LOCK,))
     return report
+
+
+async def prune_periodically(interval: float) -> None:
+    """Prune every ``interval`` seconds, forever; run as a task by each process's hub."""
+    # Spread the processes of a fleet over the interval; one prunes at a time anyway.
+    await asyncio.sleep(random.uniform(0, interval))
+    while True:
+        try:
+            report = await sync_to_async(_prune_and_disconnect, thread_sensitive=False)()
+            if report.events_deleted:
+                logger.info(
+                    "pruned %s events from %s channels", report.events_deleted, report.channels
+                )
+        except Exception as exc:
+            logger.warning("pruning the event log failed: %s", exc)
+        await asyncio.sleep(interval)
+
+
+def _prune_and_disconnect() -> PruneReport:
+    # Runs in a worker thread: give its connection back when done.
+    try:
+        return prune()
+    finally:
+        connections.close_all()
