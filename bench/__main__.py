@@ -17,7 +17,8 @@ from bench import fanout, throughput
 from bench.database import BenchDatabase
 from bench.machine import describe, load_average
 from bench.publisher import setup_django
-from bench.report import Results, fanout_table, summary, write
+from bench.report import Results, write
+from bench.tables import fanout_table, summary
 
 #: Connections the driver itself may need while the naive server holds its cap.
 DRIVER_CONNECTIONS = 8
