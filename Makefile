@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest browser-tests clean
+.PHONY: run test lint typecheck pytest browser-tests bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,11 +24,11 @@ run: $(STAMP)
 test: $(STAMP) lint typecheck pytest browser-tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check src demo tests
+	$(BIN)/ruff check src demo tests bench
 
 typecheck: $(STAMP)
 	# The type checker imports settings: give it a database URL it never connects to.
-	DJANGO_DEBUG=1 DATABASE_URL=postgresql://typecheck@localhost/typecheck $(BIN)/mypy src/pgsse demo tests
+	DJANGO_DEBUG=1 DATABASE_URL=postgresql://typecheck@localhost/typecheck $(BIN)/mypy src/pgsse demo tests bench
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -m "not browser"
@@ -38,6 +38,10 @@ browser-tests: $(STAMP)
 	command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 	$(BIN)/python -m pytest -m browser -o asyncio_default_fixture_loop_scope=session -o asyncio_default_test_loop_scope=session
 
+
+## Benchmarks against baselines measured in the same run (not part of `make test`).
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
