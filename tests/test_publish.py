@@ -45,6 +45,8 @@ def test_bad_input_is_refused_before_touching_the_database() -> None:
         publish("bad channel", "t", 1)
     with pytest.raises(InvalidEvent):
         publish("room:a", "two\nlines", 1)
+    with pytest.raises(InvalidEvent, match="streams send themselves"):
+        publish("room:a", "reset", 1)
     with pytest.raises(TypeError):
         publish("room:a", "t", object())
     assert not Event.objects.exists()

@@ -34,3 +34,13 @@ def test_template_tag_refuses_no_channel_and_invalid_names() -> None:
         Template("{% load pgsse %}{% pgsse_position %}").render(Context())
     with pytest.raises(InvalidChannel):
         Template('{% load pgsse %}{% pgsse_position "bad name" %}').render(Context())
+
+
+def test_template_tag_takes_lists_of_channels_and_the_function_refuses_none() -> None:
+    publish("user:7", "e", 1)
+    rendered = Template("{% load pgsse %}{% pgsse_position channels %}").render(
+        Context({"channels": ["room:a", "user:7"]})
+    )
+    assert rendered == current_position(["room:a", "user:7"])
+    with pytest.raises(InvalidChannel, match="at least one"):
+        current_position([])

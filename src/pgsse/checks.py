@@ -36,8 +36,13 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     try:
         pgsse_settings = get_settings()
         rule_for("", pgsse_settings.RETENTION)
-        import_string(pgsse_settings.AUTHORIZE)
-    except (ImproperlyConfigured, TypeError, ValueError, ImportError) as exc:
+        try:
+            import_string(pgsse_settings.AUTHORIZE)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"PGSSE['AUTHORIZE'] = {pgsse_settings.AUTHORIZE!r} cannot be imported: {exc}"
+            ) from exc
+    except (ImproperlyConfigured, TypeError, ValueError) as exc:
         return [
             Error(
                 f"PGSSE settings are invalid: {exc}",

@@ -33,7 +33,7 @@ from pgsse.connection import connection_kwargs
 from pgsse.feed import Feed
 from pgsse.listener import Listener
 from pgsse.log import ChannelHead, LoggedEvent
-from pgsse.retention import prune_periodically
+from pgsse.retention import prune_periodically, rule_for
 from pgsse.signals import install_shutdown_handlers
 from pgsse.subscription import Subscription
 
@@ -46,6 +46,7 @@ _KEEPALIVE = {
     "keepalives_idle": 30,
     "keepalives_interval": 10,
     "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms: data left unacknowledged this long fails the socket
 }
 
 
@@ -335,6 +336,9 @@ class Hub:
     def _lose(self, feed: Feed, resume_at: int) -> None:
         """Events after ``feed.last_seq`` up to ``resume_at`` are gone: end the feed's streams
         (their resume from the log will get a ``reset``) and go on after the gap."""
+        if rule_for(feed.name).lossy:
+            feed.last_seq = resume_at  # hints only: skip what is gone
+            return
         logger.error(
             "channel %s: events %s to %s are gone from the log; closing its streams",
             feed.name,

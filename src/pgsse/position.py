@@ -10,8 +10,8 @@ of them. The ``id:`` of every event carries the whole position, so that a reconn
   A position from a stream over other channels does not match and is refused.
 - one decimal ``seq`` per channel, channels in code-point order of their names.
 
-Example: a stream over ``room:lobby`` alone at seq 42 has ids like ``3f9a0c1e:42``; over
-``room:lobby`` and ``user:7`` it has ids like ``81bb02d4:42.3``.
+Example: a stream over ``room:lobby`` alone at seq 42 has ids like ``a23e50b5:42``; over
+``room:lobby`` and ``user:7`` it has ids like ``63009141:42.3``.
 Parsing is pure and strict: anything else raises :class:`InvalidPosition` with the reason.
 """
 
@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 
 __all__ = [
     "MAX_POSITION_LENGTH",
+    "RESET_EVENT",
     "InvalidPosition",
     "canonical_channels",
     "fingerprint",
@@ -35,6 +36,10 @@ MAX_POSITION_LENGTH = 1024
 
 # seqs have at most 18 digits: they fit PostgreSQL's bigint.
 _POSITION = re.compile(r"([0-9a-f]{8}):([0-9]{1,18}(?:\.[0-9]{1,18})*)")
+
+
+#: Event type a stream sends when a position cannot be resumed; publish() refuses it.
+RESET_EVENT = "reset"
 
 
 class InvalidPosition(ValueError):

@@ -20,6 +20,7 @@ from django.db import connections
 from pgsse import log
 from pgsse.channels import pg_channel_name, validate_channel
 from pgsse.conf import get_settings
+from pgsse.position import RESET_EVENT
 from pgsse.sse import FIELD_FORBIDDEN
 
 __all__ = ["InvalidEvent", "apublish", "publish"]
@@ -39,6 +40,8 @@ def _check_event_type(event_type: object) -> str:
         raise InvalidEvent(f"event type is longer than {MAX_EVENT_TYPE_LENGTH} characters")
     if any(char in event_type for char in (*FIELD_FORBIDDEN, "\t")):
         raise InvalidEvent("event type must not contain CR, LF, NUL or tab")
+    if event_type == RESET_EVENT:
+        raise InvalidEvent(f"{RESET_EVENT!r} is the event type streams send themselves")
     return event_type
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from asgiref.sync import sync_to_async
 
 from pgsse import log
-from pgsse.channels import validate_channel
+from pgsse.channels import InvalidChannel, validate_channel
 from pgsse.conf import get_settings
 from pgsse.position import canonical_channels, format_position
 
@@ -25,6 +25,8 @@ __all__ = ["acurrent_position", "current_position"]
 def current_position(channels: Iterable[str]) -> str:
     """The position of a stream over ``channels`` that has seen everything committed so far."""
     names = canonical_channels(validate_channel(name) for name in channels)
+    if not names:
+        raise InvalidChannel("a position needs at least one channel")
     heads = log.read_heads_sync(names, get_settings().DATABASE)
     return format_position(names, {name: head.last_seq for name, head in heads.items()})
 

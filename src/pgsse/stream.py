@@ -25,15 +25,12 @@ from collections.abc import AsyncIterator, Callable
 from pgsse import sse
 from pgsse.hub import Hub, SubscribeTimeout
 from pgsse.log import LoggedEvent, continues
-from pgsse.position import InvalidPosition, format_position, parse_position
+from pgsse.position import RESET_EVENT, InvalidPosition, format_position, parse_position
 from pgsse.retention import rule_for
 
 __all__ = ["RESET_EVENT", "event_stream"]
 
 logger = logging.getLogger("pgsse.stream")
-
-#: Event type sent when the client's position cannot be resumed.
-RESET_EVENT = "reset"
 
 # 2 KiB of comment on connect: some proxies hold the first bytes of a response back.
 _PREAMBLE = sse.encode_comment("pgsse " + "." * 2048)

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings as django_settings
 from django.db import connections
 from django.http import (
     HttpRequest,
@@ -90,6 +91,14 @@ class StreamView(View):
     http_method_names = ["get"]
     channels: ChannelsHook | None = None
     authorize: AuthorizeHook | None = None
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:
+        view = super().as_view(**initkwargs)
+        # A stream is never one transaction: exempt it from ATOMIC_REQUESTS, which Django
+        # refuses for async views ("You cannot use ATOMIC_REQUESTS with async views").
+        view._non_atomic_requests = set(django_settings.DATABASES)  # type: ignore[attr-defined]
+        return view
 
     async def http_method_not_allowed(  # type: ignore[override]  # async view: async answer
         self, request: HttpRequest, *args: Any, **kwargs: Any
@@ -170,6 +179,10 @@ def _client_key(request: HttpRequest) -> str:
 
 class _TooManyRequests(HttpResponse):
     status_code = 429
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self["Retry-After"] = str(max(1, round(get_settings().RETRY_MS / 1000)))
 
 
 def _text(response_class: type[HttpResponse], message: str) -> HttpResponse:

@@ -334,6 +334,7 @@ async def test_streams_per_user_are_bounded(pg: Postgres, transactional_db: None
                     refused = await client.get("/private/room:c/")
                     assert refused.status_code == 429
                     assert "2 streams open" in refused.text
+                    assert refused.headers["retry-after"] == "2"
                     async with httpx.AsyncClient(base_url=server.url) as stranger:
                         anonymous = await stranger.get("/private/room:c/")
                     assert anonymous.status_code == 403
@@ -436,3 +437,19 @@ async def test_concurrent_streams_of_one_user_respect_the_limit(
         finally:
             server.stop()
     assert statuses == [200, 200, 429, 429, 429, 429]
+
+
+async def test_streams_work_under_atomic_requests(stream_server: LiveServer) -> None:
+    from django.db import connections
+
+    # Request threads build their connections from this dict.
+    connections.settings["default"]["ATOMIC_REQUESTS"] = True
+    try:
+        async with (
+            stream_client(stream_server.url) as client,
+            open_stream(client, "/events/room:atomic/") as reader,
+        ):
+            assert reader.status_code == 200
+            await reader.wait_for(live)
+    finally:
+        connections.settings["default"]["ATOMIC_REQUESTS"] = False

@@ -17,8 +17,14 @@ register = template.Library()
 
 
 @register.simple_tag
-def pgsse_position(*channels: str) -> str:
-    """The position of a stream over ``channels`` that has seen everything committed so far."""
-    if not channels:
+def pgsse_position(*channels: str | list[str] | tuple[str, ...]) -> str:
+    """The position of a stream over ``channels`` that has seen everything committed so far.
+
+    Channels are names, or lists of names (``{% pgsse_position room.channels %}``).
+    """
+    names = [
+        name for item in channels for name in (item if isinstance(item, list | tuple) else [item])
+    ]
+    if not names:
         raise template.TemplateSyntaxError("pgsse_position needs at least one channel name")
-    return current_position(channels)
+    return current_position(names)
