@@ -13,9 +13,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DATABASE_NAME = "pgsse_bench"
+_DROP = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE_NAME))
 #: Directories the servers and the driver import from: tests/, demo/ (chatsite) and src/.
 PYTHONPATH = os.pathsep.join(str(REPOSITORY / part) for part in (".", "demo", "src"))
 
@@ -44,8 +46,8 @@ class BenchDatabase:
             self.description = "embedded PostgreSQL (.pgdata/bench)"
         self.url = _with_database(self.server_url, DATABASE_NAME)
         with psycopg.connect(self.server_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {DATABASE_NAME}")
+            conn.execute(_DROP)
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
         subprocess.run(
             [sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"],
             cwd=REPOSITORY,
@@ -69,7 +71,7 @@ class BenchDatabase:
         if not self.url:
             return
         with psycopg.connect(self.server_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
+            conn.execute(_DROP)
 
     def backends(self) -> int:
         """Client connections to the bench database, not counting the one asking."""

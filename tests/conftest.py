@@ -8,7 +8,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from tests import postgres
-from tests.servers import LiveServer
+from tests.servers import LiveServer, ServerProcess, uvicorn_command
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +55,18 @@ def server(transactional_db: None, pg: postgres.Postgres) -> Iterator[LiveServer
     live = LiveServer(application).start()
     yield live
     live.stop()
+
+
+@pytest.fixture
+def two_processes(transactional_db: None, pg: postgres.Postgres) -> Iterator[list[ServerProcess]]:
+    """Two uvicorn processes serving the chat on the test database."""
+    from chat.models import Room
+
+    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    servers = [ServerProcess(uvicorn_command(), pg.url) for _ in range(2)]
+    try:
+        yield [server.start() for server in servers]
+    finally:
+        for server in servers:
+            server.kill()
+            server.log.close()

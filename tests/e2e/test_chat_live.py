@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -18,12 +17,11 @@ from django.test import Client
 from django.utils import timezone
 
 import chatsite.settings
-from chat.models import Message, Room
+from chat.models import Message
 from pgsse.models import Event
 from tests.chat_accounts import ChatAccount
 from tests.clients import StreamReader, open_stream
-from tests.postgres import Postgres
-from tests.servers import LiveServer, ServerProcess, uvicorn_command
+from tests.servers import LiveServer, ServerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -149,18 +147,6 @@ async def test_typing_is_published_rate_limited_and_never_stored_as_a_message(
     assert await sync_to_async(prune_an_hour_later)() == (0, 1)
     alice.close()
     bob.close()
-
-
-@pytest.fixture
-def two_processes(transactional_db: None, pg: Postgres) -> Iterator[list[ServerProcess]]:
-    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
-    servers = [ServerProcess(uvicorn_command(), pg.url) for _ in range(2)]
-    try:
-        yield [server.start() for server in servers]
-    finally:
-        for server in servers:
-            server.kill()
-            server.log.close()
 
 
 def test_rate_limit_is_shared_by_server_processes(two_processes: list[ServerProcess]) -> None:

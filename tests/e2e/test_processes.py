@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat.models import Room
 from tests.chat_accounts import ChatAccount
 from tests.clients import open_stream
-from tests.postgres import Postgres
-from tests.servers import ServerProcess, uvicorn_command
+from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def two_processes(transactional_db: None, pg: Postgres) -> Iterator[list[ServerProcess]]:
-    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
-    servers = [ServerProcess(uvicorn_command(), pg.url) for _ in range(2)]
-    try:
-        yield [server.start() for server in servers]
-    finally:
-        for server in servers:
-            server.kill()
 
 
 async def test_post_on_one_process_reaches_streams_on_the_other(
