@@ -20,6 +20,7 @@ with a plain-text message saying what was wrong.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -111,7 +112,7 @@ class StreamView(View):
         hub = get_hub()
         async with hub.setup_slots:
             try:
-                refusal, names, client = await self._check(request, kwargs, hub)
+                refusal, names, release = await self._check(request, kwargs, hub)
             finally:
                 # Give back the connection the hooks may have opened in this request's
                 # thread: Django would otherwise keep it until the stream ends.
@@ -119,10 +120,12 @@ class StreamView(View):
         if refusal is not None:
             return refusal
         resume_from = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
-        response = StreamingHttpResponse(
-            event_stream(hub, canonical_channels(names), resume_from, client),
-            content_type="text/event-stream; charset=utf-8",
-        )
+        stream = event_stream(hub, canonical_channels(names), resume_from, on_close=release)
+        if release is not None:
+            # A response that is never iterated (the client left at once) never runs the
+            # stream's finally: give the place back when the generator is collected.
+            weakref.finalize(stream, release)
+        response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
         for header, value in STREAM_HEADERS.items():
             response[header] = value
         return response
