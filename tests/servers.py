@@ -101,6 +101,16 @@ class LiveServer:
 
         return self.call(find)
 
+    def on_hub(self, function: Callable[[Hub], T]) -> T:
+        """``function(hub)`` run on the server's loop, for a hub some stream started."""
+
+        async def run() -> T:
+            hub = current_hub()
+            assert hub is not None, "no stream has started the server's hub yet"
+            return function(hub)
+
+        return self.call(run)
+
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 

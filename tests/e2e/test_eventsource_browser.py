@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -23,7 +23,6 @@ from playwright.async_api import BrowserContext, Page, Route
 
 import pgsse
 from pgsse import sse
-from tests.postgres import Postgres
 from tests.servers import LiveServer
 from tests.sse_parser import Event, EventStreamParser
 
@@ -95,15 +94,6 @@ def _position() -> str:
         return pgsse.current_position([CHANNEL])
     finally:
         connections.close_all()
-
-
-@pytest.fixture
-def server(transactional_db: None, pg: Postgres) -> Iterator[LiveServer]:
-    from chatsite.asgi import application
-
-    live = LiveServer(application).start()
-    yield live
-    live.stop()
 
 
 async def blank_page(new_context: NewContext, origin: str) -> Page:

@@ -20,7 +20,6 @@ from django.test import override_settings
 from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 
 import pgsse
-from pgsse.hub import Hub
 from tests.clients import LightReader, ResumingReader, stream_client
 from tests.postgres import Postgres
 from tests.servers import LiveServer
@@ -38,14 +37,7 @@ def committed(channel: str) -> list[object]:
 
 
 def listener_pid(server: LiveServer) -> int | None:
-    hub = server.hub()
-    assert hub is not None
-    found: Hub = hub
-
-    async def pid() -> int | None:
-        return found.listener_pid
-
-    return server.call(pid)
+    return server.on_hub(lambda hub: hub.listener_pid)
 
 
 async def test_listener_killed_every_second_loses_nothing_and_closes_no_stream(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,7 +12,6 @@ from htmx_recipe.views import CHANNEL, NOTE_EVENT
 from playwright.async_api import BrowserContext, Page, Route, expect
 
 import pgsse
-from tests.postgres import Postgres
 from tests.servers import LiveServer
 
 pytestmark = [
@@ -35,16 +34,6 @@ def _publish_fragment(event_type: str, author: str, text: str) -> None:
 
 
 publish_fragment = sync_to_async(_publish_fragment)
-
-
-@pytest.fixture
-def server(transactional_db: None, pg: Postgres) -> Iterator[LiveServer]:
-    """The demo site (chat and recipe) on a real uvicorn; the recipe needs no chat rooms."""
-    from chatsite.asgi import application
-
-    live = LiveServer(application).start()
-    yield live
-    live.stop()
 
 
 async def open_board(new_context: NewContext, server: LiveServer) -> Page:

@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from pgsse.hub import Hub, HubStats
+from pgsse.hub import Hub
 from tests.chat_accounts import ChatAccount, logged_in_stream_clients
 from tests.clients import StreamReader, open_stream
 from tests.postgres import Postgres
@@ -74,15 +74,13 @@ async def test_disconnecting_200_streams_leaves_no_subscription_or_connection(
             )
         )
         await asyncio.gather(*(r.wait_for(lambda r: bool(r.last_id)) for r in readers))
-        hub = server.hub()
-        assert hub is not None
-        stats = server.call(lambda: _stats(hub))
+        stats = server.on_hub(Hub.stats)
         # Each room page's stream follows its room's messages, presence and typing.
         assert (stats.subscriptions, stats.channels) == (STREAMS, 2 * len(ROOM_CHANNELS))
         during = await backends(pg)
     # All 200 client sockets are closed now; the server notices each disconnect.
     for _ in range(100):
-        stats = server.call(lambda: _stats(hub))
+        stats = server.on_hub(Hub.stats)
         if stats.subscriptions == 0:
             break
         await asyncio.sleep(0.05)
@@ -90,7 +88,3 @@ async def test_disconnecting_200_streams_leaves_no_subscription_or_connection(
     assert await backends(pg) <= during
     # The listener itself survives (it is per process, not per stream).
     assert stats.listener_connected
-
-
-async def _stats(hub: Hub) -> HubStats:
-    return hub.stats()

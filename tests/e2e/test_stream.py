@@ -36,14 +36,7 @@ def payloads(reader: StreamReader, event_type: str = "e") -> list[Any]:
 
 
 async def stats(server: LiveServer) -> HubStats:
-    found = server.hub()
-    assert found is not None
-    hub: Hub = found
-
-    async def read() -> HubStats:
-        return hub.stats()
-
-    return server.call(read)
+    return server.on_hub(Hub.stats)
 
 
 async def test_multi_channel_stream_resumes_every_channel_exactly(
