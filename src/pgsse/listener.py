@@ -86,7 +86,7 @@ class Listener:
                 self.connections_made += 1
                 self.backend_pid = conn.info.backend_pid
                 logger.info("listener connected (backend pid %s)", self.backend_pid)
-                await self._serve(conn, on_healthy=self._reset_delay)
+                await self._serve(conn)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure: drop the connection and start over
@@ -107,7 +107,7 @@ class Listener:
         # after connecting (a standby refusing LISTEN) must not reconnect in a tight loop.
         self._delay = self._settings.RECONNECT_MIN_DELAY
 
-    async def _serve(self, conn: AsyncConnection[Any], on_healthy: Callable[[], None]) -> None:
+    async def _serve(self, conn: AsyncConnection[Any]) -> None:
         timeout = self._settings.HEALTH_TIMEOUT
         last_alive = time.monotonic()
         while True:
@@ -116,12 +116,12 @@ class Listener:
                 last_alive = time.monotonic()
             if await self._receive(conn):
                 last_alive = time.monotonic()
-                on_healthy()
+                self._reset_delay()
             if time.monotonic() - last_alive >= self._settings.HEALTH_INTERVAL:
                 # Silence (or only LISTEN changes) for a while: make sure the peer answers.
                 await asyncio.wait_for(conn.execute("SELECT 1"), timeout)
                 last_alive = time.monotonic()
-                on_healthy()
+                self._reset_delay()
 
     async def _apply(self, conn: AsyncConnection[Any]) -> bool:
         """LISTEN/UNLISTEN to match what is wanted; True if a statement ran."""
