@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
 from pgsse.views import StreamView
@@ -20,8 +21,27 @@ def channels_from_query(request: HttpRequest) -> list[str]:
     return request.GET.getlist("channel")
 
 
+def known_rooms_only(request: HttpRequest) -> list[str]:
+    room = request.GET.get("room", "")
+    if room == "closed":
+        raise PermissionDenied("Room 'closed' is closed.")
+    if room != "open":
+        raise Http404(f"There is no room {room!r}.")
+    return ["room:open"]
+
+
+class JsonStreamView(StreamView):
+    """A project answering refusals in its API's JSON format."""
+
+    def error_response(
+        self, request: HttpRequest, status: int, message: str, headers: dict[str, str]
+    ) -> HttpResponse:
+        return JsonResponse({"error": message}, status=status, headers=headers)
+
+
 urlpatterns = [
     path("events/<str:channel>/", StreamView.as_view(authorize=not_secret)),
     path("multi/", StreamView.as_view(channels=channels_from_query, authorize=anyone)),
     path("private/<str:channel>/", StreamView.as_view()),
+    path("json/", JsonStreamView.as_view(channels=known_rooms_only, authorize=anyone)),
 ]

@@ -26,12 +26,12 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings as django_settings
+from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.http import (
+    Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseBadRequest,
-    HttpResponseForbidden,
     HttpResponseNotAllowed,
     StreamingHttpResponse,
 )
@@ -87,6 +87,10 @@ class StreamView(View):
 
     A stream over more than ``MAX_CHANNELS_PER_STREAM`` channels, or one more stream for a
     user who has ``MAX_STREAMS_PER_USER`` open in this process, is answered 429.
+
+    Hooks may raise ``Http404`` or ``PermissionDenied`` (answered 404 and 403 with the
+    exception's message). Every refusal goes through :meth:`error_response`: override it
+    to answer in another format (JSON, say).
     """
 
     http_method_names = ["get"]
@@ -113,6 +117,10 @@ class StreamView(View):
         async with hub.setup_slots:
             try:
                 refusal, names, release = await self._check(request, kwargs, hub)
+            except Http404 as exc:
+                refusal, names, release = self._refuse(request, 404, str(exc)), [], None
+            except PermissionDenied as exc:
+                refusal, names, release = self._refuse(request, 403, str(exc)), [], None
             finally:
                 # Give back the connection the hooks may have opened in this request's
                 # thread: Django would otherwise keep it until the stream ends.
@@ -130,6 +138,26 @@ class StreamView(View):
             response[header] = value
         return response
 
+    def error_response(
+        self, request: HttpRequest, status: int, message: str, headers: dict[str, str]
+    ) -> HttpResponse:
+        """The answer refusing a stream request: ``message`` says why, for people.
+
+        ``headers`` holds what the answer must carry (``Retry-After`` on 429).
+        Plain text by default; override it to answer in your API's format.
+        """
+        response = HttpResponse(message + "\n", status=status)
+        response["Content-Type"] = "text/plain; charset=utf-8"
+        for name, value in headers.items():
+            response[name] = value
+        return response
+
+    def _refuse(self, request: HttpRequest, status: int, message: str) -> HttpResponse:
+        headers = {}
+        if status == 429:
+            headers["Retry-After"] = str(max(1, round(get_settings().RETRY_MS / 1000)))
+        return self.error_response(request, status, message or _DEFAULT_MESSAGES[status], headers)
+
     async def _check(
         self, request: HttpRequest, kwargs: dict[str, Any], hub: Hub
     ) -> tuple[HttpResponse | None, list[str], Callable[[], None] | None]:
@@ -138,30 +166,30 @@ class StreamView(View):
         settings = get_settings()
         names = await self._channels(request, kwargs)
         if not names:
-            return _text(HttpResponseBadRequest, "No channel given for this stream."), names, None
+            return self._refuse(request, 400, "No channel given for this stream."), names, None
         if len(names) > settings.MAX_CHANNELS_PER_STREAM:
             message = (
                 f"A stream may follow at most {settings.MAX_CHANNELS_PER_STREAM} channels;"
                 f" this one asks for {len(names)}."
             )
-            return _text(_TooManyRequests, message), names, None
+            return self._refuse(request, 429, message), names, None
         try:
             for name in names:
                 validate_channel(name)
         except InvalidChannel as exc:
-            return _text(HttpResponseBadRequest, f"Invalid channel name: {exc}"), names, None
+            return self._refuse(request, 400, f"Invalid channel name: {exc}"), names, None
         authorize = self.authorize or import_string(settings.AUTHORIZE)
         for name in names:
             if not await _call(authorize, request, name):
                 message = f"You may not read channel {name!r}."
-                return _text(HttpResponseForbidden, message), names, None
+                return self._refuse(request, 403, message), names, None
         client = await _call(_client_key, request)
         if not client:
             return None, names, None
         limit = settings.MAX_STREAMS_PER_USER
         if limit is not None and hub.streams_by_client[client] >= limit:
             message = f"You already have {limit} streams open; close one and retry."
-            return _text(_TooManyRequests, message), names, None
+            return self._refuse(request, 429, message), names, None
         # Counted now, with no await since the check: concurrent requests cannot all pass.
         return None, names, hub.reserve_stream(client)
 
@@ -180,16 +208,7 @@ def _client_key(request: HttpRequest) -> str:
     return ""
 
 
-class _TooManyRequests(HttpResponse):
-    status_code = 429
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self["Retry-After"] = str(max(1, round(get_settings().RETRY_MS / 1000)))
-
-
-def _text(response_class: type[HttpResponse], message: str) -> HttpResponse:
-    return response_class(message + "\n", content_type="text/plain; charset=utf-8")
+_DEFAULT_MESSAGES = {404: "Not found.", 403: "You may not read this stream."}
 
 
 #: The view with default options, for ``path("events/<str:channel>/", stream)``.

@@ -206,6 +206,9 @@ async def test_bad_requests_get_clear_errors_before_any_stream(stream_server: Li
             ("GET", "/multi/"): (400, "No channel"),
             ("GET", "/multi/?" + "&".join(f"channel=c{n}" for n in range(17))): (429, "at most 16"),
             ("GET", "/private/room:a/"): (403, "may not read"),
+            # Hooks raising Http404 / PermissionDenied, answered by error_response().
+            ("GET", "/json/?room=nowhere"): (404, '{"error": "There is no room \'nowhere\'."}'),
+            ("GET", "/json/?room=closed"): (403, '{"error": "Room \'closed\' is closed."}'),
         }
         for (method, url), (status, message) in cases.items():
             response = await client.request(method, url)
