@@ -9,6 +9,9 @@ by ``pg_notify()`` and case-folded by an unquoted ``LISTEN``. We never rely on e
 every logical name is hashed into ``pgsse_`` plus 32 lowercase hex digits, which is
 deterministic, fits in 38 bytes, and is identical in every process and every host.
 The notification payload repeats the logical name, so a hash collision cannot mix channels.
+
+Names starting with ``pgsse:`` are pgsse's own (requests to close streams travel on
+``pgsse:control``): applications can neither publish to them nor stream them.
 """
 
 from __future__ import annotations
@@ -16,10 +19,19 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 
-__all__ = ["MAX_CHANNEL_LENGTH", "InvalidChannel", "pg_channel_name", "validate_channel"]
+__all__ = [
+    "MAX_CHANNEL_LENGTH",
+    "RESERVED_PREFIX",
+    "InvalidChannel",
+    "pg_channel_name",
+    "validate_channel",
+]
 
 #: Longest logical channel name, in characters.
 MAX_CHANNEL_LENGTH = 200
+
+#: Channel names that belong to pgsse itself.
+RESERVED_PREFIX = "pgsse:"
 
 _PG_PREFIX = "pgsse_"
 
@@ -28,8 +40,11 @@ class InvalidChannel(ValueError):
     """A logical channel name that pgsse does not accept; the message says why."""
 
 
-def validate_channel(name: object) -> str:
-    """Return ``name`` if it is a valid logical channel name, else raise :class:`InvalidChannel`."""
+def validate_channel(name: object, *, internal: bool = False) -> str:
+    """Return ``name`` if it is a valid logical channel name, else raise :class:`InvalidChannel`.
+
+    Names under :data:`RESERVED_PREFIX` are refused unless ``internal`` (pgsse's own use).
+    """
     if not isinstance(name, str):
         raise InvalidChannel(f"channel name must be a string, not {type(name).__name__}")
     if not name:
@@ -44,10 +59,12 @@ def validate_channel(name: object) -> str:
             raise InvalidChannel(
                 f"channel name must not contain whitespace or control characters ({char!r})"
             )
+    if not internal and name.startswith(RESERVED_PREFIX):
+        raise InvalidChannel(f"channel names starting with {RESERVED_PREFIX!r} are pgsse's own")
     return name
 
 
 def pg_channel_name(name: str) -> str:
     """The PostgreSQL channel that carries logical channel ``name``."""
-    digest = hashlib.blake2b(validate_channel(name).encode(), digest_size=16).hexdigest()
-    return _PG_PREFIX + digest
+    digest = hashlib.blake2b(validate_channel(name, internal=True).encode(), digest_size=16)
+    return _PG_PREFIX + digest.hexdigest()

@@ -4,19 +4,26 @@ The hub's listener and log reader are plain ``psycopg.AsyncConnection`` objects,
 Django connections (Django closes its connections at the end of each request and has no
 async driver). They must reach the same database with the same credentials, so the
 parameters are read from the alias's settings dict, the way Django itself reads them.
+Each also says what it is in ``application_name``, so that operators find them in
+``pg_stat_activity``: ``pgsse-listener <host>:<pid>`` and ``pgsse-reader <host>:<pid>``.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["connection_kwargs"]
+__all__ = ["connection_kwargs", "identify"]
 
 # OPTIONS keys that Django's PostgreSQL backend consumes itself; the rest are libpq's.
 _DJANGO_ONLY_OPTIONS = frozenset(
     {"assume_role", "isolation_level", "pool", "server_side_binding", "cursor_factory"}
 )
+
+#: PostgreSQL keeps the first 63 bytes of an application_name.
+_NAME_BYTES = 63
 
 
 def connection_kwargs(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
@@ -36,3 +43,12 @@ def connection_kwargs(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
     if "dbname" not in kwargs and "service" not in kwargs:
         kwargs["dbname"] = "postgres"
     return kwargs
+
+
+def identify(role: str) -> dict[str, str]:
+    """The ``application_name`` of a pgsse connection playing ``role`` in this process."""
+    suffix = f":{os.getpid()}"
+    name = f"pgsse-{role} {socket.gethostname()}"
+    while len((name + suffix).encode()) > _NAME_BYTES:
+        name = name[:-1]
+    return {"application_name": name + suffix}

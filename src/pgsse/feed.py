@@ -1,53 +1,63 @@
-"""A channel as one hub sees it: who follows it, and how far delivery to them has got."""
+"""A channel as one hub sees it: which streams follow it, and how far delivery has got."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 
+from pgsse.channel_set import ChannelSet
 from pgsse.channels import pg_channel_name
 from pgsse.log import LoggedEvent
-from pgsse.subscription import Subscription
 
 __all__ = ["Feed"]
 
 
 class Feed:
-    """A channel's subscribers and ``last_seq``, the newest seq handed to them.
+    """A channel's channel sets and ``last_seq``, the newest seq handed to them.
 
-    ``last_seq`` is -1 until LISTEN is in place and the log's head has been read (then
-    ``ready`` is set); ``target`` is the highest seq known to exist, which a catch-up from
-    the log brings ``last_seq`` up to.
+    ``last_seq`` is -1 until the channel has been LISTENed to and the log's head read after
+    that; then ``ready`` is set. It is cleared again while the listener is disconnected:
+    only a completed LISTEN makes a feed ready, so a stream never registers on a feed whose
+    notifications cannot arrive. ``target`` is the highest seq known to exist, which a
+    catch-up from the log brings ``last_seq`` up to.
     """
 
     __slots__ = (
         "catching_up",
+        "channel_sets",
+        "failures",
         "last_seq",
         "name",
         "pg_name",
         "ready",
         "refs",
-        "subscribers",
+        "retry_at",
         "target",
     )
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.pg_name = pg_channel_name(name)
-        self.subscribers: set[Subscription] = set()
+        #: Channel sets with at least one stream that include this channel.
+        self.channel_sets: list[ChannelSet] = []
         self.refs = 0  # streams registered or waiting to register
         self.last_seq = -1
         self.target = 0
         self.catching_up = False
+        #: Catch-ups that failed in a row, and the loop time before which the next one is
+        #: not tried (exponential backoff; the sweep comes back anyway).
+        self.failures = 0
+        self.retry_at = 0.0
         self.ready = asyncio.Event()
 
     def deliver(self, events: Sequence[LoggedEvent]) -> int:
-        """Hand ``events`` (the seqs right after ``last_seq``) to every subscriber.
+        """Hand ``events`` (the seqs right after ``last_seq``) to every stream.
 
         Returns the number of deliveries.
         """
+        delivered = 0
         for event in events:
             self.last_seq = event.seq
-            for subscription in self.subscribers:
-                subscription.push(event)
-        return len(events) * len(self.subscribers)
+            for channel_set in self.channel_sets:
+                delivered += channel_set.deliver(event)
+        return delivered

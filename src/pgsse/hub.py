@@ -1,43 +1,57 @@
 """The hub: one per process (per event loop), fanning the log out to every open stream.
 
-For every channel some stream follows, the hub keeps a :class:`Feed`: the subscribers and
-``last_seq``, the newest seq delivered to them. Delivery per channel is contiguous: an
-event is handed to subscribers only when its seq is ``last_seq + 1``. Anything else, a
-gap after a lost notification, a payload sent by reference, a reconnect of the listener,
-is closed by reading the log ("catching up"). NOTIFY is the hint, the log is the truth:
-a periodic sweep compares ``last_seq`` with the log's heads so that even a notification
-that never came is delivered within ``SWEEP_INTERVAL``.
+For every channel some stream follows, the hub keeps a :class:`Feed`: the channel sets
+following it and ``last_seq``, the newest seq delivered to them. Delivery per channel is
+contiguous: an event is handed on only when its seq is ``last_seq + 1``. Anything else, a
+gap after a lost notification, a payload sent by reference, a reconnect of the listener, is
+closed by reading the log ("catching up"). NOTIFY is the hint, the log is the truth: a
+periodic sweep compares ``last_seq`` with the log's heads, so even a notification that
+never came is delivered within ``SWEEP_INTERVAL``.
 
 A new stream registers only once its channels are LISTENed and ``last_seq`` is known, and
 it registers with no ``await`` between reading ``last_seq`` and joining the feed: the
-stream replays the log up to that seq and everything after it reaches it live.
+stream replays the log up to that seq and everything after it reaches it live. Every
+stream of a channel set is therefore at the same position, and shares its frames.
+
+Requests to close streams (:func:`pgsse.close_streams`) are events of the reserved channel
+``pgsse:control``, followed by every hub for as long as it runs: they reach every process
+on every host, in commit order, and a listener outage delays them, never loses them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import weakref
-from collections import Counter
+import math
+import random
+import threading
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 
 from pgsse import log
+from pgsse.admission import Admission
+from pgsse.channel_set import ChannelSet
+from pgsse.closing import CONTROL_CHANNEL, CloseRequest
 from pgsse.conf import PgsseSettings, get_settings
-from pgsse.connection import connection_kwargs
+from pgsse.connection import connection_kwargs, identify
 from pgsse.feed import Feed
 from pgsse.listener import Listener
 from pgsse.log import ChannelHead, LoggedEvent
-from pgsse.retention import prune_periodically, rule_for
-from pgsse.signals import install_shutdown_handlers
-from pgsse.subscription import Subscription
+from pgsse.log_reader import LogReader
+from pgsse.position import InvalidPosition
+from pgsse.retention import rule_for
+from pgsse.shutdown import install_shutdown_handlers
+from pgsse.sse import encode_retry
+from pgsse.stats import Counters, HubStats
+from pgsse.subscription import EndReason, Subscription
 
-__all__ = ["Hub", "HubStats", "SubscribeTimeout", "close_hub", "get_hub"]
+__all__ = ["Hub", "HubStats", "SubscribeTimeout", "close_hub", "current_hub", "get_hub"]
 
 logger = logging.getLogger("pgsse.hub")
 
@@ -49,84 +63,127 @@ _KEEPALIVE = {
     "tcp_user_timeout": 30_000,  # ms: data left unacknowledged this long fails the socket
 }
 
+#: Close requests remembered for streams whose authorization ran before a request arrived.
+_RECENT_CLOSES = 1000
+
 
 class SubscribeTimeout(Exception):
-    """The listener could not LISTEN in time (the database is unreachable)."""
+    """The listener could not LISTEN in time (the database is unreachable), or the hub is
+    shutting down."""
 
 
-@dataclass
-class HubStats:
-    """Counters of one hub, for tests, health checks and metrics."""
+class LogSource(Protocol):
+    """What the hub reads from the event log (a :class:`LogReader`, or a fake in tests)."""
 
-    channels: int
-    subscriptions: int
-    listener_connected: bool
-    listener_connections: int
-    notifications: int
-    foreign_notifications: int
-    catch_ups: int
-    log_reads: int
-    delivered: int
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def events_after(self, channel: str, after: int, upto: int) -> list[LoggedEvent]: ...
+    async def heads(self, channels: Sequence[str]) -> dict[str, ChannelHead]: ...
+
+
+class ListenerLike(Protocol):
+    """What the hub asks of its listener (a :class:`Listener`, or a fake in tests)."""
+
+    listening: frozenset[str]
+    backend_pid: int | None
+    connections_made: int
+
+    def start(self) -> None: ...
+    async def close(self) -> None: ...
+    def want_more(self, pg_channel: str) -> None: ...
+    def want_less(self, pg_channel: str) -> None: ...
+
+
+#: Builds the listener, given the hub's callbacks: on_notify, on_listening, on_lost.
+MakeListener = Callable[
+    [Callable[[str, str], None], Callable[[set[str]], None], Callable[[], None]], ListenerLike
+]
 
 
 class Hub:
-    """One listener connection, a small pool for reading the log, and the feeds."""
+    """One listener connection, a small pool for reading the log, the feeds and the streams."""
 
-    def __init__(self, conninfo: dict[str, Any], settings: PgsseSettings) -> None:
+    def __init__(
+        self,
+        settings: PgsseSettings,
+        *,
+        reader: LogSource | None = None,
+        make_listener: MakeListener,
+        counters: Counters | None = None,
+    ) -> None:
         self.settings = settings
-        self._conninfo = conninfo
+        self.counters = counters or Counters()
+        self.reader: LogSource = reader  # type: ignore[assignment]  # set by from_django
+        self.admission = Admission(settings, self.counters)
+        #: Admission of new streams: at most SETUP_CONCURRENCY run their hooks at once (in
+        #: threads: request phases are sync code).
+        self.setup_slots = threading.BoundedSemaphore(settings.SETUP_CONCURRENCY)
+        #: The frame a stream sends before it ends: the client's reconnect delay.
+        self.retry_frame = encode_retry(settings.RETRY_MS)
         self._feeds: dict[str, Feed] = {}
+        self._channel_sets: dict[tuple[str, ...], ChannelSet] = {}
         self._subscriptions: set[Subscription] = set()
-        #: Open streams per logged-in user, for MAX_STREAMS_PER_USER.
-        self.streams_by_client: Counter[str] = Counter()
+        self._listener = make_listener(self._on_notify, self._on_listening, self._on_lost)
+        self._control = Feed(CONTROL_CHANNEL)
+        self._recent_closes: deque[tuple[int, CloseRequest]] = deque(maxlen=_RECENT_CLOSES)
+        self._seq_waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Reads (replay, catch-up, heads) use at most two connections, never one per stream.
-        self._pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            kwargs={**conninfo, "autocommit": True},
-            min_size=1,
-            max_size=2,
-            open=False,
-            check=AsyncConnectionPool.check_connection,
-            timeout=settings.SUBSCRIBE_TIMEOUT,
-            name="pgsse-reader",
-        )
-        self._listener = Listener(
-            self._connect_listener, self._on_notify, self._on_listening, settings
-        )
-        #: Admission of new streams: at most SETUP_CONCURRENCY run their hooks at once.
-        self.setup_slots = asyncio.Semaphore(settings.SETUP_CONCURRENCY)
         self._started: asyncio.Task[None] | None = None
+        self._closers: list[Callable[[], None]] = []
         self._closed = False
-        self._notifications = 0
-        self._foreign = 0
-        self._catch_ups = 0
-        self._log_reads = 0
-        self._delivered = 0
+        self._disconnected = False
 
     @classmethod
     def from_django(cls) -> Hub:
+        if not apps.is_installed("pgsse"):
+            raise ImproperlyConfigured(
+                "pgsse is not in INSTALLED_APPS: add 'pgsse' there (it owns the event log's"
+                " tables, migrations and checks), then run manage.py migrate."
+            )
         settings = get_settings()
-        return cls(connection_kwargs(connections[settings.DATABASE].settings_dict), settings)
+        conninfo = connection_kwargs(connections[settings.DATABASE].settings_dict)
+        counters = Counters()
 
-    async def _connect_listener(self) -> AsyncConnection[Any]:
-        # TCP keepalive lets the kernel notice a peer that vanished without a word, even
-        # between health queries (libpq ignores it on Unix sockets); explicit settings win.
-        return await AsyncConnection.connect(**{**_KEEPALIVE, **self._conninfo}, autocommit=True)
+        def make_listener(
+            on_notify: Callable[[str, str], None],
+            on_listening: Callable[[set[str]], None],
+            on_lost: Callable[[], None],
+        ) -> Listener:
+            async def connect() -> Any:
+                from psycopg import AsyncConnection
+
+                # TCP keepalive lets the kernel notice a peer that vanished without a word,
+                # even between health queries (libpq ignores it on Unix sockets); explicit
+                # settings win.
+                options = {**_KEEPALIVE, **conninfo, **identify("listener")}
+                return await AsyncConnection.connect(**options, autocommit=True)
+
+            return Listener(connect, on_notify, on_listening, on_lost, settings)
+
+        reader = LogReader({**conninfo, **identify("reader")}, settings, counters)
+        return cls(settings, reader=reader, make_listener=make_listener, counters=counters)
 
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the listener and the sweep; idempotent. Needs a running event loop."""
+        """Start the listener, the sweep and the clock; idempotent. Needs a running loop."""
         if self._started is None:
             self._started = self._spawn(self._start())
 
     async def _start(self) -> None:
         if self.settings.HANDLE_SIGNALS:
             install_shutdown_handlers(self)
+        self._spawn(self._release_when_the_loop_ends())
+        self._feeds[CONTROL_CHANNEL] = self._control
+        self._control.refs = 1  # followed for as long as the hub runs
+        self._listener.want_more(self._control.pg_name)
         self._listener.start()
-        await self._pool.open()
+        await self.reader.open()
         self._spawn(self._sweep_forever())
+        self._spawn(self._tick_forever())
         if self.settings.PRUNE_INTERVAL:
+            from pgsse.retention import prune_periodically
+
             self._spawn(prune_periodically(self.settings.PRUNE_INTERVAL))
 
     def end_streams(self) -> None:
@@ -136,29 +193,48 @@ class Hub:
         worker past its graceful-shutdown timeout; clients reconnect to another worker.
         """
         self._closed = True
-        for subscription in list(self._subscriptions):
-            subscription.close()
+        for subscription in self._subscriptions:
+            subscription.end(EndReason.SHUTDOWN)
 
     async def close(self) -> None:
-        """End every subscription (streams send ``retry:`` and close), then disconnect."""
+        """End every stream (they send ``retry:``), stop every task, close every connection."""
         self.end_streams()
-        await self._listener.close()
-        for task in list(self._tasks):
+        _forget(self)
+        tasks = [task for task in self._tasks if task is not asyncio.current_task()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._pool.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._disconnect()
+
+    def add_closer(self, closer: Callable[[], None]) -> None:
+        """Call ``closer`` when the hub closes (what serves its streams goes with it)."""
+        self._closers.append(closer)
+
+    async def _disconnect(self) -> None:
+        if not self._disconnected:
+            self._disconnected = True
+            for closer in self._closers:
+                closer()
+            await self._listener.close()
+            await self.reader.close()
+
+    async def _release_when_the_loop_ends(self) -> None:
+        # asyncio.run() cancels every task left when its coroutine returns: a hub nobody
+        # closed then still gives its connections back.
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            _forget(self)
+            self._closed = True
+            await self._disconnect()
 
     def stats(self) -> HubStats:
-        return HubStats(
-            channels=len(self._feeds),
+        return self.counters.snapshot(
+            now=asyncio.get_running_loop().time(),
+            channels=len(self._feeds) - (CONTROL_CHANNEL in self._feeds),
             subscriptions=len(self._subscriptions),
             listener_connected=self._listener.backend_pid is not None,
             listener_connections=self._listener.connections_made,
-            notifications=self._notifications,
-            foreign_notifications=self._foreign,
-            catch_ups=self._catch_ups,
-            log_reads=self._log_reads,
-            delivered=self._delivered,
         )
 
     @property
@@ -166,60 +242,123 @@ class Hub:
         """Backend pid of the listener connection (for operators and fault tests)."""
         return self._listener.backend_pid
 
-    # -- subscriptions ---------------------------------------------------------------
+    # -- streams -----------------------------------------------------------------------
 
-    async def subscribe(self, channels: tuple[str, ...]) -> tuple[Subscription, dict[str, int]]:
-        """Join ``channels``; return the subscription and the seq each channel is live from.
+    def close_position(self) -> int:
+        """How far close requests have been applied; a stream authorized after this point
+        is still closed by any matching request that follows it (see :meth:`subscribe`)."""
+        return self._control.last_seq
 
-        Every event with a seq above the returned one reaches the subscription; the
-        caller replays the log up to it. Raises :class:`SubscribeTimeout`.
+    async def subscribe(
+        self,
+        channels: tuple[str, ...],
+        client: str = "",
+        close_position: int | None = None,
+        *,
+        at_least: dict[str, int] | None = None,
+        reauthorize: bool = False,
+    ) -> tuple[Subscription, dict[str, int]]:
+        """Join canonical ``channels``; return the subscription and the seq each channel is
+        live from. Every event with a seq above it reaches the subscription; the caller
+        replays the log up to it.
+
+        ``reauthorize``: the stream can re-check its authorization (every
+        ``REAUTHORIZE_INTERVAL``, if set).
+        ``at_least``: the client's position. If it is ahead of this hub (the client comes
+        from a process that got a notification first), the subscription waits until this
+        hub has caught up, so that the stream is at its channel set's position once live.
+        A close request after ``close_position`` matching the stream ends it at once.
+        Raises :class:`SubscribeTimeout`, and :class:`InvalidPosition` for a position
+        ahead of the log itself.
         """
         if self._closed:
             raise SubscribeTimeout("the hub is shut down")
         self.start()
-        subscription = Subscription(channels, self.settings.MAX_BUFFERED_EVENTS)
-        feeds = [self._retain(name) for name in channels]
+        feeds = tuple(self._retain(name) for name in channels)
         try:
             async with asyncio.timeout(self.settings.SUBSCRIBE_TIMEOUT):
-                for feed in feeds:
-                    await feed.ready.wait()
+                # A feed may become unready again (the listener dropped) while we wait for
+                # another one: register only when all of them are ready at once.
+                while True:
+                    waiting = [feed for feed in feeds if not feed.ready.is_set()]
+                    if waiting:
+                        await waiting[0].ready.wait()
+                        continue
+                    behind = {
+                        feed.name: at_least[feed.name]
+                        for feed in feeds
+                        if at_least and at_least[feed.name] > feed.last_seq
+                    }
+                    if not behind:
+                        break
+                    await self._wait_for_seqs(behind)
             if self._closed:  # shut down while waiting: end_streams() did not see us
                 raise SubscribeTimeout("the hub is shut down")
         except BaseException as exc:
             self._release(channels)
             if isinstance(exc, TimeoutError):
-                raise SubscribeTimeout("the listener is not connected") from exc
+                raise SubscribeTimeout("the listener is not LISTENing") from exc
             raise
-        # No await from here on: the heads read below and the registration are atomic.
-        for feed in feeds:
-            feed.subscribers.add(subscription)
+        # No await from here on: reading the feeds' seqs and joining them is atomic.
+        age = self.settings.MAX_STREAM_AGE
+        now = asyncio.get_running_loop().time()
+        deadline = now + age * random.uniform(0.75, 1.0) if age is not None else math.inf
+        subscription = Subscription(channels, client, self.settings.MAX_BUFFERED_BYTES, deadline)
+        subscription.last_write = now
+        recheck = self.settings.REAUTHORIZE_INTERVAL
+        if reauthorize and recheck is not None:
+            # The first re-check anywhere in the interval: streams opened together (after a
+            # deploy) do not all re-check together.
+            subscription.recheck_at = now + recheck * random.uniform(0.1, 1.0)
+        channel_set = self._channel_sets.get(channels)
+        if channel_set is None:
+            channel_set = self._channel_sets[channels] = ChannelSet(channels, feeds)
+            for feed in feeds:
+                feed.channel_sets.append(channel_set)
+        channel_set.subscribers.add(subscription)
         self._subscriptions.add(subscription)
-        return subscription, {feed.name: feed.last_seq for feed in feeds}
+        self.counters.streams_opened += 1
+        if close_position is not None and any(
+            seq > close_position and request.matches(subscription)
+            for seq, request in self._recent_closes
+        ):
+            subscription.end(EndReason.CLOSED_ON_PURPOSE)
+        return subscription, channel_set.position()
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Leave every channel of ``subscription``; idempotent."""
-        if subscription not in self._subscriptions:
+        if subscription.finished:
             return
         subscription.finished = True
         self._subscriptions.discard(subscription)
-        for name in subscription.channels:
-            self._feeds[name].subscribers.discard(subscription)
+        reason = subscription.end_reason or EndReason.CLIENT_LEFT
+        self.counters.streams_closed[reason] += 1
+        channel_set = self._channel_sets[subscription.channels]
+        channel_set.subscribers.discard(subscription)
+        if not channel_set.subscribers:
+            del self._channel_sets[subscription.channels]
+            for feed in channel_set.feeds:
+                feed.channel_sets.remove(channel_set)
         self._release(subscription.channels)
 
-    def reserve_stream(self, client: str) -> Callable[[], None]:
-        """Count one more open stream for ``client``; return the (idempotent) release."""
-        self.streams_by_client[client] += 1
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self.streams_by_client[client] -= 1
-                if not self.streams_by_client[client]:
-                    del self.streams_by_client[client]
-
-        return release
+    async def _wait_for_seqs(self, seqs: dict[str, int]) -> None:
+        """Return once every channel in ``seqs`` was delivered up to its seq (the channels
+        are followed); raise :class:`InvalidPosition` if the log itself is behind."""
+        heads = await self.reader.heads(list(seqs))
+        if any(seq > heads[name].last_seq for name, seq in seqs.items()):
+            raise InvalidPosition("future", "position is ahead of the event log")
+        loop = asyncio.get_running_loop()
+        waits = []
+        for name, seq in seqs.items():
+            feed = self._feeds[name]
+            if feed.last_seq < seq:
+                future: asyncio.Future[None] = loop.create_future()
+                self._seq_waiters.setdefault(name, []).append((seq, future))
+                waits.append(future)
+                feed.target = max(feed.target, seq)
+                self._catch_up(feed)
+        if waits:
+            await asyncio.gather(*waits)
 
     def _retain(self, name: str) -> Feed:
         feed = self._feeds.get(name)
@@ -240,28 +379,19 @@ class Hub:
             if feed.refs == 0:
                 del self._feeds[name]
                 self._listener.want_less(feed.pg_name)
-
-    # -- reading the log -------------------------------------------------------------
-
-    async def read_events(self, channel: str, after: int, upto: int) -> list[LoggedEvent]:
-        """Up to ``REPLAY_BATCH`` events of ``channel`` with ``after < seq <= upto``."""
-        self._log_reads += 1
-        async with self._pool.connection() as conn:
-            return await log.read_events(conn, channel, after, upto, self.settings.REPLAY_BATCH)
-
-    async def read_heads(self, channels: Sequence[str]) -> dict[str, ChannelHead]:
-        """The log's head (newest and pruned seq) for each channel."""
-        async with self._pool.connection() as conn:
-            return await log.read_heads(conn, channels)
+                for _, future in self._seq_waiters.pop(name, ()):
+                    future.cancel()
 
     # -- notifications and delivery -------------------------------------------------
 
     def _on_notify(self, pg_channel: str, payload: str) -> None:
-        self._notifications += 1
+        counters = self.counters
+        counters.notifications += 1
+        counters.last_notification_at = asyncio.get_running_loop().time()
         try:
             channel, seq, inline = log.parse_payload(payload)
         except ValueError:
-            self._foreign += 1
+            counters.foreign_notifications += 1
             logger.warning(
                 "ignored a notification pgsse did not send on %s: %.80r", pg_channel, payload
             )
@@ -279,39 +409,93 @@ class Hub:
             self._catch_up(feed)
 
     def _deliver(self, feed: Feed, events: Sequence[LoggedEvent]) -> None:
-        self._delivered += feed.deliver(events)
+        if feed is self._control:
+            self._apply_closes(events)
+        else:
+            self.counters.delivered += feed.deliver(events)
+        if self._seq_waiters:
+            waiters = self._seq_waiters.get(feed.name)
+            if waiters:
+                still = [(seq, f) for seq, f in waiters if seq > feed.last_seq and not f.done()]
+                for seq, future in waiters:
+                    if seq <= feed.last_seq and not future.done():
+                        future.set_result(None)
+                self._seq_waiters[feed.name] = still
+
+    def _apply_closes(self, events: Sequence[LoggedEvent]) -> None:
+        for event in events:
+            self._control.last_seq = event.seq
+            try:
+                request = CloseRequest.from_json(event.data)
+            except (ValueError, TypeError, json.JSONDecodeError):
+                self.counters.foreign_notifications += 1
+                logger.warning("ignored a malformed close request: %.80r", event.data)
+                continue
+            self._recent_closes.append((event.seq, request))
+            closed = 0
+            for subscription in self._subscriptions:
+                if subscription.end_reason is None and request.matches(subscription):
+                    subscription.end(EndReason.CLOSED_ON_PURPOSE)
+                    closed += 1
+            if closed:
+                logger.info(
+                    "closed %s streams on request",
+                    closed,
+                    extra={"client": request.client, "channel": request.channel},
+                )
 
     def _on_listening(self, pg_channels: set[str]) -> None:
         feeds = [feed for feed in self._feeds.values() if feed.pg_name in pg_channels]
         if feeds:
             self._spawn(self._refresh(feeds))
 
+    def _on_lost(self) -> None:
+        # Notifications cannot arrive until the listener LISTENs again: new streams wait
+        # (and get ``retry:`` if it takes too long); open streams stay, and are caught up
+        # from the log once the listener is back.
+        for feed in self._feeds.values():
+            feed.ready.clear()
+
     async def _refresh(self, feeds: list[Feed]) -> None:
-        """Read the heads of ``feeds``: initialise new feeds, catch up on missed events."""
+        """Read the heads of ``feeds``: make LISTENed feeds ready, catch up missed events."""
+        generation = self._listener.connections_made
         try:
-            heads = await self.read_heads([feed.name for feed in feeds])
-        except Exception as exc:
-            logger.warning("could not read channel heads: %s", exc)
+            heads = await self.reader.heads([feed.name for feed in feeds])
+        except Exception:
+            self.counters.failures += 1
+            logger.warning("could not read channel heads; the sweep retries", exc_info=True)
             return
+        listening = self._listener.listening
         for feed in feeds:
+            if self._feeds.get(feed.name) is not feed:
+                continue
             head = heads[feed.name].last_seq
+            # Only a LISTEN that is still in place (on the same connection as when the
+            # heads were read) makes a feed ready: see Feed.
+            lost = self._listener.connections_made != generation or (feed.pg_name not in listening)
             if feed.last_seq < 0:
+                if lost:
+                    continue
                 feed.last_seq = head
-                feed.ready.set()
             feed.target = max(feed.target, head)
             if feed.target > feed.last_seq:
                 self._catch_up(feed)
+            if not lost:
+                feed.ready.set()
 
     def _catch_up(self, feed: Feed) -> None:
-        if not feed.catching_up:
-            feed.catching_up = True
-            self._catch_ups += 1
-            self._spawn(self._catch_up_from_log(feed))
+        if feed.catching_up or feed.last_seq < 0:
+            return
+        if feed.retry_at and asyncio.get_running_loop().time() < feed.retry_at:
+            return  # backing off after a failure; the sweep comes back
+        feed.catching_up = True
+        self.counters.catch_ups += 1
+        self._spawn(self._catch_up_from_log(feed))
 
     async def _catch_up_from_log(self, feed: Feed) -> None:
         try:
             while feed.last_seq < feed.target and self._feeds.get(feed.name) is feed:
-                events = await self.read_events(feed.name, feed.last_seq, feed.target)
+                events = await self.reader.events_after(feed.name, feed.last_seq, feed.target)
                 contiguous = log.contiguous_prefix(events, feed.last_seq)
                 if contiguous:
                     self._deliver(feed, contiguous)
@@ -319,41 +503,101 @@ class Hub:
                 # The log does not continue where this feed stopped: the target came from
                 # a notification pgsse did not send, or events are gone (pruned while the
                 # listener was away, or deleted by hand). The head tells which.
-                head = (await self.read_heads([feed.name]))[feed.name]
+                head = (await self.reader.heads([feed.name]))[feed.name]
                 feed.target = min(feed.target, head.last_seq)
                 if feed.last_seq >= feed.target:
                     break
-                resume_at = head.pruned_seq if head.pruned_seq > feed.last_seq else None
-                if resume_at is None and events and events[0].seq > feed.last_seq + 1:
-                    resume_at = events[0].seq - 1  # a hole pruning does not explain
-                if resume_at is not None:
-                    self._lose(feed, resume_at)
-        except Exception as exc:
-            logger.warning("catch-up of %s failed: %s; the sweep will retry", feed.name, exc)
+                if head.pruned_seq > feed.last_seq:
+                    self._lose(feed, min(head.pruned_seq, feed.target), pruned=True)
+                    continue
+                # Read again: rows that committed between the first read and the head read
+                # are visible now. Whatever is still missing up to the head is gone.
+                events = await self.reader.events_after(feed.name, feed.last_seq, feed.target)
+                if log.contiguous_prefix(events, feed.last_seq):
+                    continue
+                # A hole pruning does not explain: skip to what the log still holds.
+                self._lose(feed, events[0].seq - 1 if events else feed.target, pruned=False)
+            feed.failures = 0
+            feed.retry_at = 0.0
+        except Exception:
+            self.counters.failures += 1
+            feed.failures += 1
+            delay = min(self.settings.SWEEP_INTERVAL, 0.1 * 2**feed.failures)
+            feed.retry_at = asyncio.get_running_loop().time() + delay
+            logger.warning(
+                "catch-up of %s failed; retried in %.1f s or by the sweep",
+                feed.name,
+                delay,
+                exc_info=True,
+            )
         finally:
             feed.catching_up = False
 
-    def _lose(self, feed: Feed, resume_at: int) -> None:
+    def _lose(self, feed: Feed, resume_at: int, *, pruned: bool) -> None:
         """Events after ``feed.last_seq`` up to ``resume_at`` are gone: end the feed's streams
         (their resume from the log will get a ``reset``) and go on after the gap."""
-        if rule_for(feed.name).lossy:
+        if not pruned:
+            self.counters.holes += resume_at - feed.last_seq
+        if feed is self._control or rule_for(feed.name).lossy:
             feed.last_seq = resume_at  # hints only: skip what is gone
             return
         logger.error(
-            "channel %s: events %s to %s are gone from the log; closing its streams",
+            "channel %s: events %s to %s are gone from the log (%s); closing its streams",
             feed.name,
             feed.last_seq + 1,
             resume_at,
+            "pruned" if pruned else "deleted outside pgsse_prune",
         )
-        for subscription in list(feed.subscribers):
-            subscription.close()
+        for channel_set in feed.channel_sets:
+            for subscription in channel_set.subscribers:
+                subscription.end(EndReason.EVENTS_LOST)
         feed.last_seq = resume_at
+
+    # -- the periodic work -------------------------------------------------------------
 
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.SWEEP_INTERVAL)
-            if self._feeds:
-                await self._refresh(list(self._feeds.values()))
+            listening = self._listener.listening
+            feeds = [feed for feed in self._feeds.values() if feed.pg_name in listening]
+            if feeds:
+                await self._refresh(feeds)
+
+    async def _tick_forever(self) -> None:
+        """Visit every stream about once a second: heartbeats, timeouts, age, aborts."""
+        settings = self.settings
+        period = min(1.0, settings.HEARTBEAT_INTERVAL / 2, settings.WRITE_TIMEOUT / 2)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            try:
+                self._tick(loop.time())
+            except Exception:
+                self.counters.failures += 1
+                logger.exception("the hub's clock failed; it goes on")
+
+    def _tick(self, now: float) -> None:
+        heartbeat = self.settings.HEARTBEAT_INTERVAL
+        write_timeout = self.settings.WRITE_TIMEOUT
+        recheck = self.settings.REAUTHORIZE_INTERVAL
+        for subscription in self._subscriptions:
+            if subscription.end_reason is not None:
+                # Ended but still writing: the client does not read, no retry: can get
+                # through. (One merely waiting for the CPU gets there by itself.)
+                if subscription.writing_since and now >= subscription.abort_at:
+                    subscription.abort()
+            elif subscription.writing_since:
+                if now - subscription.writing_since >= write_timeout:
+                    # Stuck in a write: no retry: can get through, cancel right away.
+                    subscription.end(EndReason.WRITE_TIMEOUT, abort_after=0)
+                    subscription.abort()
+            elif now >= subscription.deadline:
+                subscription.end(EndReason.MAX_AGE)
+            elif now >= subscription.recheck_at and recheck is not None:
+                subscription.recheck_at = now + recheck * random.uniform(0.9, 1.1)
+                subscription.ask_recheck()
+            elif now - subscription.last_write >= heartbeat:
+                subscription.beat()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -363,13 +607,24 @@ class Hub:
 
 
 # One hub per event loop. A server process runs one loop, so this is one hub per process;
-# tests that start servers on fresh loops get fresh hubs, and close_hub() drops one.
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+# tests that start servers on fresh loops get fresh hubs. Whoever starts a server closes
+# its hub (close_hub(), which wrap()'s lifespan shutdown and the test fixtures call); a
+# hub whose loop ends without that still releases its connections (see Hub).
+_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 _hub_factory: Callable[[], Hub] = Hub.from_django
 
 
+def _forget(hub: Hub) -> None:
+    for loop, known in list(_hubs.items()):
+        if known is hub:
+            del _hubs[loop]
+
+
 def get_hub() -> Hub:
-    """The hub of the running event loop, created and started on first use."""
+    """The hub of the running event loop, created and started on first use.
+
+    Raises ``ImproperlyConfigured`` when pgsse is not in ``INSTALLED_APPS``.
+    """
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
     if hub is None:
@@ -385,6 +640,6 @@ def current_hub() -> Hub | None:
 
 async def close_hub() -> None:
     """Close and forget the running loop's hub, if any."""
-    hub = _hubs.pop(asyncio.get_running_loop(), None)
+    hub = _hubs.get(asyncio.get_running_loop())
     if hub is not None:
         await hub.close()

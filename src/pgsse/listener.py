@@ -11,7 +11,8 @@ where fixed timeout slices would make every new channel wait for the slice to en
 The connection is declared dead when reading fails, or when a health query sent after
 ``HEALTH_INTERVAL`` seconds of silence does not answer within ``HEALTH_TIMEOUT``. Then the
 listener reconnects with exponential backoff and jitter and LISTENs again to everything;
-the hub gap-fills from the log (``on_listening`` is called with every channel).
+the hub gap-fills from the log (``on_listening`` is called with every channel). While it
+is away, ``on_lost`` has told the hub that no channel is LISTENed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, sql
 
 from pgsse.conf import PgsseSettings
@@ -42,11 +44,13 @@ class Listener:
         connect: Connect,
         on_notify: Callable[[str, str], None],
         on_listening: Callable[[set[str]], None],
+        on_lost: Callable[[], None],
         settings: PgsseSettings,
     ) -> None:
         self._connect = connect
         self._on_notify = on_notify
         self._on_listening = on_listening
+        self._on_lost = on_lost
         self._settings = settings
         self._wanted: set[str] = set()
         self._wake = asyncio.Event()
@@ -58,6 +62,8 @@ class Listener:
         self.backend_pid: int | None = None
         #: Number of connections made since start (1 means never reconnected).
         self.connections_made = 0
+        #: Notifications whose handling raised (each logged with its traceback).
+        self.failures = 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="pgsse-listener")
@@ -91,11 +97,16 @@ class Listener:
                 raise
             except Exception as exc:  # any failure: drop the connection and start over
                 logger.warning(
-                    "listener connection lost: %s; reconnecting in %.2fs", exc, self._delay
+                    "listener connection lost: %s; reconnecting in %.2fs",
+                    exc,
+                    self._delay,
+                    exc_info=not isinstance(exc, OSError | psycopg.OperationalError),
                 )
             finally:
                 self.backend_pid = None
-                self.listening = frozenset()
+                was_listening, self.listening = self.listening, frozenset()
+                if was_listening:
+                    self._on_lost()
                 if conn is not None:
                     await conn.close()
             # Full jitter keeps a fleet of workers from reconnecting in lockstep.
@@ -159,4 +170,5 @@ class Listener:
                 self._on_notify(notify.channel, notify.payload)
             except Exception:
                 logger.exception("failed to handle a notification on %s", notify.channel)
+                self.failures += 1
         return received

@@ -23,7 +23,19 @@ from pgsse.position import fingerprint
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
-__all__ = ["NOTIFY_PAYLOAD_LIMIT", "ChannelHead", "LoggedEvent"]
+__all__ = [
+    "NOTIFY_PAYLOAD_LIMIT",
+    "ChannelHead",
+    "LoggedEvent",
+    "contiguous_prefix",
+    "continues",
+    "notify_tail",
+    "parse_payload",
+    "read_batch",
+    "read_events",
+    "read_heads",
+    "read_heads_sync",
+]
 
 #: PostgreSQL refuses a NOTIFY payload of 8000 bytes or more.
 NOTIFY_PAYLOAD_LIMIT = 8000
@@ -49,6 +61,19 @@ READ_SQL = """
 SELECT seq, type, data FROM pgsse_event
 WHERE channel = %s AND seq > %s AND seq <= %s
 ORDER BY seq LIMIT %s
+"""
+
+# The events after a seq, at most ``limit`` of them and about ``budget`` bytes of data (at
+# least one event, however large): a batch is bounded in memory whatever the events hold.
+# The running total is computed on the limited rows, in seq order, as the index yields them.
+READ_BATCH_SQL = """
+SELECT seq, type, data, total FROM (
+    SELECT seq, type, data, sum(octet_length(data)) OVER (ORDER BY seq) AS total
+    FROM pgsse_event WHERE channel = %(channel)s AND seq > %(after)s
+    ORDER BY seq LIMIT %(limit)s
+) AS batch
+WHERE total - octet_length(data) < %(budget)s
+ORDER BY seq
 """
 
 HEADS_SQL = "SELECT name, last_seq, pruned_seq FROM pgsse_channel WHERE name = ANY(%s)"
@@ -141,6 +166,18 @@ async def read_events(
     cursor = await conn.execute(READ_SQL, (channel, after, upto, limit))
     rows = await cursor.fetchall()
     return [LoggedEvent(channel, seq, type_, data) for seq, type_, data in rows]
+
+
+async def read_batch(
+    conn: AsyncConnection[Any], channel: str, after: int, limit: int, budget: int
+) -> tuple[list[LoggedEvent], bool]:
+    """The events of ``channel`` after seq ``after``, oldest first, bounded by ``limit``
+    events and about ``budget`` bytes; and whether more may follow (the batch was cut)."""
+    params = {"channel": channel, "after": after, "limit": limit, "budget": budget}
+    cursor = await conn.execute(READ_BATCH_SQL, params)
+    rows = await cursor.fetchall()
+    cut = len(rows) >= limit or bool(rows and rows[-1][3] >= budget)
+    return [LoggedEvent(channel, seq, type_, data) for seq, type_, data, _ in rows], cut
 
 
 async def read_heads(conn: AsyncConnection[Any], channels: Sequence[str]) -> dict[str, ChannelHead]:

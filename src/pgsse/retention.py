@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,9 +35,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
 
+from pgsse.channels import RESERVED_PREFIX
 from pgsse.conf import get_settings
 
-__all__ = ["PruneReport", "Rule", "prune", "prune_periodically", "rule_for"]
+__all__ = ["PruneReport", "Rule", "prune", "prune_periodically", "retention_problem", "rule_for"]
 
 logger = logging.getLogger("pgsse.retention")
 
@@ -65,25 +67,61 @@ class PruneReport:
     skipped: bool = False  # another process was pruning
 
 
-def _rules(config: Mapping[str, Mapping[str, object]]) -> dict[str, Rule]:
-    rules = {}
+def retention_problem(config: object) -> str | None:
+    """What ``PGSSE["RETENTION"]`` should be, if ``config`` is not that; None if it is."""
+    shape = (
+        "a dict of channel-name prefixes to rules such as"
+        " {'max_age': 3600, 'max_events': 1000, 'lossy': False}"
+    )
+    if not isinstance(config, Mapping):
+        return shape
     for prefix, rule in config.items():
+        if not isinstance(prefix, str):
+            return f"{shape} (prefix {prefix!r} is not a string)"
+        if not isinstance(rule, Mapping):
+            return f"{shape} (the rule for {prefix!r} is not a dict)"
         unknown = set(rule) - {"max_age", "max_events", "lossy"}
         if unknown:
-            raise ImproperlyConfigured(
-                f"PGSSE['RETENTION'][{prefix!r}] has unknown keys {sorted(unknown)};"
-                " use max_age (seconds), max_events and lossy"
-            )
-        rules[prefix] = Rule(
+            return f"{shape} (the rule for {prefix!r} has unknown keys {sorted(unknown)})"
+        for key, integer in (("max_age", False), ("max_events", True)):
+            value = rule.get(key)
+            if value is None:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int if integer else int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                kind = "an integer" if integer else "a number of seconds"
+                return f"{shape} ({prefix!r}: {key} must be {kind} > 0 or None, not {value!r})"
+        if not isinstance(rule.get("lossy", False), bool):
+            return f"{shape} ({prefix!r}: lossy must be True or False)"
+    return None
+
+
+def _rules(config: Mapping[str, Mapping[str, object]]) -> dict[str, Rule]:
+    problem = retention_problem(config)
+    if problem is not None:
+        raise ImproperlyConfigured(f"PGSSE['RETENTION'] must be {problem}")
+    return {
+        prefix: Rule(
             rule.get("max_age"),  # type: ignore[arg-type]
             rule.get("max_events"),  # type: ignore[arg-type]
             bool(rule.get("lossy", False)),
         )
-    return rules
+        for prefix, rule in config.items()
+    }
+
+
+#: pgsse's own channels (close requests) matter for seconds: a day at most, and hints only.
+_RESERVED_RULE = Rule(max_age=24 * 3600, max_events=1000, lossy=True)
 
 
 def rule_for(channel: str, config: Mapping[str, Mapping[str, object]] | None = None) -> Rule:
     """The rule for ``channel``: the longest matching prefix's, or no limit at all."""
+    if channel.startswith(RESERVED_PREFIX):
+        return _RESERVED_RULE
     rules = _rules(get_settings().RETENTION if config is None else config)
     matches = [prefix for prefix in rules if channel.startswith(prefix)]
     return rules[max(matches, key=len)] if matches else Rule()

@@ -1,73 +1,142 @@
-"""A stream's mailbox in the hub: a bounded list of pending events and one waiter.
+"""A stream's mailbox in the hub: the frames waiting to be written, bounded in bytes.
+
+The hub pushes encoded frames (shared ``bytes``, built once per channel set) and the
+stream takes everything pending at once, so a burst of events becomes one write. Pushing
+is synchronous and allocation-light: an append, a sum, and at most one future woken.
 
 Each subscription has its own future (never one shared per channel: cancelling a stream's
 task cancels the future it awaits, which would wake every other stream with an error).
-Pushing is synchronous and allocation-light; the stream takes everything pending at once,
-so a burst of events becomes one write.
+Time-based duties (heartbeats, the write timeout, the maximum age, aborting a stream that
+cannot end by itself) are not timers per stream: the hub's clock visits every
+subscription once per tick (see :mod:`pgsse.clock`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 
-from pgsse.log import LoggedEvent
+__all__ = ["EndReason", "Subscription"]
 
-__all__ = ["Subscription"]
+
+class EndReason:
+    """Why a stream ended: the words logs, stats and metrics use."""
+
+    CLIENT_LEFT = "client_left"
+    #: More than ``MAX_BUFFERED_BYTES`` waited for a client that reads too slowly.
+    SLOW_CONSUMER = "slow_consumer"
+    #: A write did not complete within ``WRITE_TIMEOUT`` seconds.
+    WRITE_TIMEOUT = "write_timeout"
+    SHUTDOWN = "shutdown"
+    #: :func:`pgsse.close_streams` asked for it.
+    CLOSED_ON_PURPOSE = "closed_on_purpose"
+    MAX_AGE = "max_age"
+    #: The periodic re-check of its authorization said no.
+    REAUTHORIZATION = "reauthorization"
+    #: Events of a channel are gone from the log (deleted by hand): the stream must resume.
+    EVENTS_LOST = "events_lost"
+    #: The log could not be read (replay failed).
+    LOG_UNAVAILABLE = "log_unavailable"
+    #: The listener could not LISTEN in time.
+    NOT_STARTED = "not_started"
 
 
 class Subscription:
-    """Events of ``channels`` queued for one stream, at most ``limit`` of them."""
+    """Frames of ``channels`` queued for one stream, at most ``limit`` bytes of them."""
 
     __slots__ = (
         "_waiter",
+        "abort_at",
+        "aborted",
         "channels",
-        "closed",
+        "client",
+        "deadline",
+        "end_reason",
         "finished",
+        "heartbeat_due",
+        "in_flight",
+        "last_write",
         "limit",
-        "overflowed",
         "pending",
+        "pending_bytes",
+        "recheck_at",
+        "recheck_due",
         "task",
+        "writing_since",
     )
 
-    #: Seconds an overflowed stream gets to end by itself before its task is cancelled.
-    ABORT_AFTER = 1.0
-
-    def __init__(self, channels: tuple[str, ...], limit: int) -> None:
+    def __init__(
+        self, channels: tuple[str, ...], client: str, limit: int, deadline: float = math.inf
+    ) -> None:
         self.channels = channels
+        #: Who the stream counts against (``user:<pk>``), empty for anonymous streams.
+        self.client = client
         self.limit = limit
-        #: The task serving the stream; cancelled if it is stuck writing to a client that
-        #: stopped reading (its socket buffers are full, so no ``retry:`` can get through).
+        #: Loop time after which the stream ends with ``MAX_AGE``.
+        self.deadline = deadline
+        #: The task serving the stream: cancelled if it cannot end by itself (stuck
+        #: writing to a client that stopped reading, so no ``retry:`` can get through).
         self.task = asyncio.current_task()
+        self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        #: Bytes of the write in progress: they count against ``limit`` until written.
+        self.in_flight = 0
+        #: Set when the server ends the stream: it sends ``retry:`` and returns.
+        self.end_reason: str | None = None
         #: The hub has let go of this subscription.
         self.finished = False
-        self.pending: list[LoggedEvent] = []
-        #: The stream fell more than ``limit`` events behind; it must close and resume.
-        self.overflowed = False
-        #: The hub is shutting down (or cannot deliver); the stream must close.
-        self.closed = False
+        #: The hub cancelled the stream's task (see ``task``).
+        self.aborted = False
+        self.heartbeat_due = False
+        #: Loop time of the next re-check of the stream's authorization (inf: none), and
+        #: whether one is due now.
+        self.recheck_at = math.inf
+        self.recheck_due = False
+        #: Loop time of the last write, and of the start of the write in progress (0: none).
+        self.last_write = 0.0
+        self.writing_since = 0.0
+        #: Loop time at which an ended stream that has not finished gets cancelled (0: none).
+        self.abort_at = 0.0
         self._waiter: asyncio.Future[None] | None = None
 
-    def push(self, event: LoggedEvent) -> None:
-        if self.overflowed or self.closed:
-            return
-        if len(self.pending) >= self.limit:
+    def push(self, frame: bytes) -> bool:
+        """Queue ``frame``; False if the stream is ending or just overflowed."""
+        if self.end_reason is not None:
+            return False
+        self.pending.append(frame)
+        self.pending_bytes += len(frame)
+        if self.pending_bytes + self.in_flight > self.limit:
             # Drop what is queued: the stream resumes from the log after reconnecting.
-            self.overflowed = True
             self.pending = []
-            asyncio.get_running_loop().call_later(self.ABORT_AFTER, self._abort)
-        else:
-            self.pending.append(event)
+            self.pending_bytes = 0
+            self.end(EndReason.SLOW_CONSUMER)
+            return False
+        self._wake()
+        return True
+
+    def end(self, reason: str, abort_after: float = 1.0) -> None:
+        """Ask the stream to end: it sends ``retry:`` and returns, or is cancelled if it
+        has not finished ``abort_after`` seconds from now."""
+        if self.end_reason is None:
+            self.end_reason = reason
+            if self.task is not None:
+                self.abort_at = self.task.get_loop().time() + abort_after
         self._wake()
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
+        """Cancel the stream's task: it could not end by itself."""
         if not self.finished and self.task is not None and not self.task.done():
+            self.aborted = True
             self.task.cancel()
 
-    def close(self) -> None:
-        """End the stream: it sends ``retry:`` and returns, or is cancelled if it cannot."""
-        if not self.closed:
-            self.closed = True
-            asyncio.get_running_loop().call_later(self.ABORT_AFTER, self._abort)
+    def beat(self) -> None:
+        """Ask an idle stream to send a heartbeat."""
+        self.heartbeat_due = True
+        self._wake()
+
+    def ask_recheck(self) -> None:
+        """Ask the stream to re-check its authorization."""
+        self.recheck_due = True
         self._wake()
 
     def _wake(self) -> None:
@@ -75,20 +144,30 @@ class Subscription:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def next_batch(self, timeout: float) -> list[LoggedEvent]:
-        """Everything pending, waiting up to ``timeout`` seconds for something to arrive.
+    async def wait(self) -> None:
+        """Return when frames are pending, the stream must end, or a heartbeat or a re-check
+        is due."""
+        if self.pending or self.end_reason is not None or self.heartbeat_due or self.recheck_due:
+            return
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
 
-        Returns an empty list on timeout, and also when the subscription ends (check
-        ``overflowed`` and ``closed``).
-        """
-        if not self.pending and not self.overflowed and not self.closed:
-            loop = asyncio.get_running_loop()
-            self._waiter = waiter = loop.create_future()
-            timer = loop.call_later(timeout, self._wake)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
-                self._waiter = None
-        batch, self.pending = self.pending, []
-        return batch
+    def take(self) -> list[bytes]:
+        """Everything pending, oldest first; the mailbox is empty afterwards."""
+        frames, self.pending = self.pending, []
+        self.pending_bytes = 0
+        self.heartbeat_due = False
+        return frames
+
+    def writing(self, now: float, size: int) -> None:
+        """The stream starts writing ``size`` bytes (the clock watches for a timeout)."""
+        self.writing_since = now
+        self.in_flight = size
+
+    def written(self, now: float) -> None:
+        self.writing_since = 0.0
+        self.in_flight = 0
+        self.last_write = now

@@ -20,7 +20,7 @@ from typing import Protocol
 
 __all__ = ["install_shutdown_handlers"]
 
-logger = logging.getLogger("pgsse.signals")
+logger = logging.getLogger("pgsse.shutdown")
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 

@@ -1,0 +1,141 @@
+"""Reading the log for streams and feeds: a small pool, and reads shared between streams.
+
+A reconnect storm brings back hundreds of streams from the same position at once (every
+client of a worker that just restarted, say). Each would read the same rows. Instead, a
+read is keyed by ``(channel, after)`` and kept for a few seconds: a stream resuming from
+a position another stream has just read is served the same events, and reads in flight
+are awaited rather than repeated. The log only grows at its end, so an earlier read of
+the same position stays true; it is reused when it reaches as far as the new reader needs,
+or when it was cut by the batch bounds (the reader then continues from its last event).
+
+Reads are unbounded above (``seq > after``) so that they serve readers that need more than
+the first did, and bounded in size (events and bytes) so that a batch never holds more
+than ``REPLAY_BATCH`` events or about ``MAX_BUFFERED_BYTES / 2`` bytes of data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from pgsse import log
+from pgsse.conf import PgsseSettings
+from pgsse.log import ChannelHead, LoggedEvent
+from pgsse.stats import Counters
+
+__all__ = ["LogReader"]
+
+#: Seconds a read stays available to other streams, and how many are kept.
+SHARED_FOR = 5.0
+SHARED_READS_KEPT = 256
+
+
+@dataclass
+class _Read:
+    events: list[LoggedEvent]
+    cut: bool
+    at: float = field(default_factory=time.monotonic)
+
+    def covers(self, upto: int) -> bool:
+        """Whether this read serves a reader that needs events up to ``upto``."""
+        return self.cut or bool(self.events and self.events[-1].seq >= upto)
+
+
+class LogReader:
+    """The hub's reads of the log: events after a position, and channel heads."""
+
+    def __init__(self, conninfo: dict[str, Any], settings: PgsseSettings, counters: Counters):
+        self._counters = counters
+        self._limit = settings.REPLAY_BATCH
+        self._budget = max(1, settings.MAX_BUFFERED_BYTES // 2)
+        # Two connections at most, whatever the number of streams.
+        self._pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            kwargs={**conninfo, "autocommit": True},
+            min_size=1,
+            max_size=2,
+            open=False,
+            check=AsyncConnectionPool.check_connection,
+            timeout=settings.SUBSCRIBE_TIMEOUT,
+            name="pgsse-reader",
+        )
+        self._done: OrderedDict[tuple[str, int], _Read] = OrderedDict()
+        self._running: dict[tuple[str, int], asyncio.Future[_Read]] = {}
+
+    async def open(self) -> None:
+        await self._pool.open()
+
+    async def close(self) -> None:
+        for future in self._running.values():
+            future.cancel()
+        await self._pool.close()
+
+    async def events_after(self, channel: str, after: int, upto: int) -> list[LoggedEvent]:
+        """The first events of ``channel`` after seq ``after``, none beyond ``upto``.
+
+        At most one batch: the caller continues from the last event returned. An empty or
+        non-contiguous answer means the log does not hold what follows ``after``.
+        """
+        key = (channel, after)
+        read = self._shared(key, upto)
+        if read is None:
+            running = self._running.get(key)
+            if running is not None:
+                read = await asyncio.shield(running)
+            if read is None or not read.covers(upto):
+                read = await asyncio.shield(self._start(key))
+            else:
+                self._counters.shared_reads += 1
+        else:
+            self._counters.shared_reads += 1
+        if read.events and read.events[-1].seq > upto:
+            return [event for event in read.events if event.seq <= upto]
+        return read.events
+
+    def _shared(self, key: tuple[str, int], upto: int) -> _Read | None:
+        read = self._done.get(key)
+        if read is None:
+            return None
+        if time.monotonic() - read.at > SHARED_FOR:
+            del self._done[key]
+            return None
+        return read if read.covers(upto) else None
+
+    def _start(self, key: tuple[str, int]) -> asyncio.Task[_Read]:
+        # A task of its own, awaited through shield(): a stream that leaves while waiting
+        # does not cancel the read the others wait for.
+        task = asyncio.get_running_loop().create_task(self._fetch(key))
+        self._running[key] = task
+        task.add_done_callback(lambda done: self._finish(key, done))
+        return task
+
+    async def _fetch(self, key: tuple[str, int]) -> _Read:
+        self._counters.log_reads += 1
+        async with self._pool.connection() as conn:
+            events, cut = await log.read_batch(conn, *key, self._limit, self._budget)
+        return _Read(events, cut)
+
+    def _finish(self, key: tuple[str, int], task: asyncio.Task[_Read]) -> None:
+        if self._running.get(key) is task:
+            del self._running[key]
+        if task.cancelled():
+            return
+        if task.exception() is None:  # (also marks a failure as seen: each waiter raises it)
+            self._keep(key, task.result())
+
+    def _keep(self, key: tuple[str, int], read: _Read) -> None:
+        self._done[key] = read
+        self._done.move_to_end(key)
+        while len(self._done) > SHARED_READS_KEPT:
+            self._done.popitem(last=False)
+
+    async def heads(self, channels: Sequence[str]) -> dict[str, ChannelHead]:
+        """The log's head (newest and pruned seq) of each channel."""
+        async with self._pool.connection() as conn:
+            return await log.read_heads(conn, channels)
