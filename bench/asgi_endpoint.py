@@ -1,6 +1,6 @@
 """pgsse's stream core behind a plain ASGI endpoint, without Django's request handling.
 
-``uvicorn bench.asgi_endpoint:application``: the hub and :func:`pgsse.stream.event_stream`
+``uvicorn bench.asgi_endpoint:application``: the hub and :class:`pgsse.stream.Stream`
 exactly as the Django view uses them, sent with bare ASGI messages. pgsse does not ship
 such an endpoint; DESIGN.md proposes one (mounted beside Django by the ASGI wrapper) as
 the fast path, and this measures what it would save. No authorization and no
@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncGenerator
-from typing import Any, cast
+from typing import Any
 
 import django
 
@@ -22,7 +21,7 @@ django.setup()
 import pgsse.asgi  # noqa: E402  (needs Django set up)
 from pgsse.hub import get_hub  # noqa: E402
 from pgsse.position import canonical_channels  # noqa: E402
-from pgsse.stream import event_stream  # noqa: E402
+from pgsse.stream import Stream  # noqa: E402
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -36,9 +35,7 @@ async def stream_endpoint(scope: Any, receive: Any, send: Any) -> None:
     channel = scope["path"].removeprefix("/events/").rstrip("/")
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     # An async generator (typed as an iterator): closed below, so its ``finally`` runs.
-    stream = cast(
-        AsyncGenerator[bytes, None], event_stream(get_hub(), canonical_channels([channel]), None)
-    )
+    stream = Stream(get_hub(), canonical_channels([channel])).chunks()
 
     async def pump() -> None:
         async for chunk in stream:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -32,13 +33,30 @@ def pg(django_db_setup: None, django_db_blocker: object) -> Iterator[postgres.Po
         )
 
 
-@pytest.fixture
-def stream_server(transactional_db: None, pg: postgres.Postgres) -> Iterator[LiveServer]:
-    """pgsse alone (tests/urls.py) served by a real uvicorn on 127.0.0.1."""
-    from django.core.asgi import get_asgi_application
+@pytest.fixture(params=["wrapped", "plain"])
+def stream_app(request: pytest.FixtureRequest) -> Callable[[], Any]:
+    """Builds the application under test, for each way pgsse serves streams: wrapped by
+    ``pgsse.asgi.wrap()`` (the request phase in a pool, no thread per stream), and Django's
+    ASGI handler alone (a thread per stream)."""
 
+    def build() -> Any:
+        from django.core.asgi import get_asgi_application
+
+        import pgsse.asgi
+
+        app = get_asgi_application()
+        return pgsse.asgi.wrap(app) if request.param == "wrapped" else app
+
+    return build
+
+
+@pytest.fixture
+def stream_server(
+    transactional_db: None, pg: postgres.Postgres, stream_app: Callable[[], Any]
+) -> Iterator[LiveServer]:
+    """pgsse alone (tests/urls.py) served by a real uvicorn on 127.0.0.1."""
     with override_settings(ROOT_URLCONF="tests.urls"):
-        live = LiveServer(get_asgi_application()).start()
+        live = LiveServer(stream_app()).start()
         yield live
         live.stop()
 

@@ -136,6 +136,7 @@ def build_project(root: Path, database: dict[str, object]) -> Path:
     settings.write_text(settings.read_text() + step_1.replace("[...,", "[*INSTALLED_APPS,"))
     urls = root / PROJECT / "urls.py"
     urls.write_text(urls.read_text() + "\n" + block_with("python", "StreamView"))
+    (root / PROJECT / "asgi.py").write_text(block_with("python", "pgsse.asgi.wrap"))
     return root
 
 

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
+from pgsse.authorization import allow_authenticated
 from pgsse.views import StreamView
 
 
@@ -42,6 +43,6 @@ class JsonStreamView(StreamView):
 urlpatterns = [
     path("events/<str:channel>/", StreamView.as_view(authorize=not_secret)),
     path("multi/", StreamView.as_view(channels=channels_from_query, authorize=anyone)),
-    path("private/<str:channel>/", StreamView.as_view()),
+    path("private/<str:channel>/", StreamView.as_view(authorize=allow_authenticated)),
     path("json/", JsonStreamView.as_view(channels=known_rooms_only, authorize=anyone)),
 ]

@@ -1,47 +1,199 @@
-"""``wrap()``: an ASGI application that runs pgsse's hub across the server's lifespan.
+"""``wrap()``: pgsse's ASGI wrapper, the way to deploy it.
 
-Django's ASGI handler refuses the lifespan protocol. Wrapped, the application answers it:
-the hub starts with the worker (instead of on the first stream) and, at shutdown, ends
-every stream and closes its connections::
+::
 
     from django.core.asgi import get_asgi_application
     import pgsse.asgi
 
     application = pgsse.asgi.wrap(get_asgi_application())
 
-Streams are ended earlier than lifespan shutdown, when SIGTERM arrives (see
-:mod:`pgsse.signals`); without the wrapper the hub starts on the first stream instead.
+What it does:
+
+- **Streams hold no thread.** Django's handler runs each stream request as usual (every
+  middleware, the view's hooks), then the wrapper takes the stream over and serves it
+  with bare ASGI messages, once Django's handler (and its per-request thread) has
+  finished. See :mod:`pgsse.takeover`. Other requests pass through untouched.
+- **Lifespan.** Django's ASGI handler refuses the lifespan protocol; wrapped, the
+  application answers it: the hub starts with the worker (instead of on the first stream)
+  and, at shutdown, ends every stream and closes its connections. Streams are ended
+  earlier than lifespan shutdown, when SIGTERM arrives (see :mod:`pgsse.shutdown`).
+- **Start-up housekeeping.** After start-up, the objects the application created while
+  loading (modules, URLconf, settings) are frozen out of the garbage collector's sight
+  (``gc.freeze()``): full collections then walk only what requests create, which keeps
+  their pauses short with thousands of open streams.
+
+Without the wrapper, ``StreamView`` still works: each stream then holds a thread.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pgsse.hub import close_hub, get_hub
+from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["wrap"]
+from pgsse.conf import get_settings
+from pgsse.hub import Hub, close_hub, get_hub
+from pgsse.request_phase import RequestPhase, send_response, start_message
+from pgsse.routes import StreamRoutes
+from pgsse.takeover import ASGIApp, Message, Receive, Scope, Send, Takeover, serve_stream
+
+__all__ = ["is_wrapped", "wrap"]
 
 logger = logging.getLogger("pgsse.asgi")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[Any]]
-
 
 def wrap(app: Callable[..., Awaitable[Any]]) -> ASGIApp:
-    """``app`` with pgsse's lifespan handling in front of it."""
+    """``app`` (Django's ASGI application) with pgsse's stream takeover and lifespan."""
+    wrapper = _Wrapper(app)
 
     async def application(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+        if scope["type"] == "http":
+            await wrapper.http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await wrapper.lifespan(receive, send)
         else:
             await app(scope, receive, send)
 
+    application.pgsse_wrapped = True  # type: ignore[attr-defined]  # see is_wrapped()
+    application.__wrapped__ = app  # type: ignore[attr-defined]
     return application
+
+
+def is_wrapped(application: object) -> bool:
+    """Whether ``application`` is (or wraps) an application made by :func:`wrap`."""
+    seen = 0
+    while application is not None and seen < 10:
+        if getattr(application, "pgsse_wrapped", False):
+            return True
+        application = getattr(application, "__wrapped__", None) or getattr(application, "app", None)
+        seen += 1
+    return False
+
+
+class _Wrapper:
+    """The state behind one wrapped application: its request phase and known routes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._phase: RequestPhase | None = None
+        self._routes = StreamRoutes()
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in ("GET", "HEAD") and self._routes.is_stream(scope):
+            await self._stream_request(scope, receive, send)
+        else:
+            await self._django_request(scope, receive, send)
+
+    async def _stream_request(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A path that resolves to a StreamView: the request phase in the pool (a)."""
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client left before the request was complete
+        hub = _hub_or_none()
+        phase = self._request_phase(hub)
+        takeover = Takeover(scope, hub, self._redispatch)
+        scope[Takeover.SCOPE_KEY] = takeover
+        try:
+            response = await phase.respond(scope, body)
+        finally:
+            del scope[Takeover.SCOPE_KEY]  # no reference cycle left for the collector
+        stream, takeover.stream = takeover.stream, None
+        if stream is not None and getattr(response, "pgsse_stream", False):
+            await serve_stream(stream, start_message(response), receive, send)
+            return
+        if stream is not None:  # a middleware answered instead of the view
+            stream.discard()
+        try:
+            await send_response(response, send)
+        finally:
+            await phase.close_response(response)
+
+    async def _django_request(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Any other request: Django's handler. Should a StreamView answer it anyway (a
+        middleware set ``request.urlconf``), its stream is taken over as Django's handler
+        sends the response (b)."""
+        takeover = Takeover(scope, _hub_or_none(), self._redispatch_to_django)
+        scope[Takeover.SCOPE_KEY] = takeover
+        withheld: list[Message] = []
+
+        async def watch(message: Message) -> None:
+            if withheld or Takeover.is_marked(message):
+                withheld.append(message)  # the view's stream response: served below
+            else:
+                await send(message)
+
+        try:
+            await self._app(scope, receive, watch)
+        except BaseException:
+            if takeover.stream is not None:
+                takeover.stream.discard()
+            raise
+        finally:
+            del scope[Takeover.SCOPE_KEY]
+        stream, takeover.stream = takeover.stream, None
+        if stream is None:
+            return
+        if not withheld:  # a middleware answered instead of the view
+            stream.discard()
+            return
+        # Django's handler has returned: its context and thread are gone, the stream is ours.
+        await serve_stream(stream, withheld[0], receive, send)
+
+    def _request_phase(self, hub: Hub | None) -> RequestPhase:
+        if self._phase is None:
+            self._phase = phase = RequestPhase(get_settings().SETUP_CONCURRENCY)
+            if hub is not None:  # its threads go when the hub goes (whoever closes it)
+                hub.add_closer(lambda: self._close_phase(phase))
+        return self._phase
+
+    def _close_phase(self, phase: RequestPhase) -> None:
+        phase.close()
+        if self._phase is phase:
+            self._phase = None
+
+    async def _redispatch(self, scope: Scope) -> int:
+        phase = self._request_phase(_hub_or_none())
+        response = await phase.respond(scope, b"")
+        await phase.close_response(response)
+        return response.status_code
+
+    async def _redispatch_to_django(self, scope: Scope) -> int:
+        status = 0
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await self._app(scope, receive, send)
+        return status
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        await _lifespan(receive, send)
+
+
+def _hub_or_none() -> Hub | None:
+    try:
+        return get_hub()
+    except ImproperlyConfigured:
+        return None  # the view answers with what is missing
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -54,6 +206,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
                 logger.exception("pgsse could not start")
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
+            gc.freeze()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await close_hub()

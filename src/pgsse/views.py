@@ -5,47 +5,53 @@
     from pgsse.views import StreamView
 
     urlpatterns = [
-        # channel from the URL
-        path("events/<str:channel>/", StreamView.as_view()),
-        # or computed per request, with an authorization hook
-        path("me/events/", StreamView.as_view(channels=my_channels, authorize=can_read)),
+        # channel from the URL, readers decided by a hook of yours
+        path("events/<str:channel>/", StreamView.as_view(authorize=can_read)),
+        # a fixed list, or channels computed per request
+        path("news/events/", StreamView.as_view(channels=["news"], authorize=anyone)),
+        path("me/events/", StreamView.as_view(channels=own_channel, authorize=only_own_channel)),
     ]
 
-Everything that may touch the database (``channels``, ``authorize``) runs before the
-stream starts, and the request's database connection is closed right after: an open
-stream never holds a PostgreSQL connection. Bad requests are answered before streaming,
-with a plain-text message saying what was wrong.
+The view is the *request phase* of a stream: Django's middleware (sessions, your
+authentication) has run, the ``channels`` and ``authorize`` hooks run here, the caps are
+checked, and bad requests are answered before streaming, through :meth:`error_response`.
+What remains is a :class:`~pgsse.stream.Stream` holding no request and no database
+connection (any connection the hooks or middleware opened is closed before the first
+byte). Under ``pgsse.asgi.wrap()`` the wrapper takes that stream over once Django's handler
+has finished, so an open stream holds no thread; without it, the stream is the body of a
+``StreamingHttpResponse`` (see :mod:`pgsse.asgi`).
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings as django_settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import connections
-from django.http import (
-    Http404,
-    HttpRequest,
-    HttpResponse,
-    HttpResponseNotAllowed,
-    StreamingHttpResponse,
-)
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.module_loading import import_string
 from django.views import View
 
+from pgsse.admission import Refusal
+from pgsse.authorization import allow_authenticated
 from pgsse.channels import InvalidChannel, validate_channel
+from pgsse.closing import user_key
 from pgsse.conf import get_settings
 from pgsse.hub import Hub, get_hub
 from pgsse.position import canonical_channels
-from pgsse.stream import event_stream
+from pgsse.stream import Stream
+from pgsse.takeover import TAKEOVER_HEADER, Takeover
 
-__all__ = ["StreamView", "allow_authenticated", "stream"]
+__all__ = ["STREAM_HEADERS", "StreamView", "allow_authenticated", "stream"]
+
+logger = logging.getLogger("pgsse.views")
 
 ChannelsHook = Callable[[HttpRequest], Iterable[str] | Awaitable[Iterable[str]]]
 AuthorizeHook = Callable[[HttpRequest, str], bool | Awaitable[bool]]
@@ -58,43 +64,43 @@ STREAM_HEADERS = {
     "X-Accel-Buffering": "no",
     "Content-Encoding": "identity",
 }
+CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
+NEEDS_ASGI = (
+    "Server-Sent Events streams need an ASGI server, and this request came through WSGI"
+    " (or `manage.py runserver` without daphne). Serve the project with"
+    " `uvicorn yourproject.asgi:application`, or add 'daphne' at the top of INSTALLED_APPS"
+    " so that runserver serves ASGI."
+)
 
 
-def allow_authenticated(request: HttpRequest, channel: str) -> bool:
-    """The default authorization hook: any logged-in user may read any channel."""
-    user = getattr(request, "user", None)
-    return bool(user is not None and user.is_authenticated)
+class _Refused(Exception):
+    """A hook or a check refused the stream: answered through ``error_response``."""
 
-
-async def _call(hook: Callable[..., Any], *args: Any) -> Any:
-    """Run a hook that may be sync (in the request's thread, ORM allowed) or async."""
-    if inspect.iscoroutinefunction(hook):
-        return await hook(*args)
-    result = await sync_to_async(hook)(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class StreamView(View):
     """An SSE stream over one or more channels.
 
-    - ``channels``: a callable ``(request) -> iterable of channel names``; by default the
-      ``channel`` URL keyword argument.
+    - ``channels``: a fixed list of channel names, or a callable ``(request) -> iterable of
+      channel names`` (sync or async); by default the ``channel`` URL keyword argument.
     - ``authorize``: a callable ``(request, channel) -> bool``, sync or async, asked for each
       channel; any False answers 403 before the stream starts. Default: the hook named by
-      ``PGSSE["AUTHORIZE"]``, itself :func:`allow_authenticated` by default.
-
-    A stream over more than ``MAX_CHANNELS_PER_STREAM`` channels, or one more stream for a
-    user who has ``MAX_STREAMS_PER_USER`` open in this process, is answered 429.
+      ``PGSSE["AUTHORIZE"]``; with neither, every stream is refused (deny by default).
 
     Hooks may raise ``Http404`` or ``PermissionDenied`` (answered 404 and 403 with the
-    exception's message). Every refusal goes through :meth:`error_response`: override it
-    to answer in another format (JSON, say).
+    exception's message). A stream over more than ``MAX_CHANNELS_PER_STREAM`` channels, or
+    one more for a user who has ``MAX_STREAMS_PER_USER`` open in this process, is answered
+    429; one more in a process holding ``MAX_STREAMS``, 503. Every refusal goes through
+    :meth:`error_response`: override it to answer in another format (JSON, say).
     """
 
     http_method_names = ["get"]
-    channels: ChannelsHook | None = None
+    channels: ChannelsHook | Sequence[str] | None = None
     authorize: AuthorizeHook | None = None
 
     @classmethod
@@ -103,47 +109,20 @@ class StreamView(View):
         # A stream is never one transaction: exempt it from ATOMIC_REQUESTS, which Django
         # refuses for async views ("You cannot use ATOMIC_REQUESTS with async views").
         view._non_atomic_requests = set(django_settings.DATABASES)  # type: ignore[attr-defined]
+        view.pgsse_stream_view = True  # type: ignore[attr-defined]  # found by the checks
         return view
 
-    async def http_method_not_allowed(  # type: ignore[override]  # async view: async answer
-        self, request: HttpRequest, *args: Any, **kwargs: Any
-    ) -> HttpResponse:
-        response = HttpResponseNotAllowed(["GET"], "An event stream only answers GET.\n")
-        response["Content-Type"] = "text/plain; charset=utf-8"
-        return response
-
-    async def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
-        hub = get_hub()
-        async with hub.setup_slots:
-            try:
-                refusal, names, release = await self._check(request, kwargs, hub)
-            except Http404 as exc:
-                refusal, names, release = self._refuse(request, 404, str(exc)), [], None
-            except PermissionDenied as exc:
-                refusal, names, release = self._refuse(request, 403, str(exc)), [], None
-            finally:
-                # Give back the connection the hooks may have opened in this request's
-                # thread: Django would otherwise keep it until the stream ends.
-                await sync_to_async(connections.close_all)()
-        if refusal is not None:
-            return refusal
-        resume_from = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
-        stream = event_stream(hub, canonical_channels(names), resume_from, on_close=release)
-        if release is not None:
-            # A response that is never iterated (the client left at once) never runs the
-            # stream's finally: give the place back when the generator is collected.
-            weakref.finalize(stream, release)
-        response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
-        for header, value in STREAM_HEADERS.items():
-            response[header] = value
-        return response
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return self.error_response(
+            request, 405, "An event stream only answers GET.", {"Allow": "GET"}
+        )
 
     def error_response(
         self, request: HttpRequest, status: int, message: str, headers: dict[str, str]
     ) -> HttpResponse:
         """The answer refusing a stream request: ``message`` says why, for people.
 
-        ``headers`` holds what the answer must carry (``Retry-After`` on 429).
+        ``headers`` holds what the answer must carry (``Retry-After`` on 429 and 503).
         Plain text by default; override it to answer in your API's format.
         """
         response = HttpResponse(message + "\n", status=status)
@@ -152,64 +131,170 @@ class StreamView(View):
             response[name] = value
         return response
 
-    def _refuse(self, request: HttpRequest, status: int, message: str) -> HttpResponse:
-        headers = {}
-        if status == 429:
-            headers["Retry-After"] = str(max(1, round(get_settings().RETRY_MS / 1000)))
-        return self.error_response(request, status, message or _DEFAULT_MESSAGES[status], headers)
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+        # A sync view on purpose: the request phase is sync code (sessions, the ORM in
+        # hooks), and under wrap() it runs whole in one pooled thread (pgsse.request_phase).
+        scope = getattr(request, "scope", None)
+        if scope is None:
+            logger.error("streams need an ASGI server: %s", NEEDS_ASGI)
+            return self.error_response(request, 500, NEEDS_ASGI, {})
+        takeover: Takeover | None = scope.get(Takeover.SCOPE_KEY)
+        try:
+            hub = takeover.hub if takeover is not None else None
+            if hub is None:
+                hub = async_to_sync(_running_hub)()
+        except ImproperlyConfigured as exc:
+            logger.error("stream refused: %s", exc)
+            return self.error_response(request, 500, str(exc), {})
+        close_position = hub.close_position()
+        try:
+            with hub.setup_slots:
+                channels, client = self._check(request, kwargs)
+            if takeover is not None and takeover.rechecking:
+                return HttpResponse(status=204)  # still allowed (see pgsse.takeover)
+            place = hub.admission.admit(client)
+            if isinstance(place, Refusal):
+                raise _Refused(place.status, place.message, place.retry_after)
+        except _Refused as refused:
+            headers = {}
+            if refused.retry_after is not None:
+                headers["Retry-After"] = str(refused.retry_after)
+            return self.error_response(request, refused.status, str(refused), headers)
+        resume_from = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+        stream = Stream(
+            hub,
+            channels,
+            resume_from,
+            client=client,
+            place=place,
+            close_position=close_position,
+            # The request (its scope) is kept only when re-checks are on.
+            recheck=takeover.recheck if takeover and get_settings().REAUTHORIZE_INTERVAL else None,
+        )
+        if takeover is not None:
+            takeover.stream = stream
+            response = _stream_response(_connections_closed())
+            response[TAKEOVER_HEADER] = "1"
+            response.pgsse_stream = True  # type: ignore[attr-defined]
+            return response
+        body = stream.chunks(before=_close_connections)
+        # A response that is never iterated (the client left at once) never runs the
+        # stream's finally: give the place back when the iterator is collected.
+        weakref.finalize(body, stream.discard)
+        return _stream_response(body)
 
-    async def _check(
-        self, request: HttpRequest, kwargs: dict[str, Any], hub: Hub
-    ) -> tuple[HttpResponse | None, list[str], Callable[[], None] | None]:
-        """The channels to stream and the release of the user's stream count, or the
-        response refusing the request."""
+    def _check(self, request: HttpRequest, kwargs: dict[str, Any]) -> tuple[tuple[str, ...], str]:
+        """The canonical channels to stream and who the stream counts against; raises
+        :class:`_Refused`. Sync hooks run here; async ones on the server's loop."""
         settings = get_settings()
-        names = await self._channels(request, kwargs)
+        authorize = self.authorize
+        if authorize is None and settings.AUTHORIZE is not None:
+            authorize = import_string(settings.AUTHORIZE)
+        try:
+            if callable(self.channels):
+                names = _call(self.channels, request)
+            else:
+                names = self._fixed(kwargs)
+            channels = self._valid(names)
+            for name in channels:
+                if authorize is None or not _call(authorize, request, name):
+                    raise self._denied(name, authorize)
+        except (Http404, PermissionDenied) as exc:
+            raise _from_exception(exc) from exc
+        return channels, _client(request)
+
+    def _fixed(self, kwargs: dict[str, Any]) -> Iterable[str]:
+        if self.channels is None:
+            return [kwargs["channel"]] if "channel" in kwargs else []
+        return self.channels  # type: ignore[return-value]  # a sequence, not a hook
+
+    def _valid(self, names: object) -> tuple[str, ...]:
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, Iterable):
+            raise TypeError(f"the channels hook returned {names!r}, not a list of names")
+        names = list(names)
         if not names:
-            return self._refuse(request, 400, "No channel given for this stream."), names, None
-        if len(names) > settings.MAX_CHANNELS_PER_STREAM:
-            message = (
-                f"A stream may follow at most {settings.MAX_CHANNELS_PER_STREAM} channels;"
-                f" this one asks for {len(names)}."
+            raise _Refused(400, "No channel given for this stream.")
+        limit = get_settings().MAX_CHANNELS_PER_STREAM
+        if len(names) > limit:
+            raise _Refused(
+                429,
+                f"A stream may follow at most {limit} channels; this one asks for {len(names)}.",
+                retry_after=max(1, round(get_settings().RETRY_MS / 1000)),
             )
-            return self._refuse(request, 429, message), names, None
         try:
             for name in names:
                 validate_channel(name)
         except InvalidChannel as exc:
-            return self._refuse(request, 400, f"Invalid channel name: {exc}"), names, None
-        authorize = self.authorize or import_string(settings.AUTHORIZE)
-        for name in names:
-            if not await _call(authorize, request, name):
-                message = f"You may not read channel {name!r}."
-                return self._refuse(request, 403, message), names, None
-        client = await _call(_client_key, request)
-        if not client:
-            return None, names, None
-        limit = settings.MAX_STREAMS_PER_USER
-        if limit is not None and hub.streams_by_client[client] >= limit:
-            message = f"You already have {limit} streams open; close one and retry."
-            return self._refuse(request, 429, message), names, None
-        # Counted now, with no await since the check: concurrent requests cannot all pass.
-        return None, names, hub.reserve_stream(client)
+            raise _Refused(400, f"Invalid channel name: {exc}") from exc
+        return canonical_channels(names)
 
-    async def _channels(self, request: HttpRequest, kwargs: dict[str, Any]) -> list[str]:
-        if self.channels is None:
-            return [kwargs["channel"]] if "channel" in kwargs else []
-        result = await _call(self.channels, request)
-        return [result] if isinstance(result, str) else list(result)
+    def _denied(self, name: str, authorize: AuthorizeHook | None) -> _Refused:
+        if authorize is None:
+            logger.warning(
+                "stream refused: %s has no authorize hook and PGSSE['AUTHORIZE'] is not set"
+                " (pgsse denies by default; see pgsse.authorization)",
+                type(self).__name__,
+            )
+            return _Refused(403, "This stream refuses every reader: it has no authorization.")
+        return _Refused(403, f"You may not read channel {name!r}.")
 
 
-def _client_key(request: HttpRequest) -> str:
+async def _running_hub() -> Hub:
+    return get_hub()
+
+
+def _call(hook: Callable[..., Any], *args: Any) -> Any:
+    """Run a hook that may be sync (here, ORM allowed) or async (on the server's loop)."""
+    if inspect.iscoroutinefunction(hook):
+        return async_to_sync(hook)(*args)
+    result = hook(*args)
+    if inspect.isawaitable(result):
+        result = async_to_sync(_awaited)(result)
+    return result
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _from_exception(exc: Http404 | PermissionDenied) -> _Refused:
+    if isinstance(exc, Http404):
+        return _Refused(404, str(exc) or "Not found.")
+    return _Refused(403, str(exc) or "You may not read this stream.")
+
+
+def _client(request: HttpRequest) -> str:
     """Who a stream counts against: the logged-in user; anonymous streams are not counted."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
-        return f"user:{user.pk}"
+        return user_key(user)
     return ""
 
 
-_DEFAULT_MESSAGES = {404: "Not found.", 403: "You may not read this stream."}
+async def _close_connections() -> None:
+    # Connections opened by the hooks, or by middleware after the view (a session saved on
+    # every request): closed in the request's own thread, before the first byte, so that
+    # an open stream never holds one. Skipped when none is open (no thread hop).
+    if any(conn.connection is not None for conn in connections.all(initialized_only=True)):
+        await sync_to_async(connections.close_all)()
 
 
-#: The view with default options, for ``path("events/<str:channel>/", stream)``.
+async def _connections_closed() -> AsyncIterator[bytes]:
+    """The body Django sends for a stream that ``pgsse.asgi.wrap()`` takes over."""
+    await _close_connections()
+    return
+    yield b""  # an async generator with nothing to yield
+
+
+def _stream_response(body: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(body, content_type=CONTENT_TYPE)
+    for header, value in STREAM_HEADERS.items():
+        response[header] = value
+    return response
+
+
+#: The view with default options, for ``path("events/<str:channel>/", stream)`` in a
+#: project that sets ``PGSSE["AUTHORIZE"]``.
 stream = StreamView.as_view()

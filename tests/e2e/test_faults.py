@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import psycopg
 import pytest
@@ -181,14 +182,12 @@ def _dechunk(body: bytes) -> bytes:
 
 
 async def test_a_slow_consumer_is_cut_off_resumes_without_loss_and_slows_nobody(
-    pg: Postgres, transactional_db: None
+    pg: Postgres, transactional_db: None, stream_app: Callable[[], Any]
 ) -> None:
-    from django.core.asgi import get_asgi_application
-
     fast_clients, per_phase = 100, 400
     blob = "x" * 1000
-    with override_settings(ROOT_URLCONF="tests.urls", PGSSE={"MAX_BUFFERED_EVENTS": 50}):
-        server = LiveServer(get_asgi_application()).start()
+    with override_settings(ROOT_URLCONF="tests.urls", PGSSE={"MAX_BUFFERED_BYTES": 50 * 1100}):
+        server = LiveServer(stream_app()).start()
         try:
             async with stream_client(server.url) as client:
                 readers = [

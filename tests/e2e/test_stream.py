@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -283,12 +284,10 @@ def _append_without_notify(channel: str, event_type: str, data: str) -> None:
 
 
 async def test_idle_streams_get_heartbeats_at_the_configured_interval(
-    pg: Postgres, transactional_db: None
+    pg: Postgres, transactional_db: None, stream_app: Callable[[], Any]
 ) -> None:
-    from django.core.asgi import get_asgi_application
-
     with override_settings(ROOT_URLCONF="tests.urls", PGSSE={"HEARTBEAT_INTERVAL": 0.2}):
-        server = LiveServer(get_asgi_application()).start()
+        server = LiveServer(stream_app()).start()
         try:
             async with (
                 httpx.AsyncClient(base_url=server.url, timeout=10) as client,
@@ -307,9 +306,10 @@ async def test_idle_streams_get_heartbeats_at_the_configured_interval(
     assert received.count(b":\n\n") >= 3
 
 
-async def test_streams_per_user_are_bounded(pg: Postgres, transactional_db: None) -> None:
+async def test_streams_per_user_are_bounded(
+    pg: Postgres, transactional_db: None, stream_app: Callable[[], Any]
+) -> None:
     from django.contrib.auth.models import User
-    from django.core.asgi import get_asgi_application
     from django.test import Client
 
     user = await sync_to_async(User.objects.create_user)("ada", password="x-long-password-1")
@@ -317,7 +317,7 @@ async def test_streams_per_user_are_bounded(pg: Postgres, transactional_db: None
     await sync_to_async(browser.force_login)(user)
     cookies = {"sessionid": browser.cookies["sessionid"].value}
     with override_settings(ROOT_URLCONF="tests.urls", PGSSE={"MAX_STREAMS_PER_USER": 2}):
-        server = LiveServer(get_asgi_application()).start()
+        server = LiveServer(stream_app()).start()
         try:
             async with stream_client(server.url) as client:
                 client.cookies.update(cookies)
@@ -342,13 +342,14 @@ async def test_streams_per_user_are_bounded(pg: Postgres, transactional_db: None
             server.stop()
 
 
-async def test_streams_bypass_gzip_middleware(pg: Postgres, transactional_db: None) -> None:
+async def test_streams_bypass_gzip_middleware(
+    pg: Postgres, transactional_db: None, stream_app: Callable[[], Any]
+) -> None:
     from django.conf import settings
-    from django.core.asgi import get_asgi_application
 
     middleware = ["django.middleware.gzip.GZipMiddleware", *settings.MIDDLEWARE]
     with override_settings(ROOT_URLCONF="tests.urls", MIDDLEWARE=middleware):
-        server = LiveServer(get_asgi_application()).start()
+        server = LiveServer(stream_app()).start()
         try:
             async with stream_client(server.url) as client:
                 client.headers["Accept-Encoding"] = "gzip"
@@ -411,17 +412,16 @@ def _delete_event(channel: str, seq: int) -> None:
 
 
 async def test_concurrent_streams_of_one_user_respect_the_limit(
-    pg: Postgres, transactional_db: None
+    pg: Postgres, transactional_db: None, stream_app: Callable[[], Any]
 ) -> None:
     from django.contrib.auth.models import User
-    from django.core.asgi import get_asgi_application
     from django.test import Client
 
     user = await sync_to_async(User.objects.create_user)("bea", password="x-long-password-1")
     browser = Client()
     await sync_to_async(browser.force_login)(user)
     with override_settings(ROOT_URLCONF="tests.urls", PGSSE={"MAX_STREAMS_PER_USER": 2}):
-        server = LiveServer(get_asgi_application()).start()
+        server = LiveServer(stream_app()).start()
         try:
             async with stream_client(server.url) as client:
                 client.cookies.update({"sessionid": browser.cookies["sessionid"].value})

@@ -1,0 +1,122 @@
+"""A stream's request phase under ``pgsse.asgi.wrap()``: Django's own handling, in a pool.
+
+Under ``wrap()``, a request whose path resolves to a ``StreamView`` does not go through
+Django's ASGI handler. It runs through Django's *synchronous* request handling instead
+(the same ``BaseHandler`` machinery the WSGI handler uses): ``request_started``, every
+middleware in ``MIDDLEWARE`` (process_request, process_view, the view, process_response,
+process_exception), then ``request_finished``, all in one call to a small pool of threads
+(``SETUP_CONCURRENCY`` of them, created once). The view's hooks run there too, sync hooks
+directly, async ones on the server's loop.
+
+Why not Django's ASGI handler: it gives each request a fresh thread that lives as long as
+the response, and it hops between the loop and that thread twice per middleware (each
+``MiddlewareMixin`` hook runs through ``sync_to_async``). For a stream, that meant an OS
+thread per open stream and a few hundred streams opened per second. Here the thread is
+shared and given back before the first event, and the whole phase is one hop.
+
+The phase ends with every database connection it opened closed (an open stream never holds
+one; with Django's connection pool, closing gives it back to the pool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from asgiref.sync import sync_to_async
+from django.core import signals
+from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefix
+from django.core.handlers.base import BaseHandler
+from django.db import connections
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
+from django.urls import set_script_prefix
+
+if TYPE_CHECKING:
+    from pgsse.takeover import Message, Scope, Send
+
+__all__ = ["RequestPhase", "send_response", "start_message"]
+
+logger = logging.getLogger("pgsse.request_phase")
+
+
+class RequestPhase:
+    """Runs stream requests through Django's synchronous handler, in ``workers`` threads."""
+
+    def __init__(self, workers: int) -> None:
+        self._handler = BaseHandler()
+        self._handler.load_middleware(is_async=False)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="pgsse-request")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def respond(self, scope: Scope, body: bytes) -> HttpResponseBase:
+        """The response Django gives the request (closed already if it is the view's
+        stream response; the caller closes any other once it is sent)."""
+        # In a task of its own: the phase's context changes (Django's connection objects)
+        # stay there, and never in the context of the task that then serves the stream.
+        return await asyncio.get_running_loop().create_task(self._respond(scope, body))
+
+    async def _respond(self, scope: Scope, body: bytes) -> HttpResponseBase:
+        run = sync_to_async(self._run, thread_sensitive=False, executor=self._pool)
+        return await run(scope, body)
+
+    async def close_response(self, response: HttpResponseBase) -> None:
+        """Close a response the caller has sent (``request_finished`` runs in the pool)."""
+        await sync_to_async(self._closed, thread_sensitive=False, executor=self._pool)(response)
+
+    def _run(self, scope: Scope, body: bytes) -> HttpResponseBase:
+        try:
+            set_script_prefix(get_script_prefix(scope))
+            signals.request_started.send(sender=ASGIHandler, scope=scope)
+            try:
+                request = ASGIRequest(scope, io.BytesIO(body))
+            except UnicodeDecodeError:
+                logger.warning("Bad Request (UnicodeDecodeError)", exc_info=True)
+                return self._closed(HttpResponseBadRequest())
+            except RequestDataTooBig:
+                return self._closed(HttpResponse("413 Payload too large", status=413))
+            response = self._handler.get_response(request)
+            if getattr(response, "pgsse_stream", False):
+                self._closed(response)
+            return response
+        finally:
+            # Connections belong to this call's context, which ends here: close them now,
+            # also for a response that is closed (request_finished) once it has been sent.
+            connections.close_all()
+
+    def _closed(self, response: HttpResponseBase) -> HttpResponseBase:
+        try:
+            response.close()  # request_finished: Django closes the request's connections
+        finally:
+            # Whatever CONN_MAX_AGE says: these threads serve many streams' requests.
+            connections.close_all()
+        return response
+
+
+def start_message(response: HttpResponseBase) -> Message:
+    """The ``http.response.start`` message of a Django response: status, headers, cookies
+    (as Django's ASGI handler builds it)."""
+    headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+    headers += [
+        (b"Set-Cookie", cookie.output(header="").encode("ascii").strip())
+        for cookie in response.cookies.values()
+    ]
+    return {"type": "http.response.start", "status": response.status_code, "headers": headers}
+
+
+async def send_response(response: HttpResponseBase, send: Send) -> None:
+    """Send a Django response over ASGI: its start, then its body."""
+    await send(start_message(response))
+    if response.streaming:
+        async for part in aiter(response):  # type: ignore[arg-type]
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    else:
+        body: bytes = response.content  # type: ignore[attr-defined]
+        await send({"type": "http.response.body", "body": body, "more_body": False})
