@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,32 +61,112 @@ def test_a_database_other_than_postgresql_fails_check(tmp_path: Path) -> None:
         env={"PYTHONPATH": f"{tmp_path}:{REPOSITORY / 'src'}", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode != 0
-    assert "pgsse.E001" in result.stderr
+    assert "pgsse.E005" in result.stderr
     assert "pgsse needs PostgreSQL" in result.stderr
 
 
 @pytest.mark.parametrize(
-    "pgsse",
+    ("pgsse", "says"),
     [
-        {"RETENTION": {"": {"max_days": 3}}},
-        {"HEARTBEAT_INTERVAL": 0},
-        {"MAX_BUFFERED_EVENTS": -1},
-        {"RETRY_MS": "soon"},
+        ({"RETENTION": {"": {"max_days": 3}}}, "unknown keys ['max_days']"),
+        ({"HEARTBEAT_INTERVAL": 0}, "'HEARTBEAT_INTERVAL'] must be a number > 0, not 0"),
+        ({"MAX_BUFFERED_EVENTS": 1000}, "was replaced by MAX_BUFFERED_BYTES"),
+        ({"RETRY_MS": "soon"}, "'RETRY_MS'] must be an integer >= 0, not 'soon'"),
+        ({"PRUNE_INTERVAL": -1}, "must be a number > 0 or None, not -1"),
+        ({"MAX_STREAMS_PER_USER": 0}, "must be an integer > 0 or None, not 0"),
+        ({"RETENTION": [("", {})]}, "'RETENTION'] must be a dict of channel-name prefixes"),
+        ({"RETRY_MS": True}, "'RETRY_MS'] must be an integer >= 0, not True"),
+        ({"SETUP_CONCURRENCY": 2.5}, "'SETUP_CONCURRENCY'] must be an integer > 0, not 2.5"),
+        ({"HEALTH_TIMEOUT": float("nan")}, "'HEALTH_TIMEOUT'] must be a number > 0, not nan"),
+        ({"HEARTBEAT_INTERVAL": float("inf")}, "must be a number > 0, not inf"),
+        (
+            {"RECONNECT_MIN_DELAY": 10, "RECONNECT_MAX_DELAY": 1},
+            "'RECONNECT_MIN_DELAY'] (10) must not exceed PGSSE['RECONNECT_MAX_DELAY'] (1)",
+        ),
+        ({"RETENTION": {"": {"max_age": "1d"}}}, "max_age must be a number of seconds > 0"),
+        ({"RETENTION": {"": {"max_events": 1.5}}}, "max_events must be an integer > 0"),
+        ({"RETENTION": {"": {"lossy": "yes"}}}, "lossy must be True or False"),
+        ({"AUTHORIZE": print}, "'AUTHORIZE'] must be a dotted path to a function"),
+        ({"HANDLE_SIGNALS": "yes"}, "'HANDLE_SIGNALS'] must be True or False"),
+        ({"DATABASE": ""}, "'DATABASE'] must be a non-empty string"),
     ],
 )
-def test_invalid_values_are_errors(pgsse: dict[str, object]) -> None:
+def test_invalid_values_are_errors_naming_the_setting_and_what_it_accepts(
+    pgsse: dict[str, object], says: str
+) -> None:
     with override_settings(PGSSE=pgsse):
-        assert pgsse_ids() == ["pgsse.E004"]
+        messages = [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.E004"]
+    assert len(messages) == 1, messages
+    assert says in messages[0].msg
+    assert str(messages[0].hint).startswith("Every option")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with override_settings(PGSSE={"RETRY_MS": -1, "SWEEP_INTERVAL": "5s", "NOPE": 1}):
+        messages = [m.msg for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.E004"]
+    assert len(messages) == 3, messages
+    assert any("unknown PGSSE setting 'NOPE'" in m for m in messages)
+
+
+def test_pgsse_that_is_not_a_dict_is_an_error() -> None:
+    with override_settings(PGSSE="x"):
+        (message,) = [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.E004"]
+    assert "PGSSE must be a dict of options, not str" in message.msg
 
 
 @pytest.mark.parametrize(
-    "pgsse",
+    ("path", "says"),
     [
-        {"PRUNE_INTERVAL": -1},
-        {"MAX_STREAMS_PER_USER": 0},
-        {"AUTHORIZE": "myproject.nowhere.allow"},
+        ("myproject.nowhere.allow", "cannot be imported"),
+        ("pgsse.authorization", "is a module, not a function"),
+        ("pgsse.views.StreamView", "is a type, not a function"),
     ],
 )
-def test_more_invalid_values_are_errors(pgsse: dict[str, object]) -> None:
-    with override_settings(PGSSE=pgsse):
-        assert pgsse_ids() == ["pgsse.E004"]
+def test_an_authorize_path_that_is_no_function_is_an_error(path: str, says: str) -> None:
+    with override_settings(PGSSE={"AUTHORIZE": path}):
+        (message,) = [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.E008"]
+    assert says in message.msg
+
+
+def test_every_check_is_tagged_and_ids_are_unique_per_condition() -> None:
+    from django.core.checks import registry
+
+    ours = [
+        check
+        for check in registry.registry.get_checks(include_deployment_checks=True)
+        if check.__module__ == "pgsse.checks"
+    ]
+    assert len(ours) == 6
+    assert all("pgsse" in check.tags for check in ours)
+    source = (REPOSITORY / "src" / "pgsse" / "checks.py").read_text()
+    ids = re.findall(r'id="(pgsse\.[EW]\d{3})"', source)
+    assert len(ids) == len(set(ids)), ids
+
+
+def test_a_stream_without_authorization_is_flagged_by_route() -> None:
+    with override_settings(ROOT_URLCONF="tests.unauthorized_urls"):
+        messages = [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.W007"]
+    assert [m.msg.split("'")[1] for m in messages] == ["feeds/<str:channel>/"]
+    with override_settings(
+        ROOT_URLCONF="tests.unauthorized_urls",
+        PGSSE={"AUTHORIZE": "pgsse.authorization.allow_authenticated"},
+    ):
+        assert not [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.W007"]
+
+
+def test_an_unwrapped_asgi_application_is_flagged() -> None:
+    with override_settings(ASGI_APPLICATION="tests.asgi_unwrapped.application"):
+        (message,) = [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.W006"]
+    assert "is not wrapped by pgsse.asgi.wrap()" in message.msg
+    with override_settings(ASGI_APPLICATION="tests.asgi.application"):
+        assert not [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.W006"]
+
+
+def test_deployment_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not [m for m in run_checks(include_deployment_checks=True) if m.id == "pgsse.W009"]
+    monkeypatch.setitem(settings.DATABASES["default"], "CONN_MAX_AGE", 60)
+    with override_settings(PGSSE={"MAX_STREAM_AGE": None, "HANDLE_SIGNALS": False}):
+        found = {m.id for m in run_checks(include_deployment_checks=True, tags=["pgsse"])}
+        plain = {m.id for m in run_checks(tags=["pgsse"])}
+    assert {"pgsse.W009", "pgsse.W010", "pgsse.W011"} <= found
+    assert not plain & {"pgsse.W009", "pgsse.W010", "pgsse.W011"}

@@ -1,11 +1,15 @@
 """pgsse's settings: one ``PGSSE = {...}`` dict in Django settings, with documented defaults.
 
-Read through :func:`get_settings`, which caches the merged result and forgets it when
-``PGSSE`` changes (``override_settings`` in tests), the way Django's own caches do.
+Read through :func:`get_settings`, which validates and caches the merged result and forgets
+it when ``PGSSE`` changes (``override_settings`` in tests), the way Django's own caches do.
+Every problem is reported at once, naming the key and what it accepts
+(:class:`InvalidSettings`; ``manage.py check`` shows it as ``pgsse.E004``).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any
@@ -15,7 +19,18 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-__all__ = ["PgsseSettings", "get_settings"]
+__all__ = ["InvalidSettings", "PgsseSettings", "get_settings"]
+
+#: Settings that were renamed: the old key's error names the new one.
+_RENAMED = {"MAX_BUFFERED_EVENTS": "MAX_BUFFERED_BYTES (a size in bytes)"}
+
+
+class InvalidSettings(ImproperlyConfigured):
+    """``PGSSE`` holds values pgsse cannot use; ``problems`` lists each, for people."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -28,9 +43,11 @@ class PgsseSettings:
     HEARTBEAT_INTERVAL: float = 15.0
     #: Milliseconds the client waits before reconnecting (sent as ``retry:``).
     RETRY_MS: int = 2000
-    #: Events a stream may have queued before it is closed as too slow (it then resumes
-    #: from the log on reconnect).
-    MAX_BUFFERED_EVENTS: int = 1000
+    #: Bytes a stream may have queued or in flight before it is closed as too slow (it then
+    #: resumes from the log on reconnect). Also bounds a replay's batches (half of it).
+    MAX_BUFFERED_BYTES: int = 256 * 1024
+    #: Seconds a write to a client may take before the stream is closed.
+    WRITE_TIMEOUT: float = 30.0
     #: Events read from the log per query when replaying or gap-filling.
     REPLAY_BATCH: int = 500
     #: Seconds between checks of the log for events whose notification was lost.
@@ -50,14 +67,23 @@ class PgsseSettings:
     SETUP_CONCURRENCY: int = 4
     #: Most channels one stream may follow (429 beyond).
     MAX_CHANNELS_PER_STREAM: int = 16
+    #: Most streams open at once in one process (503 beyond). ``None``: no limit.
+    MAX_STREAMS: int | None = 10_000
     #: Most streams one logged-in user may have open in one process at once (429
     #: beyond). ``None``: no limit. Anonymous streams are not counted (behind a proxy
     #: every anonymous client would share one address).
     MAX_STREAMS_PER_USER: int | None = 32
+    #: Seconds after which a stream ends with ``retry:`` and reconnects, authorized afresh
+    #: (each stream's age is drawn between 75% and 100% of it). ``None``: no limit.
+    MAX_STREAM_AGE: float | None = 3600.0
+    #: Seconds between re-checks of an open stream's authorization (through the whole
+    #: request phase again, under ``pgsse.asgi.wrap``). ``None``: only at open.
+    REAUTHORIZE_INTERVAL: float | None = None
     #: Dotted path of the default authorization hook ``(request, channel) -> bool``.
-    AUTHORIZE: str = "pgsse.views.allow_authenticated"
+    #: ``None``: a ``StreamView`` without its own ``authorize`` refuses every stream.
+    AUTHORIZE: str | None = None
     #: Retention rules by channel-name prefix; see :mod:`pgsse.retention`.
-    RETENTION: dict[str, dict[str, float | int | None]] = field(
+    RETENTION: dict[str, dict[str, float | int | bool | None]] = field(
         default_factory=lambda: {"": {"max_age": 7 * 24 * 3600, "max_events": 10_000}}
     )
     #: Seconds between automatic prunes in each process (one prunes at a time);
@@ -68,52 +94,113 @@ class PgsseSettings:
     #: clients that never leave.
     HANDLE_SIGNALS: bool = True
 
-    def __post_init__(self) -> None:
-        for name in (
-            "HEARTBEAT_INTERVAL",
-            "MAX_BUFFERED_EVENTS",
-            "REPLAY_BATCH",
-            "SWEEP_INTERVAL",
-            "HEALTH_INTERVAL",
-            "HEALTH_TIMEOUT",
-            "RECONNECT_MIN_DELAY",
-            "RECONNECT_MAX_DELAY",
-            "SUBSCRIBE_TIMEOUT",
-            "SETUP_CONCURRENCY",
-            "MAX_CHANNELS_PER_STREAM",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                raise ImproperlyConfigured(
-                    f"PGSSE[{name!r}] must be a positive number, not {value!r}"
-                )
-        for name in ("PRUNE_INTERVAL", "MAX_STREAMS_PER_USER"):
-            value = getattr(self, name)
-            if value is not None and (
-                not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
-            ):
-                raise ImproperlyConfigured(
-                    f"PGSSE[{name!r}] must be a positive number or None, not {value!r}"
-                )
-        if not isinstance(self.RETRY_MS, int) or self.RETRY_MS < 0:
-            raise ImproperlyConfigured("PGSSE['RETRY_MS'] must be a non-negative integer")
-
     @classmethod
     def from_django(cls) -> PgsseSettings:
-        given: dict[str, Any] = dict(getattr(django_settings, "PGSSE", {}) or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(given) - known)
-        if unknown:
-            raise ImproperlyConfigured(
-                f"Unknown PGSSE setting(s): {', '.join(unknown)}. "
-                f"Known: {', '.join(sorted(known))}."
-            )
+        given = getattr(django_settings, "PGSSE", None)
+        if given is None:
+            given = {}
+        if not isinstance(given, Mapping):
+            raise InvalidSettings([f"PGSSE must be a dict of options, not {type(given).__name__}"])
+        problems = _problems(given)
+        if problems:
+            raise InvalidSettings(problems)
         return cls(**given)
+
+
+def _number(positive: bool = True, integer: bool = False, optional: bool = False) -> _Check:
+    kind = "an integer" if integer else "a number"
+    wanted = f"{kind} > 0" if positive else f"{kind} >= 0"
+    if optional:
+        wanted += " or None"
+
+    def check(value: object) -> str | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return wanted
+        if integer and not isinstance(value, int):
+            return wanted
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            return wanted
+        return None
+
+    return check
+
+
+def _dotted_path_or_none(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and "." in value):
+        return None
+    return "a dotted path to a function, such as 'myapp.streams.can_read', or None"
+
+
+def _string(value: object) -> str | None:
+    return None if isinstance(value, str) and value else "a non-empty string"
+
+
+def _boolean(value: object) -> str | None:
+    return None if isinstance(value, bool) else "True or False"
+
+
+def _retention(value: object) -> str | None:
+    from pgsse.retention import retention_problem
+
+    return retention_problem(value)
+
+
+_Check = Callable[[object], "str | None"]
+
+_CHECKS: dict[str, _Check] = {
+    "DATABASE": _string,
+    "HEARTBEAT_INTERVAL": _number(),
+    "RETRY_MS": _number(positive=False, integer=True),
+    "MAX_BUFFERED_BYTES": _number(integer=True),
+    "WRITE_TIMEOUT": _number(),
+    "REPLAY_BATCH": _number(integer=True),
+    "SWEEP_INTERVAL": _number(),
+    "HEALTH_INTERVAL": _number(),
+    "HEALTH_TIMEOUT": _number(),
+    "RECONNECT_MIN_DELAY": _number(),
+    "RECONNECT_MAX_DELAY": _number(),
+    "SUBSCRIBE_TIMEOUT": _number(),
+    "SETUP_CONCURRENCY": _number(integer=True),
+    "MAX_CHANNELS_PER_STREAM": _number(integer=True),
+    "MAX_STREAMS": _number(integer=True, optional=True),
+    "MAX_STREAMS_PER_USER": _number(integer=True, optional=True),
+    "MAX_STREAM_AGE": _number(optional=True),
+    "REAUTHORIZE_INTERVAL": _number(optional=True),
+    "AUTHORIZE": _dotted_path_or_none,
+    "RETENTION": _retention,
+    "PRUNE_INTERVAL": _number(optional=True),
+    "HANDLE_SIGNALS": _boolean,
+}
+
+
+def _problems(given: Mapping[Any, Any]) -> list[str]:
+    known = {f.name for f in fields(PgsseSettings)}
+    assert known == set(_CHECKS), "every setting needs its check"
+    problems = []
+    for key, value in given.items():
+        if key in _RENAMED:
+            problems.append(f"PGSSE[{key!r}] was replaced by {_RENAMED[key]}")
+        elif key not in known:
+            problems.append(f"unknown PGSSE setting {key!r}; known: {', '.join(sorted(known))}")
+        else:
+            wanted = _CHECKS[key](value)
+            if wanted is not None:
+                problems.append(f"PGSSE[{key!r}] must be {wanted}, not {value!r}")
+    low = given.get("RECONNECT_MIN_DELAY", PgsseSettings.RECONNECT_MIN_DELAY)
+    high = given.get("RECONNECT_MAX_DELAY", PgsseSettings.RECONNECT_MAX_DELAY)
+    if not problems and low > high:
+        problems.append(
+            f"PGSSE['RECONNECT_MIN_DELAY'] ({low!r}) must not exceed"
+            f" PGSSE['RECONNECT_MAX_DELAY'] ({high!r})"
+        )
+    return problems
 
 
 @cache
 def get_settings() -> PgsseSettings:
-    """The current settings, merged with defaults."""
+    """The current settings, merged with defaults. Raises :class:`InvalidSettings`."""
     return PgsseSettings.from_django()
 
 
