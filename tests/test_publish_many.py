@@ -7,6 +7,7 @@ publish_many() takes every lock it needs in one fixed order before appending.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import threading
@@ -243,7 +244,7 @@ def test_publishers_in_random_orders_never_deadlock_and_seqs_stay_gap_free() -> 
                 rounds_done.append((events, publish_many(events)))
         return rounds_done
 
-    threads = [Publisher(lambda n=n: publisher(n)) for n in range(3)]
+    threads = [Publisher(functools.partial(publisher, n)) for n in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
