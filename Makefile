@@ -5,12 +5,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest browser-tests bench clean
+# The second row of the test matrix: Python 3.12, on which pip resolves Django 6.x and
+# its matching django-stubs (Python 3.11 gets Django 5.2).
+MATRIX_PYTHON ?= env PYENV_VERSION=3.12.1 python3
+MATRIX_VENV ?= .venv-py3.12
 
+.PHONY: run test test-matrix lint typecheck pytest browser-tests bench clean
+
+# pip >= 25.1 installs PEP 735 dependency groups (`--group`): upgrade it first.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25.1'
+	$(BIN)/python -m pip install --quiet -e . --group dev
 	touch $(STAMP)
 
 ## Serve the chat on http://127.0.0.1:$(PORT) (embedded PostgreSQL unless DATABASE_URL is set).
@@ -23,12 +29,17 @@ run: $(STAMP)
 ## Lint, type-check and run the whole suite (browser tests in their own pytest run).
 test: $(STAMP) lint typecheck pytest browser-tests
 
+## The same in a second virtualenv: Python 3.12 with Django 6.x.
+test-matrix:
+	$(MAKE) test VENV=$(MATRIX_VENV) PYTHON="$(MATRIX_PYTHON)"
+
 lint: $(STAMP)
 	$(BIN)/ruff check src demo tests bench
 
 typecheck: $(STAMP)
 	# The type checker imports settings: give it a database URL it never connects to.
-	DJANGO_DEBUG=1 DATABASE_URL=postgresql://typecheck@localhost/typecheck $(BIN)/mypy src/pgsse demo tests bench
+	DJANGO_DEBUG=1 DATABASE_URL=postgresql://typecheck@localhost/typecheck \
+		$(BIN)/mypy --cache-dir $(VENV)/.mypy_cache src/pgsse demo tests bench
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -m "not browser"
@@ -44,4 +55,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MATRIX_VENV) .pytest_cache .mypy_cache .ruff_cache

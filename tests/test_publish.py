@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
 import threading
+import uuid
+from typing import Any
 
 import psycopg
 import pytest
+from asgiref.sync import sync_to_async
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.utils.translation import gettext_lazy
 
-from pgsse import InvalidChannel, InvalidEvent, publish
+from pgsse import InvalidChannel, InvalidEvent, apublish, publish, publish_many
 from pgsse.channels import pg_channel_name
 from pgsse.log import NOTIFY_PAYLOAD_LIMIT, parse_payload
 from pgsse.models import Event
@@ -117,3 +124,63 @@ def test_concurrent_publishers_get_gap_free_seqs_in_commit_order(pg: Postgres) -
     # Notifications arrive in commit order; commit order must equal seq order.
     assert seqs == list(range(1, 201))
     listener.close()
+
+
+def logged_data(channel: str) -> list[str]:
+    return list(
+        Event.objects.filter(channel=channel).order_by("seq").values_list("data", flat=True)
+    )
+
+
+@pytest.mark.django_db
+def test_django_types_are_encoded_as_django_encodes_them() -> None:
+    """DjangoJSONEncoder is the default, as for JsonResponse; the text stays compact."""
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, 678901)
+    values = {
+        "aware": when.replace(tzinfo=dt.UTC),
+        "naive": when,
+        "offset": when.replace(tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        "day": when.date(),
+        "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "price": decimal.Decimal("1.10"),
+        "label": gettext_lazy("Hello"),
+        "text": "été",
+    }
+    publish("room:types", "t", values)
+    (text,) = logged_data("room:types")
+    assert text == (
+        '{"aware":"2026-01-02T03:04:05.678Z","naive":"2026-01-02T03:04:05.678",'
+        '"offset":"2026-01-02T03:04:05.678+02:00","day":"2026-01-02",'
+        '"id":"12345678-1234-5678-1234-567812345678","price":"1.10","label":"Hello",'
+        '"text":"été"}'
+    )
+
+
+class SetEncoder(DjangoJSONEncoder):
+    """Sets as sorted lists, and Django's types as usual."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, set | frozenset):
+            return sorted(o)
+        return super().default(o)
+
+
+@pytest.mark.django_db(transaction=True)  # sync_to_async publishes from another thread
+async def test_a_custom_encoder_is_used_by_every_publishing_function() -> None:
+    data = {"tags": {"b", "a"}, "on": dt.date(2026, 1, 2)}
+    await apublish("room:enc", "t", data, encoder=SetEncoder)
+    with pytest.raises(TypeError, match="set is not JSON serializable"):
+        await apublish("room:enc", "t", data)
+    await sync_to_async(publish)("room:enc", "t", data, encoder=SetEncoder)
+    await sync_to_async(publish_many)([("room:enc", "t", data)], encoder=SetEncoder)
+    texts = await sync_to_async(logged_data)("room:enc")
+    assert texts == ['{"tags":["a","b"],"on":"2026-01-02"}'] * 3
+
+
+@pytest.mark.django_db
+def test_a_custom_encoder_keeps_nan_refused() -> None:
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        publish("room:enc", "t", float("nan"), encoder=SetEncoder)
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        publish("room:enc", "t", {"x": float("inf")}, encoder=json.JSONEncoder)
+    assert not Event.objects.exists()

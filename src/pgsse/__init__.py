@@ -1,9 +1,10 @@
 """Server-Sent Events for Django, fed by PostgreSQL LISTEN/NOTIFY and a durable event log.
 
-Public API: :func:`publish`, :func:`apublish`, :func:`close_streams`,
+Public API: :func:`publish`, :func:`publish_many` (several channels in one transaction), their
+async twins :func:`apublish` and :func:`apublish_many`, :func:`close_streams` and
 :func:`aclose_streams`, :func:`current_position` (page-load position),
 :class:`pgsse.views.StreamView`, the hooks in :mod:`pgsse.authorization`,
-:func:`pgsse.asgi.wrap` and :class:`HubStats`.
+:func:`pgsse.asgi.wrap`, :class:`HubStats`, and ``pgsse.testing`` for your tests.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pgsse.channels import InvalidChannel
 from pgsse.closing import aclose_streams, close_streams
 from pgsse.position import InvalidPosition
-from pgsse.publish import InvalidEvent, apublish, publish
+from pgsse.publish import InvalidEvent, apublish, apublish_many, publish, publish_many
 from pgsse.resume import acurrent_position, current_position
 from pgsse.stats import HubStats
 
@@ -23,9 +24,11 @@ __all__ = [
     "aclose_streams",
     "acurrent_position",
     "apublish",
+    "apublish_many",
     "close_streams",
     "current_position",
     "publish",
+    "publish_many",
 ]
 
 __version__ = "0.1.0"

@@ -18,27 +18,42 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pgsse import sse
-from pgsse.position import fingerprint
+from pgsse.position import RESET_EVENT, fingerprint
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
 __all__ = [
+    "EVENT_TYPE_FORBIDDEN",
+    "MAX_EVENT_TYPE_LENGTH",
+    "MAX_SEQ",
     "NOTIFY_PAYLOAD_LIMIT",
+    "SEQ_DIGITS",
     "ChannelHead",
     "LoggedEvent",
     "contiguous_prefix",
     "continues",
+    "event_type_problem",
     "notify_tail",
     "parse_payload",
     "read_batch",
-    "read_events",
     "read_heads",
     "read_heads_sync",
 ]
 
 #: PostgreSQL refuses a NOTIFY payload of 8000 bytes or more.
 NOTIFY_PAYLOAD_LIMIT = 8000
+
+#: The largest seq: seqs are PostgreSQL bigints.
+MAX_SEQ = 2**63 - 1
+#: The most decimal digits a seq has (``MAX_SEQ`` is 9,223,372,036,854,775,807).
+SEQ_DIGITS = len(str(MAX_SEQ))
+
+#: Longest event type, in characters.
+MAX_EVENT_TYPE_LENGTH = 100
+#: What an event type may not contain: CR, LF and NUL would break the SSE frame, and a tab
+#: would end the type early in the notification payload, whose fields tabs separate.
+EVENT_TYPE_FORBIDDEN = (*sse.FIELD_FORBIDDEN, "\t")
 
 # One round trip: take the channel's next seq (locking its row until commit), store the
 # event, and queue the notification. The payload is "<seq>" followed by ``tail``: either
@@ -57,10 +72,27 @@ WITH next AS (
 SELECT seq, pg_notify(%(pg_channel)s, seq::text || %(tail)s) FROM appended
 """
 
-READ_SQL = """
-SELECT seq, type, data FROM pgsse_event
-WHERE channel = %s AND seq > %s AND seq <= %s
-ORDER BY seq LIMIT %s
+# publish_many(), step one: reserve each channel's next ``count`` seqs. The rows are
+# upserted in one fixed order (channel names by code point), so two transactions that
+# publish to the same channels take their row locks in the same order and cannot
+# deadlock, whatever order their callers listed the events in.
+RESERVE_SQL = """
+INSERT INTO pgsse_channel AS c (name, last_seq, pruned_seq)
+SELECT name, count, 0 FROM unnest(%(names)s::text[], %(counts)s::bigint[]) AS wanted(name, count)
+ORDER BY name COLLATE "C"
+ON CONFLICT (name) DO UPDATE SET last_seq = c.last_seq + excluded.last_seq
+RETURNING c.name, c.last_seq
+"""
+
+# publish_many(), step two, once per event (pipelined): store it under its reserved seq
+# and queue its notification, with the same payload as APPEND_SQL.
+APPEND_RESERVED_SQL = """
+WITH appended AS (
+    INSERT INTO pgsse_event (channel, seq, type, data, created_at)
+    VALUES (%(channel)s, %(seq)s, %(type)s, %(data)s, now())
+    RETURNING seq
+)
+SELECT pg_notify(%(pg_channel)s, seq::text || %(tail)s) FROM appended
 """
 
 # The events after a seq, at most ``limit`` of them and about ``budget`` bytes of data (at
@@ -78,8 +110,7 @@ ORDER BY seq
 
 HEADS_SQL = "SELECT name, last_seq, pruned_seq FROM pgsse_channel WHERE name = ANY(%s)"
 
-_SEQ_DIGITS = 19  # the longest bigint, for the payload size check
-_SEQ = re.compile(r"[1-9][0-9]{0,18}")
+_SEQ = re.compile(rf"[1-9][0-9]{{0,{SEQ_DIGITS - 1}}}")
 
 
 @dataclass(slots=True)
@@ -120,10 +151,33 @@ class ChannelHead:
     pruned_seq: int
 
 
+def event_type_problem(event_type: object) -> str | None:
+    """Why ``event_type`` cannot be logged and notified, or None if it can.
+
+    One rule for both ends: :func:`notify_tail` (and so ``publish()``) refuses what
+    :func:`parse_payload` would refuse to read back.
+    """
+    if not isinstance(event_type, str) or not event_type:
+        return "event type must be a non-empty string"
+    if len(event_type) > MAX_EVENT_TYPE_LENGTH:
+        return f"event type is longer than {MAX_EVENT_TYPE_LENGTH} characters"
+    if any(char in event_type for char in EVENT_TYPE_FORBIDDEN):
+        return "event type must not contain CR, LF, NUL or tab"
+    if event_type == RESET_EVENT:
+        return f"{RESET_EVENT!r} is the event type streams send themselves"
+    return None
+
+
 def notify_tail(channel: str, event_type: str, data: str) -> str:
-    """What follows the seq in the notification payload: the event, or a reference to it."""
+    """What follows the seq in the notification payload: the event, or a reference to it.
+
+    Raises :class:`ValueError` for an event type the payload cannot carry.
+    """
+    problem = event_type_problem(event_type)
+    if problem is not None:
+        raise ValueError(problem)
     inline = f"\t{channel}\t{event_type}\t{data}"
-    if len(inline.encode()) + _SEQ_DIGITS < NOTIFY_PAYLOAD_LIMIT:
+    if len(inline.encode()) + SEQ_DIGITS < NOTIFY_PAYLOAD_LIMIT:
         return inline
     return f"\t{channel}"
 
@@ -137,11 +191,13 @@ def parse_payload(payload: str) -> tuple[str, int, tuple[str, str] | None]:
     if len(parts) not in (2, 4) or _SEQ.fullmatch(parts[0]) is None or not parts[1]:
         raise ValueError(f"not a pgsse notification payload: {payload[:80]!r}")
     seq = int(parts[0])
+    if seq > MAX_SEQ:
+        raise ValueError(f"not a pgsse seq: {parts[0]}")
     if len(parts) == 2:
         return parts[1], seq, None
     event_type = parts[2]
-    # What publish() would never send: a type that could break the SSE frame.
-    if not event_type or len(event_type) > 100 or any(c in event_type for c in "\r\n\x00"):
+    # What publish() would never send: a type that could break the SSE frame, or a reset.
+    if event_type_problem(event_type) is not None:
         raise ValueError(f"not a pgsse event type: {event_type[:80]!r}")
     return parts[1], seq, (event_type, parts[3])
 
@@ -157,15 +213,6 @@ def contiguous_prefix(events: Sequence[LoggedEvent], after: int) -> Sequence[Log
 def continues(events: Sequence[LoggedEvent], after: int) -> bool:
     """Whether ``events`` are exactly the seqs right after ``after``, with no hole."""
     return bool(events) and len(contiguous_prefix(events, after)) == len(events)
-
-
-async def read_events(
-    conn: AsyncConnection[Any], channel: str, after: int, upto: int, limit: int
-) -> list[LoggedEvent]:
-    """Events of ``channel`` with ``after < seq <= upto``, oldest first, at most ``limit``."""
-    cursor = await conn.execute(READ_SQL, (channel, after, upto, limit))
-    rows = await cursor.fetchall()
-    return [LoggedEvent(channel, seq, type_, data) for seq, type_, data in rows]
 
 
 async def read_batch(

@@ -14,6 +14,7 @@ import asyncio
 import json
 import random
 import sys
+import time
 from collections import defaultdict
 
 import psycopg
@@ -43,17 +44,23 @@ def publisher(number: int, seed: int) -> None:
         connection.close()
 
 
-async def observe_commits(url: str, done: asyncio.Event) -> list[tuple[str, int]]:
-    """(channel, seq) in the order PostgreSQL delivers notifications: commit order."""
+async def observe_commits(
+    url: str, expected: int, listening: asyncio.Event, timeout: float = 300
+) -> list[tuple[str, int]]:
+    """(channel, seq) in the order PostgreSQL delivers notifications: commit order.
+
+    Sets ``listening`` once every LISTEN is in place, then collects until ``expected``
+    notifications have come (or ``timeout`` passes: the caller's checks then fail).
+    """
     names = {pg_channel_name(channel): channel for channel in CHANNELS}
     seen: list[tuple[str, int]] = []
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         for pg_name in names:
             await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(pg_name)))
-        done_once = False
-        while not done_once:
-            done_once = done.is_set()
-            async for notify in conn.notifies(timeout=0.5):
+        listening.set()  # in autocommit, each LISTEN took effect when it returned
+        deadline = time.monotonic() + timeout
+        while len(seen) < expected and (remaining := deadline - time.monotonic()) > 0:
+            async for notify in conn.notifies(timeout=remaining, stop_after=expected - len(seen)):
                 seen.append((names[notify.channel], int(notify.payload.split("\t", 1)[0])))
     return seen
 
@@ -134,9 +141,10 @@ async def test_32_publishers_50_reconnecting_streams_nothing_lost_doubled_or_reo
     try:
         for consumer in consumers:
             await asyncio.wait_for(consumer.live.wait(), 30)
-        publishing_done = asyncio.Event()
-        observer = asyncio.create_task(observe_commits(pg.url, publishing_done))
-        await asyncio.sleep(0.2)  # the observer is LISTENing
+        publishing_done, listening = asyncio.Event(), asyncio.Event()
+        total = PUBLISHERS * EVENTS_EACH
+        observer = asyncio.create_task(observe_commits(pg.url, total, listening))
+        await asyncio.wait_for(listening.wait(), 30)
         churning = asyncio.create_task(churn(consumers, rng, publishing_done))
         await asyncio.gather(*(asyncio.to_thread(publisher, n, seed) for n in range(PUBLISHERS)))
         publishing_done.set()

@@ -196,11 +196,14 @@ async def test_a_slow_consumer_is_cut_off_resumes_without_loss_and_slows_nobody(
                 ]
                 for reader in readers:
                     await asyncio.wait_for(reader.live.wait(), 20)
-                quiet = await _latency_phase(readers, "room:slow", 0, per_phase, blob)
+                await _publish_phase(readers, "room:slow", 0, per_phase, blob)
                 slow = await asyncio.to_thread(_raw_stream, server.port, "/events/room:slow/")
-                await asyncio.sleep(0.5)  # let it subscribe, then never read again
+                # It subscribes, and then never reads again.
+                await _wait_for_subscriptions(server, fast_clients + 1)
                 assert server.shrink_send_buffer(slow.getsockname()[1], 4096)
-                loaded = await _latency_phase(readers, "room:slow", per_phase, per_phase, blob)
+                # Every fast reader gets all of this phase while the slow client is stuck
+                # (its socket is read only afterwards): fan-out never waits for it.
+                await _publish_phase(readers, "room:slow", per_phase, per_phase, blob)
                 ids, closed = await asyncio.to_thread(_read_all, slow)
                 # The slow client reconnects from its last id and gets the rest.
                 resumed = ResumingReader(client, "/events/room:slow/")
@@ -216,31 +219,26 @@ async def test_a_slow_consumer_is_cut_off_resumes_without_loss_and_slows_nobody(
     assert closed
     assert 0 < len(ids) < per_phase
     assert [n for n, _ in resumed.payloads()] == list(range(len(ids) + per_phase, 2 * per_phase))
+    # The others lost nothing, got nothing twice or out of order, and stayed connected.
     for reader in readers:
         assert [n for n, _ in reader.payloads()] == list(range(2 * per_phase))
-        assert reader.server_closes == 0
-    # The others kept their latency while the slow one was stuck.
-    assert loaded <= 2 * quiet + 0.1, (quiet, loaded)
+        assert (reader.connections, reader.server_closes) == (1, 0)
 
 
-async def _latency_phase(
+async def _publish_phase(
     readers: Sequence[ResumingReader], channel: str, first: int, count: int, blob: str
-) -> float:
-    """Publish ``count`` events; return the p99 of publish-to-receive over all readers."""
-    sent: dict[int, float] = {}
+) -> None:
+    """Publish events ``first`` to ``first + count - 1``; wait until every reader has them."""
     before = [r.count for r in readers]
     for n in range(first, first + count):
-        sent[n] = time.monotonic()
         await sync_to_async(pgsse.publish)(channel, "e", [n, blob])
     for reader, offset in zip(readers, before, strict=True):
         await reader.wait_for(lambda r, o=offset: r.count >= o + count)
-    latencies = sorted(
-        received - sent[payload[0]]
-        for reader, offset in zip(readers, before, strict=True)
-        for payload, received in zip(
-            reader.payloads()[offset : offset + count],
-            reader.received_at[offset : offset + count],
-            strict=True,
-        )
-    )
-    return latencies[int(len(latencies) * 0.99) - 1]
+
+
+async def _wait_for_subscriptions(server: LiveServer, count: int, timeout: float = 10) -> None:
+    """Wait until the server's hub holds ``count`` subscriptions."""
+    deadline = time.monotonic() + timeout
+    while (held := server.on_hub(lambda hub: hub.stats().subscriptions)) < count:
+        assert time.monotonic() < deadline, f"{held} subscriptions, expected {count}"
+        await asyncio.sleep(0.01)  # polling the server's counters: there is nothing to await

@@ -1,7 +1,8 @@
 """The stream end to end under each supported ASGI server, in a subprocess on the test DB.
 
-- uvicorn with uvloop and httptools, granian in ASGI mode, and daphne through
-  ``manage.py runserver`` with daphne in INSTALLED_APPS (tests/settings_daphne.py);
+- uvicorn with uvloop and httptools, granian in ASGI mode, gunicorn with uvicorn's worker
+  class (uvicorn-worker), and daphne through ``manage.py runserver`` with daphne in
+  INSTALLED_APPS (tests/settings_daphne.py);
 - ``uvicorn --workers 2``: a note posted to one worker reaches streams held by both.
 
 Streams are read from the socket with the spec's parser (tests/sse_parser.py).
@@ -43,6 +44,11 @@ SERVERS: dict[str, list[str]] = {
     "granian": [
         sys.executable, "-m", "granian", "--interface", "asgi", "chatsite.asgi:application",
         "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
+    ],
+    "gunicorn": [
+        sys.executable, "-m", "gunicorn", "chatsite.asgi:application",
+        "--worker-class", "uvicorn_worker.UvicornWorker", "--bind", "127.0.0.1:{port}",
+        "--graceful-timeout", "5", "--log-level", "warning",
     ],
     "daphne": [sys.executable, "manage.py", "runserver", "127.0.0.1:{port}", "--noreload"],
 }  # fmt: skip
@@ -159,7 +165,7 @@ def assert_healthy(server: ServerProcess) -> None:
     assert "Traceback" not in server.output(), server.output()
 
 
-@pytest.mark.parametrize("name", ["uvicorn", "granian", "daphne"])
+@pytest.mark.parametrize("name", ["uvicorn", "granian", "gunicorn", "daphne"])
 async def test_stream_end_to_end(
     name: str, transactional_db: None, pg: Postgres, record_property: Callable[[str, Any], None]
 ) -> None:

@@ -30,6 +30,11 @@ GRANIAN = [
     *(sys.executable, "-m", "granian", "--interface", "asgi", "tests.asgi:application"),
     *("--host", "127.0.0.1", "--port", "{port}", "--workers-kill-timeout", str(GRACE)),
 ]
+GUNICORN = [
+    *(sys.executable, "-m", "gunicorn", "tests.asgi:application"),
+    *("--worker-class", "uvicorn_worker.UvicornWorker", "--bind", "127.0.0.1:{port}"),
+    *("--backlog", "2048", "--graceful-timeout", str(GRACE), "--log-level", "warning"),
+]
 
 
 @pytest.mark.parametrize(
@@ -38,6 +43,7 @@ GRANIAN = [
         # After its graceful shutdown uvicorn re-raises the signal it caught.
         pytest.param(UVICORN, 1000, -signal.SIGTERM, id="uvicorn"),
         pytest.param(GRANIAN, 200, 0, id="granian"),
+        pytest.param(GUNICORN, 200, 0, id="gunicorn"),
     ],
 )
 async def test_sigterm_with_open_streams_ends_them_all_and_exits_quickly(
