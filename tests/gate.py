@@ -53,8 +53,9 @@ class Gate:
         with self._lock:
             self._refusal = None
 
-    def end_streams_after_next_chunk(self) -> None:
-        """End each open stream after the next chunk it sends, with ``retry: 100``."""
+    def end_streams_after_next_event(self) -> None:
+        """End each open stream after the next chunk that carries an event (not after a
+        comment or an id-only frame), with ``retry: 100``."""
         with self._lock:
             self._end_streams = True
 
@@ -84,7 +85,7 @@ class Gate:
         try:
             async for chunk in content:
                 yield chunk
-                if self.take_end():
+                if b"\ndata:" in chunk and self.take_end():
                     yield RETRY_SOON
                     return
         finally:
