@@ -12,7 +12,8 @@
 //
 // What EventSource does by itself, and what this adds:
 // - A stream that breaks after it was accepted (network, server restart, or the server
-//   ending it with `retry:`) is reconnected by the browser, with Last-Event-ID. Kept.
+//   ending it with `retry:`) is reconnected by the browser, with Last-Event-ID. Kept;
+//   if that reconnect fails too (server unreachable), ours take over, with backoff.
 // - An answer other than 200 text/event-stream makes EventSource give up for good
 //   (readyState CLOSED) without telling why. Here, a fetch "probe" learns the status:
 //   401/403 stop (denied), other 4xx and 204 stop (closed), anything else is retried
