@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template import engines
 from django.urls import path
 
 from pgsse.authorization import allow_authenticated
 from pgsse.views import StreamView
+from tests.gate import gated
 
 
 def anyone(request: HttpRequest, channel: str) -> bool:
@@ -40,9 +45,44 @@ class JsonStreamView(StreamView):
         return JsonResponse({"error": message}, status=status, headers=headers)
 
 
+# A page using pgsse.js: the stream's URL in ?stream=, the page-load position of the
+# channels in ?position= (any set: another one than the stream's gets a reset). Its last
+# script carries no nonce: under a Content-Security-Policy it must not run.
+PGSSE_JS_PAGE = """{% load pgsse %}<!doctype html>
+<title>pgsse.js</title>
+<main id="stream" data-url="{{ url }}"
+  data-position="{% if channels %}{% pgsse_position channels %}{% endif %}"></main>
+{% pgsse_script %}
+<script>window.scriptWithoutNonceRan = true;</script>
+"""
+
+
+def pgsse_js_page(request: HttpRequest) -> HttpResponse:
+    page = engines["django"].from_string(PGSSE_JS_PAGE)
+    context = {"url": request.GET.get("stream", ""), "channels": request.GET.getlist("position")}
+    return HttpResponse(page.render(context, request))
+
+
+def with_csp_nonce(view: Callable[[HttpRequest], HttpResponse]) -> Callable[..., HttpResponse]:
+    """A nonce where django-csp puts it (``request.csp_nonce``), and a policy that runs
+    only the scripts carrying it."""
+
+    def nonced(request: HttpRequest) -> HttpResponse:
+        nonce = secrets.token_urlsafe(16)
+        request.csp_nonce = nonce  # type: ignore[attr-defined]
+        response = view(request)
+        response["Content-Security-Policy"] = f"script-src 'nonce-{nonce}'"
+        return response
+
+    return nonced
+
+
 urlpatterns = [
     path("events/<str:channel>/", StreamView.as_view(authorize=not_secret)),
     path("multi/", StreamView.as_view(channels=channels_from_query, authorize=anyone)),
     path("private/<str:channel>/", StreamView.as_view(authorize=allow_authenticated)),
     path("json/", JsonStreamView.as_view(channels=known_rooms_only, authorize=anyone)),
+    path("gated/<str:gate>/<str:channel>/", gated(StreamView.as_view(authorize=not_secret))),
+    path("pgsse-js/", pgsse_js_page),
+    path("pgsse-js/csp/", with_csp_nonce(pgsse_js_page)),
 ]
