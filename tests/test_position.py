@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from pgsse.position import (
+    MAX_SEQ,
     InvalidPosition,
     canonical_channels,
     fingerprint,
@@ -34,7 +35,8 @@ def test_round_trip_one_and_several_channels() -> None:
         ("12", "malformed"),
         (f"{fingerprint(ONE)}:-1", "malformed"),
         (f"{fingerprint(ONE)}:1.2", "malformed"),
-        (f"{fingerprint(ONE)}:" + "9" * 19, "malformed"),
+        (f"{fingerprint(ONE)}:" + "9" * 19, "malformed"),  # 19 digits, beyond a bigint
+        (f"{fingerprint(ONE)}:" + "1" * 20, "malformed"),
         (f"{fingerprint(ONE)}:1" + "0" * 10_000, "malformed"),
         (f"{fingerprint(TWO)}:1", "channels"),
         (f"{fingerprint(ONE).upper()}:1", "malformed"),
@@ -44,3 +46,7 @@ def test_invalid_positions_say_why(text: str, reason: str) -> None:
     with pytest.raises(InvalidPosition) as raised:
         parse_position(text, ONE)
     assert raised.value.reason == reason
+
+
+def test_the_largest_bigint_is_a_valid_seq() -> None:
+    assert parse_position(f"{fingerprint(ONE)}:{MAX_SEQ}", ONE) == {"room:lobby": MAX_SEQ}

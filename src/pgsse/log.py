@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pgsse import sse
-from pgsse.position import RESET_EVENT, fingerprint
+from pgsse.position import MAX_SEQ, RESET_EVENT, SEQ_DIGITS, fingerprint
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -44,10 +44,6 @@ __all__ = [
 #: PostgreSQL refuses a NOTIFY payload of 8000 bytes or more.
 NOTIFY_PAYLOAD_LIMIT = 8000
 
-#: The largest seq: seqs are PostgreSQL bigints.
-MAX_SEQ = 2**63 - 1
-#: The most decimal digits a seq has (``MAX_SEQ`` is 9,223,372,036,854,775,807).
-SEQ_DIGITS = len(str(MAX_SEQ))
 
 #: Longest event type, in characters.
 MAX_EVENT_TYPE_LENGTH = 100

@@ -23,7 +23,9 @@ from collections.abc import Iterable, Mapping
 
 __all__ = [
     "MAX_POSITION_LENGTH",
+    "MAX_SEQ",
     "RESET_EVENT",
+    "SEQ_DIGITS",
     "InvalidPosition",
     "canonical_channels",
     "fingerprint",
@@ -34,8 +36,12 @@ __all__ = [
 #: Longest ``Last-Event-ID`` we try to read; longer values are refused unread.
 MAX_POSITION_LENGTH = 1024
 
-# seqs have at most 18 digits: they fit PostgreSQL's bigint.
-_POSITION = re.compile(r"([0-9a-f]{8}):([0-9]{1,18}(?:\.[0-9]{1,18})*)")
+#: The largest seq: seqs are PostgreSQL bigints.
+MAX_SEQ = 2**63 - 1
+#: The most decimal digits a seq has (``MAX_SEQ`` is 9,223,372,036,854,775,807).
+SEQ_DIGITS = len(str(MAX_SEQ))
+
+_POSITION = re.compile(rf"([0-9a-f]{{8}}):([0-9]{{1,{SEQ_DIGITS}}}(?:\.[0-9]{{1,{SEQ_DIGITS}}})*)")
 
 
 #: Event type a stream sends when a position cannot be resumed; publish() refuses it.
@@ -80,6 +86,8 @@ def parse_position(text: str, channels: tuple[str, ...]) -> dict[str, int]:
     if match.group(1) != fingerprint(channels):
         raise InvalidPosition("channels", "position belongs to a stream over other channels")
     seqs = [int(part) for part in match.group(2).split(".")]
+    if any(seq > MAX_SEQ for seq in seqs):
+        raise InvalidPosition("malformed", f"a seq is at most {MAX_SEQ}")
     if len(seqs) != len(channels):
         raise InvalidPosition(
             "malformed", f"position has {len(seqs)} seqs for {len(channels)} channels"
