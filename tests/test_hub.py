@@ -1,40 +1,352 @@
-"""The hub against a real PostgreSQL, driven directly (no HTTP)."""
+"""The hub's scheduling, driven against a fake log and a fake listener (no PostgreSQL).
+
+The fakes are small and explicit: the log is a dict of events per channel with a head,
+the listener LISTENs when the test says so. What the hub does with them (readiness,
+catch-up, holes, the sweep, shared frames, close requests) is checked step by step.
+The same hub against a real PostgreSQL is tested in tests/e2e/.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 
 import pytest
-from django.test import override_settings
 
+from pgsse.channels import pg_channel_name
+from pgsse.closing import CONTROL_CHANNEL
+from pgsse.conf import PgsseSettings
 from pgsse.hub import Hub, SubscribeTimeout
-
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def test_a_subscribe_still_waiting_when_streams_end_is_refused() -> None:
-    hub = Hub.from_django()
-    try:
-        waiting = asyncio.create_task(hub.subscribe(("room:late",)))
-        await asyncio.sleep(0)  # it now waits for LISTEN on the new channel
-        hub.end_streams()
-        with pytest.raises(SubscribeTimeout, match="shut down"):
-            await waiting
-        assert hub.stats().subscriptions == 0
-        assert hub.stats().channels == 0
-    finally:
-        await hub.close()
+from pgsse.log import ChannelHead, LoggedEvent
+from pgsse.subscription import EndReason, Subscription
 
 
-async def test_subscribing_again_right_after_leaving_does_not_wait_for_the_sweep() -> None:
-    with override_settings(PGSSE={"SWEEP_INTERVAL": 600}):
-        hub = Hub.from_django()
-    try:
-        first, _ = await hub.subscribe(("room:again",))
-        hub.unsubscribe(first)
-        # The listener has not sent UNLISTEN yet, so no LISTEN will announce the new feed.
-        again, heads = await asyncio.wait_for(hub.subscribe(("room:again",)), 5)
-        assert heads == {"room:again": 0}
-        hub.unsubscribe(again)
-    finally:
-        await hub.close()
+@dataclass
+class FakeLog:
+    """Events per channel, the channels' heads, and a tally of the reads."""
+
+    events: dict[str, dict[int, tuple[str, str]]] = field(default_factory=dict)
+    heads_: dict[str, ChannelHead] = field(default_factory=dict)
+    reads: int = 0
+    head_reads: int = 0
+    failing: bool = False
+    batch: int = 500
+
+    def append(self, channel: str, data: object, event_type: str = "e") -> int:
+        head = self.heads_.get(channel, ChannelHead(0, 0))
+        seq = head.last_seq + 1
+        self.events.setdefault(channel, {})[seq] = (event_type, json.dumps(data))
+        self.heads_[channel] = ChannelHead(seq, head.pruned_seq)
+        return seq
+
+    def delete(self, channel: str, seqs: Sequence[int]) -> None:
+        """Rows removed by hand: the head does not say so."""
+        for seq in seqs:
+            del self.events[channel][seq]
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def events_after(self, channel: str, after: int, upto: int) -> list[LoggedEvent]:
+        self.reads += 1
+        if self.failing:
+            raise ConnectionError("the log is unreachable")
+        rows = sorted(seq for seq in self.events.get(channel, {}) if after < seq <= upto)
+        return [
+            LoggedEvent(channel, seq, *self.events[channel][seq]) for seq in rows[: self.batch]
+        ]
+
+    async def heads(self, channels: Sequence[str]) -> dict[str, ChannelHead]:
+        self.head_reads += 1
+        if self.failing:
+            raise ConnectionError("the log is unreachable")
+        return {name: self.heads_.get(name, ChannelHead(0, 0)) for name in channels}
+
+
+class FakeListener:
+    """LISTENs only when the test calls :meth:`listen`; delivers what the test notifies."""
+
+    def __init__(
+        self,
+        on_notify: Callable[[str, str], None],
+        on_listening: Callable[[set[str]], None],
+        on_lost: Callable[[], None],
+    ) -> None:
+        self._on_notify = on_notify
+        self._on_listening = on_listening
+        self._on_lost = on_lost
+        self.wanted: set[str] = set()
+        self.listening: frozenset[str] = frozenset()
+        self.backend_pid: int | None = None
+        self.connections_made = 0
+
+    def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def want_more(self, pg_channel: str) -> None:
+        self.wanted.add(pg_channel)
+
+    def want_less(self, pg_channel: str) -> None:
+        self.wanted.discard(pg_channel)
+
+    def listen(self) -> None:
+        """Connect if needed and LISTEN to everything wanted, as the real listener does."""
+        if self.backend_pid is None:
+            self.backend_pid = 4242
+            self.connections_made += 1
+        added = self.wanted - self.listening
+        self.listening = frozenset(self.wanted)
+        if added:
+            self._on_listening(set(added))
+
+    def lose(self) -> None:
+        self.backend_pid = None
+        self.listening = frozenset()
+        self._on_lost()
+
+    def notify(self, channel: str, payload: str) -> None:
+        self._on_notify(pg_channel_name(channel), payload)
+
+
+SETTINGS = PgsseSettings(
+    HANDLE_SIGNALS=False,
+    PRUNE_INTERVAL=None,
+    SWEEP_INTERVAL=0.05,
+    SUBSCRIBE_TIMEOUT=0.5,
+    HEARTBEAT_INTERVAL=60.0,
+    MAX_BUFFERED_BYTES=4096,
+)
+
+
+@dataclass
+class Rig:
+    hub: Hub
+    log: FakeLog
+    listener: FakeListener
+
+    def inline(self, channel: str, seq: int) -> str:
+        """The payload publish() sends for ``channel``'s event ``seq``, inline."""
+        event_type, data = self.log.events[channel][seq]
+        return f"{seq}\t{channel}\t{event_type}\t{data}"
+
+    async def subscribe_ready(
+        self, channels: tuple[str, ...], client: str = ""
+    ) -> tuple[Subscription, dict[str, int]]:
+        waiting = asyncio.ensure_future(self.hub.subscribe(channels, client))
+        await settle()
+        self.listener.listen()
+        return await asyncio.wait_for(waiting, 2)
+
+
+async def settle(rounds: int = 5) -> None:
+    """Let callbacks and spawned tasks run (no time passes)."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    log = FakeLog()
+    made: list[FakeListener] = []
+
+    def make_listener(*callbacks: Callable[..., None]) -> FakeListener:
+        made.append(FakeListener(*callbacks))
+        return made[0]
+
+    hub = Hub(SETTINGS, reader=log, make_listener=make_listener)
+    hub.start()
+    await settle()
+    yield Rig(hub, log, made[0])
+    await hub.close()
+
+
+def payloads(subscription: Subscription) -> list[object]:
+    """The data of every frame queued for ``subscription``."""
+    found = []
+    for frame in subscription.take():
+        for line in frame.decode().splitlines():
+            if line.startswith("data: "):
+                found.append(json.loads(line[6:]))
+    return found
+
+
+async def test_a_feed_is_ready_only_once_its_listen_is_in_place(rig: Rig) -> None:
+    rig.log.append("room:a", 1)
+    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",)))
+    await asyncio.sleep(0.2)  # four sweeps: each reads heads, none may make the feed ready
+    assert not waiting.done()
+    rig.listener.listen()
+    subscription, live_from = await asyncio.wait_for(waiting, 1)
+    assert live_from == {"room:a": 1}
+    rig.hub.unsubscribe(subscription)
+
+
+async def test_while_the_listener_is_away_new_streams_wait_then_get_refused(rig: Rig) -> None:
+    first, _ = await rig.subscribe_ready(("room:a",))
+    rig.listener.lose()
+    with pytest.raises(SubscribeTimeout):
+        await rig.hub.subscribe(("room:a",))
+    # Back: the next stream gets in, and the open one never ended.
+    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",)))
+    await settle()
+    rig.listener.listen()
+    second, _ = await asyncio.wait_for(waiting, 1)
+    assert first.end_reason is None
+    for subscription in (first, second):
+        rig.hub.unsubscribe(subscription)
+
+
+async def test_events_are_delivered_inline_or_read_once_when_sent_by_reference(rig: Rig) -> None:
+    subscription, _ = await rig.subscribe_ready(("room:a",))
+    seq = rig.log.append("room:a", "inline")
+    rig.listener.notify("room:a", rig.inline("room:a", seq))
+    assert payloads(subscription) == ["inline"]
+    reads = rig.log.reads
+    seq = rig.log.append("room:a", "by reference")
+    rig.listener.notify("room:a", f"{seq}\troom:a")
+    await until(lambda: bool(subscription.pending))
+    assert payloads(subscription) == ["by reference"]
+    assert rig.log.reads == reads + 1
+    rig.hub.unsubscribe(subscription)
+
+
+async def test_a_lost_notification_is_delivered_by_the_sweep(rig: Rig) -> None:
+    subscription, _ = await rig.subscribe_ready(("room:a",))
+    rig.log.append("room:a", "never notified")
+    await until(lambda: bool(subscription.pending))
+    assert payloads(subscription) == ["never notified"]
+    rig.hub.unsubscribe(subscription)
+
+
+async def test_a_hole_is_lost_once_counted_and_read_a_bounded_number_of_times(rig: Rig) -> None:
+    for n in range(3):
+        rig.log.append("room:a", n)
+    subscription, live_from = await rig.subscribe_ready(("room:a",))
+    lossy, _ = await rig.subscribe_ready(("typing:a",))
+    assert live_from == {"room:a": 3}
+    for n in range(3, 10):
+        rig.log.append("room:a", n)
+    rig.log.delete("room:a", [4, 5, 6, 7])  # by hand: pruned_seq does not explain it
+    reads = rig.log.reads
+    rig.listener.notify("room:a", "10\troom:a")
+    await until(lambda: subscription.end_reason is not None)
+    await asyncio.sleep(0.2)  # a few sweeps: nothing more to read
+    assert subscription.end_reason == EndReason.EVENTS_LOST
+    assert rig.hub.stats().holes == 4
+    # Read, head, read again (still missing), then past the hole: no spinning.
+    assert rig.log.reads - reads <= 4
+    assert lossy.end_reason is None
+    for each in (subscription, lossy):
+        rig.hub.unsubscribe(each)
+
+
+async def test_everything_after_a_feed_gone_is_skipped_once(rig: Rig) -> None:
+    subscription, _ = await rig.subscribe_ready(("room:t",))
+    for n in range(5):
+        rig.log.append("room:t", n)
+    rig.log.delete("room:t", [1, 2, 3, 4, 5])  # a TRUNCATE: no row after the feed's seq
+    reads = rig.log.reads
+    rig.listener.notify("room:t", "5\troom:t")
+    await until(lambda: subscription.end_reason is not None)
+    await asyncio.sleep(0.2)
+    assert rig.hub.stats().holes == 5
+    assert rig.log.reads - reads <= 3
+    rig.hub.unsubscribe(subscription)
+
+
+async def test_failing_catch_ups_back_off_and_are_counted(rig: Rig) -> None:
+    subscription, _ = await rig.subscribe_ready(("room:f",))
+    rig.log.append("room:f", "late")
+    rig.log.failing = True
+    rig.listener.notify("room:f", "1\troom:f")
+    await asyncio.sleep(0.5)
+    # Without backoff this loop would read thousands of times in half a second.
+    assert rig.log.reads < 12
+    assert rig.hub.stats().failures >= 2
+    rig.log.failing = False
+    await until(lambda: bool(subscription.pending), timeout=3)
+    assert payloads(subscription) == ["late"]
+    rig.hub.unsubscribe(subscription)
+
+
+async def test_streams_of_one_channel_set_share_each_frame(rig: Rig) -> None:
+    alone = [await rig.subscribe_ready(("room:a",)) for _ in range(2)]
+    both = [await rig.subscribe_ready(("room:a", "user:1")) for _ in range(2)]
+    seq = rig.log.append("room:a", "hi")
+    rig.listener.notify("room:a", rig.inline("room:a", seq))
+    (first,), (second,) = (s.pending for s, _ in alone)
+    assert first is second
+    assert first.startswith(b"id: ") and first.split(b"\n")[0].endswith(b":1")
+    (first,), (second,) = (s.pending for s, _ in both)
+    assert first is second
+    assert first.split(b"\n")[0].endswith(b":1.0")  # the whole position: room:a 1, user:1 0
+    for subscription, _ in (*alone, *both):
+        rig.hub.unsubscribe(subscription)
+
+
+async def test_a_stream_that_falls_too_far_behind_is_ended(rig: Rig) -> None:
+    subscription, _ = await rig.subscribe_ready(("room:s",))
+    blob = "x" * 1000
+    for _ in range(5):  # 5 KB of frames against a 4 KiB bound
+        seq = rig.log.append("room:s", blob)
+        rig.listener.notify("room:s", rig.inline("room:s", seq))
+    assert subscription.end_reason == EndReason.SLOW_CONSUMER
+    assert subscription.pending == []
+    rig.hub.unsubscribe(subscription)
+    assert rig.hub.stats().streams_closed == {EndReason.SLOW_CONSUMER: 1}
+
+
+async def test_close_requests_end_the_matching_streams_only(rig: Rig) -> None:
+    ada_room, _ = await rig.subscribe_ready(("room:a",), client="user:1")
+    ada_other, _ = await rig.subscribe_ready(("room:b",), client="user:1")
+    bob_room, _ = await rig.subscribe_ready(("room:a",), client="user:2")
+    seq = rig.log.append(CONTROL_CHANNEL, {"client": "user:1", "channel": "room:a"}, "close")
+    rig.listener.notify(CONTROL_CHANNEL, rig.inline(CONTROL_CHANNEL, seq))
+    assert ada_room.end_reason == EndReason.CLOSED_ON_PURPOSE
+    assert (ada_other.end_reason, bob_room.end_reason) == (None, None)
+    seq = rig.log.append(CONTROL_CHANNEL, {"client": None, "channel": "room:a"}, "close")
+    rig.listener.notify(CONTROL_CHANNEL, rig.inline(CONTROL_CHANNEL, seq))
+    assert bob_room.end_reason == EndReason.CLOSED_ON_PURPOSE
+    assert ada_other.end_reason is None
+    for subscription in (ada_room, ada_other, bob_room):
+        rig.hub.unsubscribe(subscription)
+
+
+async def test_a_close_request_before_the_stream_joined_still_ends_it(rig: Rig) -> None:
+    position = rig.hub.close_position()  # the stream's hooks run from here...
+    seq = rig.log.append(CONTROL_CHANNEL, {"client": "user:1", "channel": None}, "close")
+    rig.listener.notify(CONTROL_CHANNEL, rig.inline(CONTROL_CHANNEL, seq))
+    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",), "user:1", position))
+    await settle()
+    rig.listener.listen()
+    late, _ = await asyncio.wait_for(waiting, 1)  # ...and it joins after the request
+    assert late.end_reason == EndReason.CLOSED_ON_PURPOSE
+    fresh, _ = await rig.subscribe_ready(("room:a",), client="user:1")
+    assert fresh.end_reason is None  # authorized after the request: not concerned
+    for subscription in (late, fresh):
+        rig.hub.unsubscribe(subscription)
+
+
+async def test_a_client_ahead_of_this_hub_waits_until_it_catches_up(rig: Rig) -> None:
+    first, _ = await rig.subscribe_ready(("room:a",))
+    seq = rig.log.append("room:a", "seen elsewhere")  # committed, not yet notified here
+    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",), at_least={"room:a": seq}))
+    subscription, live_from = await asyncio.wait_for(waiting, 1)  # the hub read the log
+    assert live_from == {"room:a": seq}
+    assert payloads(first) == ["seen elsewhere"]
+    for each in (first, subscription):
+        rig.hub.unsubscribe(each)

@@ -21,7 +21,6 @@ on every host, in commit order, and a listener outage delays them, never loses t
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import random
@@ -63,8 +62,10 @@ _KEEPALIVE = {
     "tcp_user_timeout": 30_000,  # ms: data left unacknowledged this long fails the socket
 }
 
-#: Close requests remembered for streams whose authorization ran before a request arrived.
+#: Close requests remembered for streams whose authorization ran before a request arrived,
+#: and how many of the latest a starting hub reads (for streams authorized meanwhile).
 _RECENT_CLOSES = 1000
+_REMEMBERED_AT_START = 100
 
 
 class SubscribeTimeout(Exception):
@@ -280,7 +281,7 @@ class Hub:
                 # A feed may become unready again (the listener dropped) while we wait for
                 # another one: register only when all of them are ready at once.
                 while True:
-                    waiting = [feed for feed in feeds if not feed.ready.is_set()]
+                    waiting = [feed for feed in (*feeds, self._control) if not feed.ready.is_set()]
                     if waiting:
                         await waiting[0].ready.wait()
                         continue
@@ -422,16 +423,25 @@ class Hub:
                         future.set_result(None)
                 self._seq_waiters[feed.name] = still
 
-    def _apply_closes(self, events: Sequence[LoggedEvent]) -> None:
+    def _remember_closes(self, events: Sequence[LoggedEvent]) -> list[CloseRequest | None]:
+        requests: list[CloseRequest | None] = []
         for event in events:
-            self._control.last_seq = event.seq
             try:
                 request = CloseRequest.from_json(event.data)
-            except (ValueError, TypeError, json.JSONDecodeError):
+            except (ValueError, TypeError, KeyError):
                 self.counters.foreign_notifications += 1
                 logger.warning("ignored a malformed close request: %.80r", event.data)
+                requests.append(None)
                 continue
             self._recent_closes.append((event.seq, request))
+            requests.append(request)
+        return requests
+
+    def _apply_closes(self, events: Sequence[LoggedEvent]) -> None:
+        for event, request in zip(events, self._remember_closes(events), strict=True):
+            self._control.last_seq = event.seq
+            if request is None:
+                continue
             closed = 0
             for subscription in self._subscriptions:
                 if subscription.end_reason is None and request.matches(subscription):
@@ -465,6 +475,19 @@ class Hub:
             self.counters.failures += 1
             logger.warning("could not read channel heads; the sweep retries", exc_info=True)
             return
+        recent: list[LoggedEvent] = []
+        if self._control in feeds and self._control.last_seq < 0:
+            # Streams authorized before the hub knew where close requests stood are
+            # matched against the latest requests (see subscribe()).
+            head = heads[CONTROL_CHANNEL].last_seq
+            try:
+                recent = await self.reader.events_after(
+                    CONTROL_CHANNEL, max(0, head - _REMEMBERED_AT_START), head
+                )
+            except Exception:
+                self.counters.failures += 1
+                logger.warning("could not read recent close requests", exc_info=True)
+                return
         listening = self._listener.listening
         for feed in feeds:
             if self._feeds.get(feed.name) is not feed:
@@ -476,6 +499,8 @@ class Hub:
             if feed.last_seq < 0:
                 if lost:
                     continue
+                if feed is self._control:
+                    self._remember_closes(recent)
                 feed.last_seq = head
             feed.target = max(feed.target, head)
             if feed.target > feed.last_seq:

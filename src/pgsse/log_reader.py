@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -62,19 +63,32 @@ class LogReader:
             max_size=2,
             open=False,
             check=AsyncConnectionPool.check_connection,
+            configure=self._track,
             timeout=settings.SUBSCRIBE_TIMEOUT,
             name="pgsse-reader",
         )
+        self._connections: weakref.WeakSet[AsyncConnection[Any]] = weakref.WeakSet()
         self._done: OrderedDict[tuple[str, int], _Read] = OrderedDict()
         self._running: dict[tuple[str, int], asyncio.Future[_Read]] = {}
 
     async def open(self) -> None:
         await self._pool.open()
 
+    async def _track(self, conn: AsyncConnection[Any]) -> None:
+        self._connections.add(conn)
+
     async def close(self) -> None:
-        for future in self._running.values():
-            future.cancel()
-        await self._pool.close()
+        for task in self._running.values():
+            task.cancel()
+        try:
+            await self._pool.close()
+        finally:
+            # When the loop is ending (asyncio.run() cancels every task), the pool's own
+            # workers are cancelled too and its close() gives up half-way: close what is
+            # left ourselves.
+            for conn in list(self._connections):
+                if not conn.closed:
+                    await conn.close()
 
     async def events_after(self, channel: str, after: int, upto: int) -> list[LoggedEvent]:
         """The first events of ``channel`` after seq ``after``, none beyond ``upto``.
