@@ -7,6 +7,7 @@ With ``DATABASE_URL`` set, tests use that server (pytest-django creates and drop
 
 from __future__ import annotations
 
+import json
 import os
 
 from tests import postgres
@@ -28,5 +29,7 @@ PGSSE = {
     "HEALTH_INTERVAL": 2.0,
     "HEALTH_TIMEOUT": 2.0,
     "RECONNECT_MAX_DELAY": 0.5,
+    # Servers in subprocesses take their test's own options from the environment.
+    **json.loads(os.environ.get("TEST_PGSSE", "{}")),
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -57,9 +57,7 @@ class FakeLog:
         if self.failing:
             raise ConnectionError("the log is unreachable")
         rows = sorted(seq for seq in self.events.get(channel, {}) if after < seq <= upto)
-        return [
-            LoggedEvent(channel, seq, *self.events[channel][seq]) for seq in rows[: self.batch]
-        ]
+        return [LoggedEvent(channel, seq, *self.events[channel][seq]) for seq in rows[: self.batch]]
 
     async def heads(self, channels: Sequence[str]) -> dict[str, ChannelHead]:
         self.head_reads += 1

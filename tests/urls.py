@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import asdict
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -11,6 +12,7 @@ from django.template import engines
 from django.urls import path
 
 from pgsse.authorization import allow_authenticated
+from pgsse.hub import current_hub
 from pgsse.views import StreamView
 from tests.gate import gated
 
@@ -25,6 +27,25 @@ def not_secret(request: HttpRequest, channel: str) -> bool:
 
 def channels_from_query(request: HttpRequest) -> list[str]:
     return request.GET.getlist("channel")
+
+
+def members_only(request: HttpRequest, channel: str) -> bool:
+    """Members of the group named like the channel: access that can be taken away."""
+    user = request.user
+    return bool(user.is_authenticated and user.groups.filter(name=channel).exists())
+
+
+def named_after_user(request: HttpRequest, channel: str) -> bool:
+    """``user:<username>`` for the user some authentication middleware set."""
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and channel == f"user:{user}")
+
+
+async def hub_stats(request: HttpRequest) -> JsonResponse:
+    """This process's hub counters (``{}`` before a stream started it): the benchmark reads
+    its log reads around a reconnect storm. A test project's view, never the package's."""
+    hub = current_hub()  # an async view runs on the server's loop, where the hub lives
+    return JsonResponse(asdict(hub.stats()) if hub is not None else {})
 
 
 def known_rooms_only(request: HttpRequest) -> list[str]:
@@ -78,6 +99,10 @@ def with_csp_nonce(view: Callable[[HttpRequest], HttpResponse]) -> Callable[...,
 
 
 urlpatterns = [
+    path("stats/", hub_stats),
+    path("member/<str:channel>/", StreamView.as_view(authorize=members_only)),
+    path("named/<str:channel>/", StreamView.as_view(authorize=named_after_user)),
+    path("news/", StreamView.as_view(channels=["news", "alerts"], authorize=anyone)),
     path("events/<str:channel>/", StreamView.as_view(authorize=not_secret)),
     path("multi/", StreamView.as_view(channels=channels_from_query, authorize=anyone)),
     path("private/<str:channel>/", StreamView.as_view(authorize=allow_authenticated)),

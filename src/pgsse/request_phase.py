@@ -58,8 +58,8 @@ class RequestPhase:
     async def respond(self, scope: Scope, body: bytes) -> HttpResponseBase:
         """The response Django gives the request (closed already if it is the view's
         stream response; the caller closes any other once it is sent)."""
-        # In a task of its own: the phase's context changes (Django's connection objects)
-        # stay there, and never in the context of the task that then serves the stream.
+        # In a task of its own: whatever context variables the phase sets stay there, not
+        # in the context of the task that then serves the stream for hours.
         return await asyncio.get_running_loop().create_task(self._respond(scope, body))
 
     async def _respond(self, scope: Scope, body: bytes) -> HttpResponseBase:
@@ -86,8 +86,8 @@ class RequestPhase:
                 self._closed(response)
             return response
         finally:
-            # Connections belong to this call's context, which ends here: close them now,
-            # also for a response that is closed (request_finished) once it has been sent.
+            # Django keeps connections per thread, and this thread serves other requests
+            # next: close them now, also for a response closed (request_finished) once sent.
             connections.close_all()
 
     def _closed(self, response: HttpResponseBase) -> HttpResponseBase:

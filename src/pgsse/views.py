@@ -275,10 +275,9 @@ def _client(request: HttpRequest) -> str:
 
 async def _close_connections() -> None:
     # Connections opened by the hooks, or by middleware after the view (a session saved on
-    # every request): closed in the request's own thread, before the first byte, so that
-    # an open stream never holds one. Skipped when none is open (no thread hop).
-    if any(conn.connection is not None for conn in connections.all(initialized_only=True)):
-        await sync_to_async(connections.close_all)()
+    # every request): Django keeps them per thread, so they are closed in the request's own
+    # thread (thread-sensitive), before the first byte: an open stream never holds one.
+    await sync_to_async(connections.close_all)()
 
 
 async def _connections_closed() -> AsyncIterator[bytes]:
