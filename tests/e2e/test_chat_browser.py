@@ -121,7 +121,7 @@ async def test_text_is_rendered_safely_and_links_are_made_safely(
 async def test_enter_sends_shift_enter_breaks_the_line_and_errors_are_visible(
     server: LiveServer, new_context: NewContext, settings: Any
 ) -> None:
-    settings.CHAT_RATE_LIMIT = (2, 10.0)
+    settings.CHAT_RATE_LIMITS = {"message": (2, 30, 10.0)}
     alice = await join(new_context, server, "alice", "lobby")
     await alice.fill("#text", "first line")
     await alice.press("#text", "Shift+Enter")
@@ -235,7 +235,7 @@ async def test_typing_shows_to_others_and_clears_when_the_message_arrives(
 async def test_older_messages_load_when_scrolled_to(
     server: LiveServer, new_context: NewContext, settings: Any
 ) -> None:
-    settings.CHAT_RATE_LIMIT = (1000, 10.0)
+    settings.CHAT_RATE_LIMITS = {"message": (1000, 1000, 10.0)}
     poster = await sync_to_async(ChatAccount)(server.url, "poster")
     for n in range(70):
         await sync_to_async(poster.say)("lobby", f"message {n}")
