@@ -64,7 +64,9 @@ def is_embedded(url: str) -> bool:
     """Whether ``url`` names a server of this checkout's ``.pgdata/`` (a development one)."""
     import dj_database_url
 
-    host = str(dj_database_url.parse(url).get("HOST") or "")
+    parsed = dj_database_url.parse(url)
+    # A Unix-socket URI keeps its folder in HOST or in the "host" query parameter.
+    host = str(parsed.get("HOST") or parsed.get("OPTIONS", {}).get("host") or "")
     return host.startswith("/") and Path(host).resolve().is_relative_to(PGDATA_ROOT.resolve())
 
 
