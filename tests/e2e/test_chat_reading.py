@@ -32,22 +32,14 @@ async def open_index(context: BrowserContext, base_url: str) -> Page:
     return page
 
 
-async def hide(page: Page) -> None:
-    """What the browser does when the tab goes to the background."""
+async def set_visibility(page: Page, state: str) -> None:
+    """What the browser does when the tab goes to the background, or comes back."""
     await page.evaluate(
-        """() => {
-            Object.defineProperty(document, "visibilityState", {value: "hidden", configurable: true});
+        """(state) => {
+            Object.defineProperty(document, "visibilityState", {value: state, configurable: true});
             document.dispatchEvent(new Event("visibilitychange"));
-        }"""
-    )
-
-
-async def show(page: Page) -> None:
-    await page.evaluate(
-        """() => {
-            Object.defineProperty(document, "visibilityState", {value: "visible", configurable: true});
-            document.dispatchEvent(new Event("visibilitychange"));
-        }"""
+        }""",
+        state,
     )
 
 
@@ -68,10 +60,10 @@ async def test_unread_counts_rise_live_and_clear_when_the_room_is_opened(
     await send(bob, "two")
     await expect(badge).to_contain_text("2 unread")
     # While the list's tab is hidden, its title carries the total.
-    await hide(rooms)
+    await set_visibility(rooms, "hidden")
     await send(bob, "three")
     await expect(rooms).to_have_title("(3) pgsse chat")
-    await show(rooms)
+    await set_visibility(rooms, "visible")
     await expect(rooms).to_have_title("pgsse chat")
     # Opening the room reads it: the divider marks where the unread messages start,
     # and the list's count clears live.
