@@ -70,7 +70,7 @@ async def test_unread_counts_rise_live_and_clear_when_the_room_is_opened(
     await send(bob, "four")
     await expect(badge).to_contain_text("4 unread")
     room = await open_room(alice_context, server.url, "random")
-    await expect(room.locator("li.divider.unread + li.message .text")).to_have_text("one")
+    await expect(room.locator("li.divider.first-unread + li.message .text")).to_have_text("one")
     await expect(badge).to_be_hidden()
     # A message arriving while the room page is visible is read there at once.
     await send(bob, "five")

@@ -295,7 +295,7 @@
       const created = new Date(item.dataset.created);
       const newDay = !previous || dayKey(new Date(previous.dataset.created)) !== dayKey(created);
       if (newDay) item.before(divider("day", dayLabel(created)));
-      if (Number(item.dataset.id) === firstUnreadId) item.before(divider("unread", "New messages"));
+      if (Number(item.dataset.id) === firstUnreadId) item.before(divider("first-unread", "New messages"));
       const grouped = !newDay && previous && previous.dataset.user === item.dataset.user
         && created - new Date(previous.dataset.created) < GROUP_MS
         && Number(item.dataset.id) !== firstUnreadId;
@@ -362,7 +362,7 @@
   }
   for (const message of history) add(message);
   decorate();
-  const unreadMark = list.querySelector("li.divider.unread");
+  const unreadMark = list.querySelector("li.divider.first-unread");
   if (unreadMark) unreadMark.scrollIntoView({ block: "start" });
   else toBottom();
 
