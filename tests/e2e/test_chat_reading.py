@@ -4,6 +4,7 @@ notices that never outlive their message."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -226,3 +227,31 @@ async def test_a_typing_notice_overtaken_by_its_message_is_not_shown(
     assert await bob.evaluate("window.typingShown") == ["carol is typing…"]
     alice.close()
     carol.close()
+
+
+async def test_empty_states_days_groups_and_the_favicon(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    context = await sign_up(new_context, server.url, "alice")
+    rooms = await open_index(context, server.url)
+    # No private room yet: the list says how to make one.
+    await expect(rooms.locator("#private-hint")).to_contain_text("tick “private”")
+    icon = await rooms.locator("link[rel=icon]").get_attribute("href")
+    assert icon is not None
+    assert (await context.request.get(f"{server.url}{icon}")).status == 200
+    # An empty room invites the first message.
+    alice = await open_room(context, server.url, "random")
+    await expect(alice.locator("#empty-room")).to_contain_text("Say hello")
+    for text in ("one", "two"):
+        await send(alice, text)
+        await expect(alice.locator(".message .text").last).to_have_text(text)
+    await expect(alice.locator("#empty-room")).to_be_hidden()
+    # One day divider; the second message of the run is grouped under the first's name.
+    await expect(alice.locator("li.divider.day")).to_have_text(["Today"])
+    await expect(alice.locator(".message.continued .text")).to_have_text(["two"])
+    # Full date and time on hover, and for screen readers.
+    time = alice.locator(".message time").first
+    title = await time.get_attribute("title")
+    assert title is not None
+    assert str(datetime.date.today().year) in title
+    await expect(time.locator(".visually-hidden")).to_have_text(title)
