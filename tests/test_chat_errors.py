@@ -324,6 +324,13 @@ def test_room_stream_statuses(people: dict[str, Any], settings: Any) -> None:
                 (("www-authenticate", "Bearer"),),
             ),
             Case("own, anonymous", lambda: opened(anonymous, "/events/me/"), 401, "Log in"),
+            Case("own, method", lambda: alice.api("POST", "/events/me/"), 405, "GET"),
+            Case(
+                "own, bad token",
+                lambda: opened(anonymous, "/events/me/", headers=people["stale"]),
+                401,
+                "not valid",
+            ),
             Case(
                 "bad token",
                 lambda: opened(anonymous, "/rooms/lobby/events/", headers=people["stale"]),
