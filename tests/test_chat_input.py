@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from io import StringIO
 from typing import Any
 
+import httpx
 import pytest
+from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -130,7 +133,10 @@ def fuzzed(server: LiveServer, settings: Any) -> Iterator[dict[str, Any]]:
     settings.CHAT_PRESENCE_MAX_TABS = 1_000_000
     alice = ChatAccount(server.url, "alice")
     ids = {"mine": alice.say("lobby", "mine")["id"], "other": alice.say("lobby", "x")["id"]}
-    yield {"alice": alice, **ids}
+    out = StringIO()
+    call_command("chat_token", "alice", stdout=out)
+    with httpx.Client(base_url=server.url, timeout=30) as bot:
+        yield {"alice": alice, "bot": bot, "token": out.getvalue().strip(), **ids}
     alice.close()
 
 
@@ -140,19 +146,29 @@ def fuzzed(server: LiveServer, settings: Any) -> Iterator[dict[str, Any]]:
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(endpoint=ENDPOINTS, body=BODIES, query=st.text(max_size=30))
+@given(endpoint=ENDPOINTS, body=BODIES, query=st.text(max_size=30), by_token=st.booleans())
 def test_arbitrary_bodies_get_2xx_or_a_4xx_json_answer(
-    fuzzed: dict[str, Any], endpoint: tuple[str, str], body: tuple[bytes, str], query: str
+    fuzzed: dict[str, Any],
+    endpoint: tuple[str, str],
+    body: tuple[bytes, str],
+    query: str,
+    by_token: bool,
 ) -> None:
     method, path = endpoint
     path = path.format(mine=fuzzed["mine"], other=fuzzed["other"])
     content, content_type = body
-    response = fuzzed["alice"].client.request(
+    headers = {"Content-Type": content_type}
+    if by_token:
+        headers["Authorization"] = f"Bearer {fuzzed['token']}"
+    else:
+        headers["X-CSRFToken"] = fuzzed["alice"].csrf_token
+    client = fuzzed["bot"] if by_token else fuzzed["alice"].client
+    response = client.request(
         method,
         path,
         params={"before": query, "limit": query} if method == "GET" else None,
         content=content,
-        headers={"Content-Type": content_type, "X-CSRFToken": fuzzed["alice"].csrf_token},
+        headers=headers,
     )
     if response.status_code < 300:
         assert response.status_code in (200, 201, 204), response.text[:300]
@@ -161,3 +177,36 @@ def test_arbitrary_bodies_get_2xx_or_a_4xx_json_answer(
             assert isinstance(response.json(), dict)
     else:
         assert_json_refusal(response, f"{method} {path} {content[:80]!r}")
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    path=st.sampled_from(["/rooms/lobby/events/", "/events/me/", "/rooms/nowhere/events/"]),
+    position=st.text(max_size=60),
+    in_header=st.booleans(),
+)
+def test_streams_opened_with_arbitrary_positions_stream_or_refuse_in_json(
+    fuzzed: dict[str, Any], path: str, position: str, in_header: bool
+) -> None:
+    client = fuzzed["alice"].client
+    headers = {"Accept": "text/event-stream"}
+    params = {}
+    if in_header:
+        # Any bytes a header value may carry (RFC 9110: no control characters, and no
+        # whitespace at either end); the server refuses others before the chat sees them.
+        controls = bytes([*range(0x20), 0x7F])
+        raw = position.encode("utf-8", "surrogatepass").translate(None, controls).strip()
+        headers["Last-Event-ID"] = raw  # type: ignore[assignment]
+    else:
+        params["last_event_id"] = position
+    with client.stream("GET", path, params=params, headers=headers) as response:
+        if response.status_code == 200:
+            assert response.headers["content-type"].startswith("text/event-stream")
+        else:
+            response.read()
+            assert_json_refusal(response, f"{path} {position!r}")
