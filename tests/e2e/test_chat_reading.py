@@ -120,21 +120,22 @@ async def test_the_pill_jumps_to_new_messages_when_scrolled_up(
     poster = await sync_to_async(ChatAccount)(server.url, "poster")
     for n in range(40):
         await sync_to_async(poster.say)("lobby", f"earlier {n}\nwith a second line")
+    poster.close()
     alice = await join_room(new_context, server, "alice", "lobby")
+    bob = await join_room(new_context, server, "bob", "lobby")
     pill = alice.locator("#new-messages")
     await expect(pill).to_be_hidden()
     await alice.locator("#scroller").evaluate("node => { node.scrollTop = 0; }")
-    await sync_to_async(poster.say)("lobby", "while alice reads back")
+    await send(bob, "while alice reads back")
     await expect(pill).to_be_visible()
     await pill.click()
     await expect(alice.locator(".message .text").last).to_be_in_viewport()
     await expect(pill).to_be_hidden()
     # At the bottom, new messages just follow: no pill.
-    await sync_to_async(poster.say)("lobby", "followed")
+    await send(bob, "followed")
     await expect(alice.locator(".message .text").last).to_have_text("followed")
     await expect(alice.locator(".message .text").last).to_be_in_viewport()
     await expect(pill).to_be_hidden()
-    poster.close()
 
 
 async def test_the_counter_counts_like_the_server_and_nothing_is_cut(
