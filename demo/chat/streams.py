@@ -16,11 +16,9 @@ from django.http.response import HttpResponseBase
 
 from chat import access, conf, unread
 from chat.auth import reader
-from chat.errors import ApiError, database_unavailable, json_error
+from chat.errors import LOG_IN, ApiError, database_unavailable, json_error
 from chat.models import Room
 from pgsse.views import StreamView
-
-LOG_IN = "Log in, or send 'Authorization: Bearer <token>'."
 
 
 class ChatStreamView(StreamView):
@@ -29,6 +27,7 @@ class ChatStreamView(StreamView):
     def error_response(
         self, request: HttpRequest, status: int, message: str, headers: dict[str, str]
     ) -> HttpResponse:
+        # The hooks have resolved the user already (no database access here).
         user = getattr(request, "user", None)
         if status == 403 and (user is None or not user.is_authenticated):
             status, message, headers = 401, LOG_IN, {**headers, "WWW-Authenticate": "Bearer"}
