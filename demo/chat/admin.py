@@ -9,6 +9,9 @@ from django.contrib import admin
 
 from chat.models import Membership, Message, Room
 
+#: Characters of a message's text shown in the admin's list.
+SHORT_TEXT = 80
+
 if TYPE_CHECKING:
     MembershipInlineBase = admin.TabularInline[Membership, Room]
     RoomAdminBase = admin.ModelAdmin[Room]
@@ -40,8 +43,12 @@ class MessageAdmin(MessageAdminBase):
     list_filter = ["room"]
     search_fields = ["text", "author_name"]
     raw_id_fields = ["author"]
-    readonly_fields = ["created_at", "edited_at"]
+    readonly_fields = ["created_at", "edited_at", "mentions"]
+    # Newest first: what a moderator looks for is usually what was just posted.
+    ordering = ["-id"]
+    list_display_links = ["id", "short_text"]
 
     @admin.display(description="text")
     def short_text(self, message: Message) -> str:
-        return message.text[:80]
+        text = " ".join(message.text.split())
+        return text if len(text) <= SHORT_TEXT else text[: SHORT_TEXT - 1] + "…"

@@ -6,20 +6,51 @@ from typing import Any
 
 from django.conf import settings
 
+#: Every write's limits: ``action: (per user, per client address, seconds)``. ``None``
+#: leaves that side unlimited. Override some actions with ``CHAT_RATE_LIMITS`` (a dict of
+#: the same shape); the others keep these.
+RATE_LIMITS: dict[str, tuple[int | None, int | None, float]] = {
+    # Messages, in all rooms.
+    "message": (10, 30, 10.0),
+    # Edits and deletes of messages.
+    "edit": (10, 30, 10.0),
+    # New rooms.
+    "room": (5, 10, 60.0),
+    # Presence heartbeats and leaves (a page beats every 10 s, and when shown again).
+    "presence": (20, 60, 10.0),
+    # Typing notices, per user *and room* (and per address, all rooms).
+    "typing": (1, 20, 2.0),
+    # Read marks (a page marks a room read as messages arrive).
+    "read": (30, 90, 10.0),
+    # Join, leave, invite.
+    "membership": (10, 30, 10.0),
+    # New accounts, per client address.
+    "signup": (None, 5, 600.0),
+    # Notes of the htmx recipe's board (when it is served), per client address.
+    "note": (None, 10, 10.0),
+}
+
 DEFAULTS: dict[str, Any] = {
     # Anonymous visitors may read public rooms (pages, history, streams).
     "CHAT_ANONYMOUS_READ": False,
-    # At most this many messages per user in this many seconds (all rooms, all workers).
-    "CHAT_RATE_LIMIT": (10, 10.0),
-    # At most this many typing notices per user and room in this many seconds.
-    "CHAT_TYPING_RATE_LIMIT": (1, 2.0),
+    # The htmx recipe's notice board (anonymous posting) is served under /htmx/.
+    "CHAT_HTMX_RECIPE": False,
+    "CHAT_RATE_LIMITS": {},
     # Seconds between presence heartbeats of an open page, and seconds of silence after
     # which a page counts as gone. A tab closed without its leave beacon (crash, lost
     # network) leaves within TIMEOUT + HEARTBEAT seconds: 30 s with these defaults.
     "CHAT_PRESENCE_HEARTBEAT": 10.0,
     "CHAT_PRESENCE_TIMEOUT": 20.0,
+    # Open tabs one user may have present in one room (a heartbeat with a new tab id
+    # beyond that is answered 429).
+    "CHAT_PRESENCE_MAX_TABS": 10,
 }
 
 
 def get(name: str) -> Any:
     return getattr(settings, name, DEFAULTS[name])
+
+
+def rate_limit(action: str) -> tuple[int | None, int | None, float]:
+    overrides: dict[str, tuple[int | None, int | None, float]] = get("CHAT_RATE_LIMITS")
+    return overrides.get(action, RATE_LIMITS[action])

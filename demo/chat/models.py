@@ -7,7 +7,11 @@ import secrets
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils import timezone
+
+from chat.mentions import mentioned
 
 #: Longest message, in characters.
 MAX_MESSAGE_LENGTH = 4000
@@ -60,6 +64,8 @@ class Membership(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     joined_at = models.DateTimeField(auto_now_add=True)
+    #: The newest message id the member has seen: later messages by others are unread.
+    last_read_id = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -84,6 +90,12 @@ class Message(models.Model):
     text = models.TextField(max_length=MAX_MESSAGE_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
+    #: Usernames ``@mentioned`` in the text (kept with it, for unread mention counts).
+    mentions = ArrayField(models.CharField(max_length=150), default=list, blank=True)
+    # What the database holds (set when loaded or saved), to tell what a save changes.
+    _stored_text: str | None = None
+    _stored_mentions: list[str] | None = None
+    mentions_changed = False
 
     class Meta:
         ordering = ["id"]
@@ -91,6 +103,29 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author_name}: {self.text[:40]}"
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any) -> Message:
+        message = super().from_db(db, field_names, values)
+        message._stored_text = message.__dict__.get("text")
+        message._stored_mentions = message.__dict__.get("mentions")
+        return message
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Every save keeps the mentions in step with the text, and every change of the
+        text (API, page, admin, shell) marks the message edited."""
+        self.mentions = mentioned(self.text)
+        #: Whether this save changes who is mentioned (unread mention counts change).
+        self.mentions_changed = self.mentions != getattr(self, "_stored_mentions", None)
+        stored = getattr(self, "_stored_text", None)
+        if not self._state.adding and stored is not None and stored != self.text:
+            self.edited_at = timezone.now()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "mentions", "edited_at"}
+        super().save(*args, **kwargs)
+        self._stored_text = self.text
+        self._stored_mentions = self.mentions
 
     def as_event_data(self, room_slug: str | None = None) -> dict[str, object]:
         """What ``message_*`` events carry, and what the API returns."""

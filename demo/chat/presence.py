@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -23,6 +24,17 @@ from chat import conf
 from chat.models import Presence, PresenceSnapshot, Room
 
 PRESENCE_EVENT = "presence"
+
+
+class TooManyTabs(Exception):
+    """A heartbeat with a new tab id from a user who has the most tabs allowed already."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(
+            f"At most {limit} open pages per user and room count as present; "
+            "close one, or wait for a closed one to expire."
+        )
+        self.retry_after = retry_after
 
 
 def present_users(room: Room) -> list[str]:
@@ -36,6 +48,17 @@ def present_users(room: Room) -> list[str]:
     return sorted(names)
 
 
+def _beat(room: Room, user: AbstractBaseUser, tab: str, now: datetime) -> None:
+    updated = Presence.objects.filter(room=room, user_id=user.pk, tab=tab).update(last_seen=now)
+    if updated:
+        return
+    # A new tab: made-up tab ids must not grow the table without bound.
+    limit = conf.get("CHAT_PRESENCE_MAX_TABS")
+    if Presence.objects.filter(room=room, user_id=user.pk).count() >= limit:
+        raise TooManyTabs(limit, math.ceil(conf.get("CHAT_PRESENCE_TIMEOUT")))
+    Presence.objects.create(room=room, user_id=user.pk, tab=tab, last_seen=now)
+
+
 def update(room: Room, user: AbstractBaseUser | None, tab: str, *, leaving: bool = False) -> None:
     """Record a heartbeat (or a leave) of ``user``'s ``tab``; publish if the set changed.
 
@@ -44,15 +67,12 @@ def update(room: Room, user: AbstractBaseUser | None, tab: str, *, leaving: bool
     with transaction.atomic():
         Room.objects.select_for_update().filter(pk=room.pk).exists()
         now = timezone.now()
-        if user is not None:
-            if leaving:
-                Presence.objects.filter(room=room, user_id=user.pk, tab=tab).delete()
-            else:
-                Presence.objects.update_or_create(
-                    room=room, user_id=user.pk, tab=tab, defaults={"last_seen": now}
-                )
+        if user is not None and leaving:
+            Presence.objects.filter(room=room, user_id=user.pk, tab=tab).delete()
         cutoff = now - timedelta(seconds=conf.get("CHAT_PRESENCE_TIMEOUT"))
         Presence.objects.filter(room=room, last_seen__lte=cutoff).delete()
+        if user is not None and not leaving:
+            _beat(room, user, tab, now)
         users = present_users(room)
         snapshot, _ = PresenceSnapshot.objects.get_or_create(room=room)
         if snapshot.users != users:

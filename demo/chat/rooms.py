@@ -2,49 +2,86 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from chat import access
 from chat.models import Membership, Room
 
 MAX_NAME_LENGTH = 80
 SLUG_LENGTH = 50
 #: Slugs that name pages, not rooms (``/rooms/new/``).
 RESERVED_SLUGS = {"new"}
+#: Private rooms' slugs end with this many random characters: nobody finds a private
+#: room by guessing its name, and creating a room never tells whether one exists.
+PRIVATE_SUFFIX_LENGTH = 8
+_SUFFIX_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
 class RoomError(ValueError):
     """A room request that cannot be done; the message says why, for people."""
 
 
+def _printable(value: str, what: str) -> str:
+    if "\x00" in value:
+        raise RoomError(f"{what} cannot contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RoomError(f"{what} is not valid Unicode text.") from exc
+    return value
+
+
+def _private_suffix() -> str:
+    return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(PRIVATE_SUFFIX_LENGTH))
+
+
 def create_room(owner: Any, name: object, private: bool) -> Room:
     """A new room named ``name`` (its slug derived from it), owned and joined by ``owner``."""
     if not isinstance(name, str) or not name.strip():
         raise RoomError("A room needs a name.")
-    name = " ".join(name.split())
+    name = " ".join(_printable(name, "A room name").split())
     if len(name) > MAX_NAME_LENGTH:
         raise RoomError(f"A room name is at most {MAX_NAME_LENGTH} characters.")
-    slug = slugify(name)[:SLUG_LENGTH].strip("-")
-    if not slug:
+    base = slugify(name)[: SLUG_LENGTH - PRIVATE_SUFFIX_LENGTH - 1 if private else SLUG_LENGTH]
+    base = base.strip("-")
+    if not base:
         raise RoomError("A room name needs at least one letter or digit (a-z, 0-9).")
-    if slug in RESERVED_SLUGS:
-        raise RoomError(f"'{slug}' is reserved: pick another name.")
+    if base in RESERVED_SLUGS and not private:
+        raise RoomError(f"'{base}' is reserved: pick another name.")
+    slug = f"{base}-{_private_suffix()}" if private else base
     try:
         with transaction.atomic():
             room = Room.objects.create(slug=slug, name=name, private=private, owner=owner)
             Membership.objects.create(room=room, user=owner)
     except IntegrityError as exc:
-        raise RoomError(f"The room '{slug}' exists already: pick another name.") from exc
+        taken = Room.objects.filter(slug=slug).first()
+        if taken is not None and access.can_read(owner, taken):
+            raise RoomError(f"The room '{slug}' exists already: pick another name.") from exc
+        # A private room the user may not see (or a clash of random suffixes): say
+        # nothing that would tell it exists.
+        raise RoomError("This name cannot be used for a new room: pick another.") from exc
     return room
+
+
+def add_member(room: Room, user: Any) -> Membership:
+    """Make ``user`` a member (if not already); what was posted before counts as read."""
+    from chat.unread import newest_id
+
+    membership, _ = Membership.objects.get_or_create(
+        room=room, user_id=user.pk, defaults={"last_read_id": newest_id(room)}
+    )
+    return membership
 
 
 def join(room: Room, user: Any) -> None:
     if room.private:
         raise RoomError("A private room is joined by invitation of its owner.")
-    Membership.objects.get_or_create(room=room, user=user)
+    add_member(room, user)
 
 
 def leave(room: Room, user: Any) -> None:
@@ -57,8 +94,9 @@ def invite(room: Room, owner: Any, username: str) -> Any:
     """Add the user called ``username`` to ``room``; only its owner may."""
     if room.owner_id != owner.pk:
         raise RoomError("Only the room's owner may invite.")
-    invited = get_user_model().objects.filter(username=username.strip()).first()
+    username = _printable(username, "A username").strip()
+    invited = get_user_model().objects.filter(username=username).first()
     if invited is None:
-        raise RoomError(f"There is no user called '{username.strip()}'.")
-    Membership.objects.get_or_create(room=room, user=invited)
+        raise RoomError(f"There is no user called '{username}'.")
+    add_member(room, invited)
     return invited

@@ -1,39 +1,60 @@
-"""The chat's pages: accounts, the room list, a room, membership forms, the room stream.
+"""The chat's pages: accounts, the room list, a room, and the membership forms.
 
-The JSON endpoints are in :mod:`chat.api`. Uses only pgsse's public API.
+The JSON endpoints are in :mod:`chat.api`, the streams in :mod:`chat.streams`. Uses only
+pgsse's public API.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
-from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import pgsse
-from chat import access, conf, presence, rooms
-from chat.api import PAGE_SIZE, ApiError, history_page, reader
+from chat import access, conf, presence, ratelimit, rooms, unread
+from chat.api import PAGE_SIZE, history_page
 from chat.models import MAX_MESSAGE_LENGTH, Room
-from pgsse.views import StreamView
+from chat.streams import page_channels
+
+
+def too_many(request: HttpRequest, exc: ratelimit.RateLimited) -> HttpResponse:
+    response = render(request, "chat/too_many.html", {"message": str(exc)}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def login_form(request: HttpRequest) -> AuthenticationForm:
+    return AuthenticationForm(request, data=request.POST or None)
 
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     """A new account (Django's password validation applies), logged in at once."""
     form: UserCreationForm[User] = UserCreationForm(request.POST or None)
+    context = {"form": form, "next": _next_url(request)}
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user)
+        try:
+            with transaction.atomic():
+                ratelimit.check("signup", request)
+                user = form.save()
+        except ratelimit.RateLimited as exc:
+            response = render(
+                request, "registration/signup.html", {**context, "refused": str(exc)}, status=429
+            )
+            response["Retry-After"] = str(exc.retry_after)
+            return response
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(_next_url(request))
-    return render(request, "registration/signup.html", {"form": form, "next": _next_url(request)})
+    return render(request, "registration/signup.html", context)
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -54,11 +75,37 @@ def index(request: HttpRequest) -> HttpResponse:
     joined: set[int] = set()
     if user.is_authenticated:
         joined = set(visible.filter(membership__user_id=user.pk).values_list("pk", flat=True))
+    channels = [unread.user_channel(user.pk)] if user.is_authenticated else []
+    # Position first, counts second: a change committed in between is replayed.
+    position = pgsse.current_position(channels) if channels else ""
+    counts = unread.counts_for(user)
+    listed = _with_counts(visible, counts)
     return render(
         request,
         "chat/index.html",
-        {"rooms": visible, "joined": joined, "max_name_length": rooms.MAX_NAME_LENGTH},
+        {
+            "rooms": listed,
+            "joined": joined,
+            "has_private": any(room.private for room in listed),
+            "max_name_length": rooms.MAX_NAME_LENGTH,
+            "page_config": {
+                "page": "index",
+                "user": user.get_username() if user.is_authenticated else "",
+                "position": position,
+                "unread": counts,
+            },
+        },
     )
+
+
+def _with_counts(rooms: Iterable[Room], counts: dict[str, dict[str, int]]) -> list[Room]:
+    """The rooms, each with its ``unread`` and ``mentions`` counts for the page."""
+    listed = list(rooms)
+    for room in listed:
+        count = counts.get(room.slug, {})
+        room.unread = count.get("unread", 0)  # type: ignore[attr-defined]
+        room.mentions = count.get("mentions", 0)  # type: ignore[attr-defined]
+    return listed
 
 
 @require_POST
@@ -66,9 +113,13 @@ def create(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login("/")
     try:
-        room = rooms.create_room(
-            request.user, request.POST.get("name", ""), request.POST.get("private") == "on"
-        )
+        with transaction.atomic():
+            ratelimit.check("room", request, request.user)
+            room = rooms.create_room(
+                request.user, request.POST.get("name", ""), request.POST.get("private") == "on"
+            )
+    except ratelimit.RateLimited as exc:
+        return too_many(request, exc)
     except rooms.RoomError as exc:
         messages.error(request, str(exc))
         return redirect("chat:index")
@@ -76,14 +127,16 @@ def create(request: HttpRequest) -> HttpResponse:
 
 
 def _readable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
-    room = get_object_or_404(Room, slug=slug)
-    if access.can_read(request.user, room):
-        return room
-    if not request.user.is_authenticated:
+    """The room, or: log in first (anonymous visitors), or 404, alike for unknown rooms
+    and for private rooms the user may not see."""
+    if not request.user.is_authenticated and not conf.get("CHAT_ANONYMOUS_READ"):
         return redirect_to_login(request.get_full_path())
-    return HttpResponseForbidden(
-        render_to_string("chat/forbidden.html", {"room": room}, request=request)
-    )
+    room = Room.objects.filter(slug=slug).first()
+    if room is None or not access.can_read(request.user, room):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        raise Http404(f"There is no room #{slug} (or it is private).")
+    return room
 
 
 @require_GET
@@ -91,50 +144,68 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
     current = _readable_room(request, slug)
     if isinstance(current, HttpResponse):
         return current
+    user = request.user
     # Position first, history second: whatever commits in between is replayed by the
     # stream (and recognised by its message id), never lost.
-    position = pgsse.current_position(current.channels)
+    position = pgsse.current_position(page_channels(current, user))
     page = history_page(current, None, PAGE_SIZE)
-    user = request.user
+    last_read = None
+    if user.is_authenticated:
+        with transaction.atomic():
+            last_read = unread.mark_read(current, user)  # opening a room reads it
+    counts = unread.counts_for(user)
+    is_owner = user.is_authenticated and current.owner_id == user.pk
     return render(
         request,
         "chat/room.html",
         {
-            "room": current,
-            "rooms": access.visible_rooms(user),
+            "current": current,
+            "rooms": _with_counts(access.visible_rooms(user), counts),
             "history": page,
             "present": presence.present_users(current),
-            "position": position,
             "is_member": access.is_member(user, current),
             "can_post": access.can_post(user, current),
-            "is_owner": user.is_authenticated and current.owner_id == user.pk,
+            "is_owner": is_owner,
             "max_length": MAX_MESSAGE_LENGTH,
             "page_config": {
+                "page": "room",
                 "room": current.slug,
                 "user": user.get_username() if user.is_authenticated else "",
-                "isOwner": user.is_authenticated and current.owner_id == user.pk,
+                "isOwner": is_owner,
                 "position": position,
                 "hasMore": page["has_more"],
                 "heartbeatSeconds": conf.get("CHAT_PRESENCE_HEARTBEAT"),
+                "maxLength": MAX_MESSAGE_LENGTH,
+                "lastReadId": last_read,
+                "unread": counts,
             },
         },
     )
 
 
 def _membership_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
+    current = _readable_room(request, slug)
+    if isinstance(current, HttpResponse):
+        return current
     if not request.user.is_authenticated:
         return redirect_to_login(f"/rooms/{slug}/")
-    current = get_object_or_404(Room, slug=slug)
     try:
-        if action == "join":
-            rooms.join(current, request.user)
-        elif action == "leave":
-            rooms.leave(current, request.user)
-            if current.private:
-                return redirect("chat:index")
-        else:
-            invited = rooms.invite(current, request.user, request.POST.get("username", ""))
-            messages.success(request, f"{invited.get_username()} may now enter #{current.slug}.")
+        with transaction.atomic():
+            ratelimit.check("membership", request, request.user)
+            if action == "join":
+                rooms.join(current, request.user)
+            elif action == "leave":
+                rooms.leave(current, request.user)
+                if current.private:
+                    return redirect("chat:index")
+            else:
+                username = request.POST.get("username", "")
+                invited = rooms.invite(current, request.user, username)
+                messages.success(
+                    request, f"{invited.get_username()} may now enter #{current.slug}."
+                )
+    except ratelimit.RateLimited as exc:
+        return too_many(request, exc)
     except rooms.RoomError as exc:
         messages.error(request, str(exc))
     return redirect("chat:room", slug=current.slug)
@@ -155,28 +226,6 @@ def invite(request: HttpRequest, slug: str) -> HttpResponse:
     return _membership_action(request, slug, "invite")
 
 
-def _room_channels(request: HttpRequest) -> list[str]:
-    assert request.resolver_match is not None
-    slug: Any = request.resolver_match.kwargs["slug"]
-    try:
-        return Room.objects.get(slug=slug).channels
-    except Room.DoesNotExist as exc:
-        raise Http404(f"There is no room {slug!r}.") from exc
-
-
-def _may_read(request: HttpRequest, channel: str) -> bool:
-    # The room's three channels (messages, presence, typing) share its permission.
-    slug = channel.split(":", 1)[1]
-    current = Room.objects.filter(slug=slug).first()
-    if current is None:
-        return False
-    try:
-        user = reader(request)  # the session's user, or a bearer token's (bots)
-    except ApiError:
-        return False
-    return access.can_read(user, current)
-
-
-#: The room page's one stream: messages, presence and typing. 403 before streaming for
-#: anyone who may not read the room.
-room_events = StreamView.as_view(channels=_room_channels, authorize=_may_read)
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The chat's 404 page (not under DEBUG, where Django shows its own)."""
+    return render(request, "chat/not_found.html", {"message": str(exception)}, status=404)

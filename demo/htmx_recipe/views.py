@@ -9,18 +9,26 @@ The recipe of docs/htmx.md, step by step:
    between this render and the stream's start is replayed, not lost.
 3. ``board_events`` is the stream. The board is public, so its ``authorize`` hook lets
    everyone read; pgsse's default lets only logged-in users in.
-4. In the page, ``sse-swap="note"`` swaps each ``note`` event in, after the small htmx
+4. The board lets anyone post: it is served only when ``CHAT_HTMX_RECIPE`` is on (off by
+   default, and under ``make run``), and notes are rate limited per client address.
+5. In the page, ``sse-swap="note"`` swaps each ``note`` event in, after the small htmx
    extension ``pgsse-html`` (static/htmx_recipe/pgsse-html.js) has decoded the JSON string.
 """
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 import pgsse
+from chat import conf, ratelimit
 from pgsse.views import StreamView
 
 #: The one channel of the board, and the event type its ``sse-swap`` listens to.
@@ -30,12 +38,28 @@ MAX_AUTHOR_LENGTH = 40
 MAX_TEXT_LENGTH = 500
 
 
+def _require_enabled() -> None:
+    if not conf.get("CHAT_HTMX_RECIPE"):
+        raise Http404("The htmx recipe is not served here (CHAT_HTMX_RECIPE is off).")
+
+
+def served_when_enabled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        _require_enabled()
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@served_when_enabled
 @require_GET
 def board(request: HttpRequest) -> HttpResponse:
     context = {"position": pgsse.current_position([CHANNEL]), "note_event": NOTE_EVENT}
     return render(request, "htmx_recipe/board.html", context)
 
 
+@served_when_enabled
 @require_POST
 def post_note(request: HttpRequest) -> HttpResponse:
     author = request.POST.get("author", "").strip()
@@ -49,11 +73,22 @@ def post_note(request: HttpRequest) -> HttpResponse:
         )
     # Autoescaped like any template: the fragment is safe HTML whatever the user typed.
     fragment = render_to_string("htmx_recipe/note.html", {"author": author, "text": text})
-    pgsse.publish(CHANNEL, NOTE_EVENT, fragment)
+    try:
+        with transaction.atomic():
+            ratelimit.check("note", request)
+            pgsse.publish(CHANNEL, NOTE_EVENT, fragment)
+    except ratelimit.RateLimited as exc:
+        return HttpResponse(
+            f"{exc}\n",
+            status=429,
+            content_type="text/plain; charset=utf-8",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     return HttpResponse(status=204)
 
 
 def _board_channels(request: HttpRequest) -> list[str]:
+    _require_enabled()
     return [CHANNEL]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -121,7 +122,7 @@ async def test_text_is_rendered_safely_and_links_are_made_safely(
 async def test_enter_sends_shift_enter_breaks_the_line_and_errors_are_visible(
     server: LiveServer, new_context: NewContext, settings: Any
 ) -> None:
-    settings.CHAT_RATE_LIMIT = (2, 10.0)
+    settings.CHAT_RATE_LIMITS = {"message": (2, 30, 10.0)}
     alice = await join(new_context, server, "alice", "lobby")
     await alice.fill("#text", "first line")
     await alice.press("#text", "Shift+Enter")
@@ -149,25 +150,28 @@ async def test_another_room_and_a_private_room_stay_closed(
     await owner_page.check("input[name=private]")
     await owner_page.click("#new-room button")
     await expect(owner_page.locator("#connection")).to_have_attribute("data-state", "live")
-    assert owner_page.url == f"{server.url}/rooms/plans/"
+    # A private room's address ends with random characters: not guessable from its name.
+    assert re.fullmatch(rf"{server.url}/rooms/plans-[a-z2-9]{{8}}/", owner_page.url)
+    slug = owner_page.url.rstrip("/").rsplit("/", 1)[1]
     await send(owner_page, "the secret plan")
     await expect(owner_page.locator(".message")).to_have_count(1)
 
+    # To anyone else it looks like a room that does not exist.
     mallory = await sign_up(new_context, server.url, "mallory")
     page = await mallory.new_page()
-    response = await page.goto(f"{server.url}/rooms/plans/")
+    response = await page.goto(f"{server.url}/rooms/{slug}/")
     assert response is not None
-    assert response.status == 403
+    assert response.status == 404
     await expect(page.locator("body")).not_to_contain_text("the secret plan")
-    stream = await mallory.request.get(f"{server.url}/rooms/plans/events/")
-    assert stream.status == 403
-    history = await mallory.request.get(f"{server.url}/api/rooms/plans/messages/")
-    assert history.status == 403
+    stream = await mallory.request.get(f"{server.url}/rooms/{slug}/events/")
+    assert stream.status == 404
+    history = await mallory.request.get(f"{server.url}/api/rooms/{slug}/messages/")
+    assert history.status == 404
     # Invited by the owner, the same user gets in.
     await owner_page.fill("#invite-username", "mallory")
     await owner_page.click(".invite button")
     await expect(owner_page.locator(".notice")).to_contain_text("mallory may now enter")
-    invited = await open_room(mallory, server.url, "plans")
+    invited = await open_room(mallory, server.url, slug)
     await expect(invited.locator(".message .text")).to_have_text(["the secret plan"])
 
 
@@ -188,7 +192,13 @@ async def test_edits_and_deletes_reach_the_other_window_live(
     await alice.press(".editor", "Enter")
     await expect(bob.locator(".message .text").first).to_have_text("hello", timeout=2000)
     await expect(bob.locator(".message .edited")).to_have_count(1)
-    await alice.locator(".message").nth(1).locator("button[data-action=delete]").click()
+    second = alice.locator(".message").nth(1)
+    await second.locator("button[data-action=delete]").click()
+    # Deleting asks first; keeping it changes nothing.
+    await second.locator("button[data-action=cancel-delete]").click()
+    await expect(second.locator("button[data-action=delete]")).to_be_visible()
+    await second.locator("button[data-action=delete]").click()
+    await second.locator("button[data-action=confirm-delete]").click()
     await expect(bob.locator(".message .text")).to_have_text(["hello"], timeout=2000)
     await expect(alice.locator(".message .text")).to_have_text(["hello"])
 
@@ -235,7 +245,7 @@ async def test_typing_shows_to_others_and_clears_when_the_message_arrives(
 async def test_older_messages_load_when_scrolled_to(
     server: LiveServer, new_context: NewContext, settings: Any
 ) -> None:
-    settings.CHAT_RATE_LIMIT = (1000, 10.0)
+    settings.CHAT_RATE_LIMITS = {"message": (1000, 1000, 10.0)}
     poster = await sync_to_async(ChatAccount)(server.url, "poster")
     for n in range(70):
         await sync_to_async(poster.say)("lobby", f"message {n}")

@@ -131,7 +131,7 @@ async def test_typing_is_published_rate_limited_and_never_stored_as_a_message(
         await seen.wait_for(lambda r: bool(r.of_type("typing")))
         marker = await sync_to_async(bob.say)("lobby", "marker")
         await seen.wait_for(lambda r: bool(r.messages()))
-        assert data_of(seen, "typing") == [{"user": "alice"}]
+        assert data_of(seen, "typing") == [{"user": "alice", "after": 0}]
         assert seen.messages() == [marker]
     assert await sync_to_async(Message.objects.count)() == 1
 

@@ -13,7 +13,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.chat_accounts import ChatAccount
+from tests.chat_accounts import PASSWORD, ChatAccount
 from tests.e2e.test_chat_browser import open_room, sign_up
 from tests.servers import LiveServer
 
@@ -28,16 +28,25 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CONVERSATION = [
     ("alice", "Morning! Did the deploy go out?"),
     ("bob", "Yes, 10 minutes ago. Two server processes, one PostgreSQL."),
-    ("alice", "And the pages reconnected by themselves?"),
-    ("bob", "They did, and showed what was posted meanwhile: see https://example.com/notes"),
-    ("alice", "<b>Tags</b> stay text, by the way."),
+    ("bob", "The pages reconnected by themselves, and showed what was posted meanwhile."),
+    ("alice", "Notes are here: https://example.com/notes"),
+    ("carol", "Great. <b>Tags</b> stay text, by the way."),
+    ("bob", "@carol could you check the phone layout?"),
 ]
 
 
-async def conversation(server: LiveServer) -> None:
-    people = {name: await sync_to_async(ChatAccount)(server.url, name) for name in ("alice", "bob")}
+async def conversation(server: LiveServer, carol: bool = True) -> None:
+    names = ("alice", "bob", "carol") if carol else ("alice", "bob")
+    people = {name: await sync_to_async(ChatAccount)(server.url, name) for name in names}
+    if carol:
+        # Carol is in #random too, where two messages wait for her.
+        await sync_to_async(people["carol"].say)("random", "Lunch at noon?")
     for name, text in CONVERSATION:
-        await sync_to_async(people[name].say)("lobby", text)
+        if name in people:
+            await sync_to_async(people[name].say)("lobby", text)
+    if carol:
+        await sync_to_async(people["alice"].say)("random", "Yes!")
+        await sync_to_async(people["bob"].say)("random", "@carol count me in")
     for person in people.values():
         person.close()
 
@@ -47,9 +56,21 @@ async def screenshot(page: Page, name: str) -> None:
         await page.screenshot(path=str(SCREENSHOTS / name))
 
 
+async def log_in(new_context: NewContext, base_url: str, name: str) -> BrowserContext:
+    context = await new_context()
+    page = await context.new_page()
+    await page.goto(f"{base_url}/accounts/login/")
+    await page.fill("#id_username", name)
+    await page.fill("#id_password", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page.locator("#me")).to_have_text(name)
+    await page.close()
+    return context
+
+
 async def test_desktop_layout(server: LiveServer, new_context: NewContext) -> None:
     await conversation(server)
-    carol = await sign_up(new_context, server.url, "carol")
+    carol = await log_in(new_context, server.url, "carol")
     dave = await sign_up(new_context, server.url, "dave")
     page = await open_room(carol, server.url, "lobby")
     await page.set_viewport_size({"width": 1280, "height": 720})
@@ -57,7 +78,9 @@ async def test_desktop_layout(server: LiveServer, new_context: NewContext) -> No
     await expect(page.locator("#presence li")).to_have_text(["carol", "dave"])
     await other.type("#text", "typing a reply")
     await expect(page.locator("#typing")).to_have_text("dave is typing…")
-    await page.fill("#text", "Looks great!")
+    await page.fill("#text", "On it, @bob!")
+    await expect(page.locator('[data-unread-for="random"]')).to_contain_text("2 unread")
+    await expect(page.locator(".message.mentions-me")).to_have_count(1)
     sidebar = await page.locator(".sidebar").bounding_box()
     messages = await page.locator("#scroller").bounding_box()
     assert sidebar is not None
@@ -67,11 +90,13 @@ async def test_desktop_layout(server: LiveServer, new_context: NewContext) -> No
 
 
 async def test_phone_layout_fits_360_pixels(server: LiveServer, new_context: NewContext) -> None:
-    await conversation(server)
+    await conversation(server, carol=False)
     context = await sign_up(new_context, server.url, "carol")
     page = await open_room(context, server.url, "lobby")
     await page.set_viewport_size({"width": 360, "height": 740})
-    await expect(page.locator(".message")).to_have_count(len(CONVERSATION))
+    await expect(page.locator(".message")).to_have_count(
+        len([name for name, _ in CONVERSATION if name != "carol"])
+    )
     await expect(page.locator("#presence li")).to_have_text(["carol"])
     # Nothing wider than the screen: no sideways scrolling.
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360

@@ -98,7 +98,7 @@ async def test_reconnect_with_last_event_id_gets_exactly_the_missed_messages(
     server: LiveServer, settings: Any
 ) -> None:
     # This test posts as fast as it can: lift the chat's per-user rate limit.
-    settings.CHAT_RATE_LIMIT = (1_000_000, 10.0)
+    settings.CHAT_RATE_LIMITS = {"message": (1_000_000, 1_000_000, 10.0)}
     alice = await sync_to_async(ChatAccount)(server.url, "alice")
     bob = await sync_to_async(ChatAccount)(server.url, "bob")
     stop = asyncio.Event()

@@ -133,8 +133,9 @@ async def read_raw(url: str, count: int, headers: dict[str, str] | None = None) 
 
 
 async def test_published_events_reach_eventsource_as_the_spec_parser_reads_them(
-    server: LiveServer, new_context: NewContext
+    server: LiveServer, new_context: NewContext, settings: Any
 ) -> None:
+    settings.CHAT_HTMX_RECIPE = True  # its board's stream is open to anonymous readers
     position = await sync_to_async(_position)()
     url = f"/htmx/events/?last_event_id={position}"
     page = await blank_page(new_context, server.url)

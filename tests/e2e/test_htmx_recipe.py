@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -21,6 +22,12 @@ pytestmark = [
 ]
 
 NewContext = Callable[..., Awaitable[BrowserContext]]
+
+
+@pytest.fixture(autouse=True)
+def recipe_served(settings: Any) -> None:
+    """The board is served only when the setting turns it on (it is off by default)."""
+    settings.CHAT_HTMX_RECIPE = True
 
 
 def _publish_fragment(event_type: str, author: str, text: str) -> None:

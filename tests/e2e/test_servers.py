@@ -253,7 +253,8 @@ def worker_of(server: ServerProcess, client_port: int) -> int | None:
 async def test_uvicorn_workers_share_one_postgresql(transactional_db: None, pg: Postgres) -> None:
     """Posted to whichever worker takes the request, a note reaches streams on both."""
     command = [*SERVERS["uvicorn"], "--workers", "2"]
-    server = ServerProcess(command, pg.url)
+    # The htmx board (served when turned on) gives anonymous streams and posts.
+    server = ServerProcess(command, pg.url, CHAT_HTMX_RECIPE="1")
     with running(server):
         deadline = time.monotonic() + 30
         while len(workers(server)) < 2:

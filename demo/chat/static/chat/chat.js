@@ -1,57 +1,21 @@
-// The room page: live messages, edits, deletes, presence and typing over one EventSource;
-// posting with fetch(). Text is only ever inserted as text nodes (textContent); links are
-// built as <a> elements whose href is checked to be http(s). No innerHTML anywhere.
+// The chat's pages: the room list (live unread counts) and a room (live messages, edits,
+// deletes, presence, typing and unread counts over one EventSource; posting with fetch()).
+// Text is only ever inserted as text nodes (textContent); links are built as <a> elements
+// whose href is checked to be http(s). No innerHTML anywhere.
 "use strict";
 
 (function () {
   const configNode = document.getElementById("chat-config");
   if (!configNode) return;
   const config = JSON.parse(configNode.textContent);
-  const api = `/api/rooms/${encodeURIComponent(config.room)}`;
-  const list = document.getElementById("messages");
-  const scroller = document.getElementById("scroller");
-  const status = document.getElementById("connection");
-  const olderButton = document.getElementById("load-older");
-  const typingLine = document.getElementById("typing");
-  const presenceList = document.getElementById("presence");
-  const presenceCount = document.getElementById("presence-count");
-  const form = document.getElementById("composer");
-  const deleted = new Set();
+  const baseTitle = document.title;
+
+  // ---------------------------------------------------------------------------------
+  // Requests.
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
     return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  function setState(state, label) {
-    status.dataset.state = state;
-    status.textContent = label;
-  }
-
-  function timeLabel(iso) {
-    return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
-  }
-
-  // Text with its http(s) links made clickable, built node by node.
-  const LINK = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
-  function linkified(text) {
-    const fragment = document.createDocumentFragment();
-    let last = 0;
-    for (const match of text.matchAll(LINK)) {
-      let url = null;
-      try { url = new URL(match[0]); } catch (_) { url = null; }
-      if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) continue;
-      fragment.append(document.createTextNode(text.slice(last, match.index)));
-      const link = document.createElement("a");
-      link.href = url.href;
-      link.rel = "noopener noreferrer nofollow";
-      link.target = "_blank";
-      link.textContent = match[0];
-      fragment.append(link);
-      last = match.index + match[0].length;
-    }
-    fragment.append(document.createTextNode(text.slice(last)));
-    return fragment;
   }
 
   async function call(method, url, data) {
@@ -72,92 +36,341 @@
     return { response, body };
   }
 
+  // ---------------------------------------------------------------------------------
+  // The stream: the one place that speaks EventSource. It opens from the position the
+  // page was rendered with; afterwards the browser sends Last-Event-ID by itself on every
+  // reconnect. `onState(state, reconnected)` hears "live", "reconnecting", "offline" and
+  // "reset" (the log no longer holds the page's position: the page reloads).
+
+  function openStream(path, position, handlers, onState) {
+    let lastId = position;
+    let source = null;
+    let opens = 0;
+    function connect() {
+      const url = new URL(path, window.location.href);
+      if (lastId) url.searchParams.set("last_event_id", lastId);
+      source = new EventSource(url);
+      source.addEventListener("open", () => {
+        opens += 1;
+        onState("live", opens > 1);
+      });
+      source.addEventListener("error", () => {
+        if (source.readyState === EventSource.CLOSED) {
+          // Refused (401, 5xx from a proxy...): the browser gives up; we retry slowly.
+          onState("offline", false);
+          setTimeout(connect, 5000);
+        } else {
+          onState("reconnecting", false);
+        }
+      });
+      for (const [event, handler] of Object.entries(handlers)) {
+        source.addEventListener(event, (e) => {
+          if (e.lastEventId) lastId = e.lastEventId;
+          handler(JSON.parse(e.data));
+        });
+      }
+      source.addEventListener("reset", () => {
+        onState("reset", false);
+        source.close();
+        setTimeout(() => window.location.reload(), 500);
+      });
+    }
+    connect();
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Unread counts, on both pages: badges in the room lists, and the total in the tab's
+  // title while the tab is hidden. Mentions may raise a browser notification, once the
+  // user asked for them with the button (never on page load).
+
+  const unread = new Map(Object.entries(config.unread || {}));
+  const currentRoom = config.page === "room" ? config.room : null;
+
+  function showBadge(room) {
+    const count = unread.get(room) || { unread: 0, mentions: 0 };
+    // The open room's own count is not shown while it is being read.
+    const shown = room === currentRoom && document.visibilityState === "visible" ? 0 : count.unread;
+    for (const badge of document.querySelectorAll(`[data-unread-for="${CSS.escape(room)}"]`)) {
+      const visible = document.createElement("span");
+      visible.setAttribute("aria-hidden", "true");
+      visible.textContent = (count.mentions ? "@" : "") + String(shown);
+      const spoken = document.createElement("span");
+      spoken.className = "visually-hidden";
+      spoken.textContent = `${shown} unread` + (count.mentions ? `, ${count.mentions} mentioning you` : "");
+      badge.replaceChildren(visible, spoken);
+      badge.classList.toggle("mentioned", count.mentions > 0);
+      badge.hidden = shown === 0;
+    }
+  }
+
+  function showTitle() {
+    let total = 0;
+    for (const count of unread.values()) total += count.unread;
+    document.title = document.visibilityState === "hidden" && total > 0 ? `(${total}) ${baseTitle}` : baseTitle;
+  }
+
+  function notify(title, body) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    if (document.visibilityState === "visible") return;
+    try { new Notification(title, { body, tag: "pgsse-chat-mention" }); } catch (_) { /* unsupported here */ }
+  }
+
+  function onUnread(data) {
+    const before = unread.get(data.room) || { unread: 0, mentions: 0 };
+    unread.set(data.room, { unread: data.unread, mentions: data.mentions });
+    showBadge(data.room);
+    showTitle();
+    if (data.mentions > before.mentions && data.room !== currentRoom) {
+      notify(`You were mentioned in #${data.room}`, `${data.mentions} unread mention(s)`);
+    }
+  }
+
+  const notifyButton = document.getElementById("notify-mentions");
+  if (notifyButton && "Notification" in window && Notification.permission === "default") {
+    notifyButton.hidden = false;
+    notifyButton.addEventListener("click", async () => {
+      const answer = await Notification.requestPermission();
+      notifyButton.hidden = answer !== "default";
+    });
+  }
+
+  const status = document.getElementById("connection");
+  function setState(state) {
+    if (!status) return;
+    const labels = { live: "live", reconnecting: "reconnecting…", offline: "offline, retrying…", reset: "reset, reloading…" };
+    status.dataset.state = state === "offline" ? "reconnecting" : state;
+    status.textContent = labels[state];
+  }
+
+  if (config.page === "index") {
+    document.addEventListener("visibilitychange", showTitle);
+    openStream("/events/me/", config.position, { unread: onUnread }, (state) => setState(state));
+    return;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // The room page.
+
+  const api = `/api/rooms/${encodeURIComponent(config.room)}`;
+  const me = config.user;
+  const list = document.getElementById("messages");
+  const scroller = document.getElementById("scroller");
+  const olderButton = document.getElementById("load-older");
+  const emptyNote = document.getElementById("empty-room");
+  const pill = document.getElementById("new-messages");
+  const typingLine = document.getElementById("typing");
+  const presenceList = document.getElementById("presence");
+  const presenceCount = document.getElementById("presence-count");
+  const form = document.getElementById("composer");
+  const textarea = form ? form.querySelector("textarea") : null;
+  const deleted = new Set();
+  //: The newest message id of each author this page has shown (for typing notices).
+  const newestBy = new Map();
+
+  const clock = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", hour12: false });
+  const fullDate = new Intl.DateTimeFormat([], { dateStyle: "full", timeStyle: "short" });
+  const dayFormat = new Intl.DateTimeFormat([], { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+
+  function dayKey(date) {
+    return `${date.getFullYear()}-${date.getMonth()}-${date.getDate()}`;
+  }
+  function dayLabel(date) {
+    const today = new Date();
+    const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+    if (dayKey(date) === dayKey(today)) return "Today";
+    if (dayKey(date) === dayKey(yesterday)) return "Yesterday";
+    return dayFormat.format(date);
+  }
+
+  // Text with its http(s) links made clickable and its @mentions marked, node by node.
+  const TOKENS = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]|(?<![\w@.+-])@[\w.+-]*[\w+-]/g;
+  function rendered(text) {
+    const fragment = document.createDocumentFragment();
+    let last = 0;
+    for (const match of text.matchAll(TOKENS)) {
+      let node = null;
+      if (match[0].startsWith("@")) {
+        node = document.createElement("span");
+        node.className = match[0].slice(1) === me ? "mention me" : "mention";
+        node.textContent = match[0];
+      } else {
+        let url = null;
+        try { url = new URL(match[0]); } catch (_) { url = null; }
+        if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) continue;
+        node = document.createElement("a");
+        node.href = url.href;
+        node.rel = "noopener noreferrer nofollow";
+        node.target = "_blank";
+        node.textContent = match[0];
+      }
+      fragment.append(document.createTextNode(text.slice(last, match.index)), node);
+      last = match.index + match[0].length;
+    }
+    fragment.append(document.createTextNode(text.slice(last)));
+    return fragment;
+  }
+
+  function mentionsMe(text) {
+    if (!me) return false;
+    for (const match of text.matchAll(TOKENS)) if (match[0] === `@${me}`) return true;
+    return false;
+  }
+
+  function actionButton(label, action, extraLabel) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "action";
+    button.dataset.action = action;
+    button.tabIndex = -1; // reachable from the message (see "Keyboard" below), not a tab stop
+    button.textContent = label;
+    if (extraLabel) button.setAttribute("aria-label", extraLabel);
+    return button;
+  }
+
   function fill(item, message) {
     item.replaceChildren();
+    const created = new Date(message.created_at);
+    const head = document.createElement("div");
+    head.className = "meta";
     const author = document.createElement("span");
     author.className = "author";
     author.textContent = message.user;
     const time = document.createElement("time");
     time.dateTime = message.created_at;
-    time.textContent = timeLabel(message.created_at);
-    item.append(author, " ", time);
+    time.title = fullDate.format(created);
+    const short = document.createElement("span");
+    short.setAttribute("aria-hidden", "true");
+    short.textContent = clock.format(created);
+    const long = document.createElement("span");
+    long.className = "visually-hidden";
+    long.textContent = fullDate.format(created);
+    time.append(short, long);
+    head.append(author, " ", time);
     if (message.edited_at) {
       const edited = document.createElement("span");
       edited.className = "edited";
       edited.textContent = "(edited)";
-      item.append(" ", edited);
+      head.append(" ", edited);
     }
-    const mine = config.user && message.user === config.user;
+    const mine = Boolean(me) && message.user === me;
     if (mine || config.isOwner) {
       const actions = document.createElement("span");
       actions.className = "actions";
-      if (mine) actions.append(actionButton("Edit", "edit"));
-      actions.append(actionButton("Delete", "delete"));
-      item.append(actions);
+      if (mine) actions.append(actionButton("Edit", "edit", "Edit this message"));
+      actions.append(actionButton("Delete", "delete", "Delete this message"));
+      head.append(actions);
     }
     const text = document.createElement("p");
     text.className = "text";
-    text.append(linkified(message.text));
-    item.append(text);
+    text.append(rendered(message.text));
+    item.append(head, text);
     item.dataset.text = message.text;
-  }
-
-  function actionButton(label, action) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "action";
-    button.dataset.action = action;
-    button.textContent = label;
-    return button;
+    item.dataset.user = message.user;
+    item.dataset.created = message.created_at;
+    item.classList.toggle("mine", mine);
+    item.classList.toggle("mentions-me", !mine && mentionsMe(message.text));
   }
 
   function find(id) {
-    return list.querySelector(`li[data-id="${CSS.escape(String(id))}"]`);
+    return list.querySelector(`li.message[data-id="${CSS.escape(String(id))}"]`);
   }
 
   function atBottom() {
     return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
   }
 
+  function toBottom() {
+    scroller.scrollTop = scroller.scrollHeight;
+    pill.hidden = true;
+  }
+
+  // Day dividers, the first-unread divider, and runs of one author's messages (within
+  // five minutes) grouped under one name: recomputed after every change, in place.
+  const GROUP_MS = 5 * 60 * 1000;
+  let firstUnreadId = null;
+  function decorate() {
+    for (const divider of list.querySelectorAll("li.divider")) divider.remove();
+    let previous = null;
+    for (const item of list.querySelectorAll("li.message")) {
+      const created = new Date(item.dataset.created);
+      const newDay = !previous || dayKey(new Date(previous.dataset.created)) !== dayKey(created);
+      if (newDay) item.before(divider("day", dayLabel(created)));
+      if (Number(item.dataset.id) === firstUnreadId) item.before(divider("first-unread", "New messages"));
+      const grouped = !newDay && previous && previous.dataset.user === item.dataset.user
+        && created - new Date(previous.dataset.created) < GROUP_MS
+        && Number(item.dataset.id) !== firstUnreadId;
+      item.classList.toggle("continued", Boolean(grouped));
+      previous = item;
+    }
+    emptyNote.hidden = previous !== null;
+  }
+  function divider(kind, label) {
+    const item = document.createElement("li");
+    item.className = `divider ${kind}`;
+    // Seen, not announced: each time says its full date to screen readers already, and
+    // the list's live region must not repeat dividers as they are redrawn.
+    item.setAttribute("aria-hidden", "true");
+    const text = document.createElement("span");
+    text.textContent = label;
+    item.append(text);
+    return item;
+  }
+
   // Insert in id order, once: the page-load position may replay a message the page
   // shows, and the sender gets both the POST's answer and the event.
   function add(message) {
-    if (find(message.id) || deleted.has(message.id)) return;
+    if (find(message.id) || deleted.has(message.id)) return false;
     const follow = atBottom();
     const item = document.createElement("li");
     item.className = "message";
+    item.tabIndex = -1;
     item.dataset.id = String(message.id);
     fill(item, message);
     let next = null;
-    for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
+    for (const node of [...list.querySelectorAll("li.message")].reverse()) {
       if (Number(node.dataset.id) < message.id) break;
       next = node;
     }
     list.insertBefore(item, next);
-    if (follow) scroller.scrollTop = scroller.scrollHeight;
+    newestBy.set(message.user, Math.max(newestBy.get(message.user) || 0, message.id));
+    decorate();
+    if (follow) toBottom();
+    return true;
   }
 
   function update(message) {
     const item = find(message.id);
-    if (item && !item.classList.contains("editing")) fill(item, message);
+    if (item && !item.classList.contains("editing")) { fill(item, message); decorate(); }
     else if (item) item.dataset.pending = JSON.stringify(message);
   }
 
   function remove(data) {
     deleted.add(data.id);
     const item = find(data.id);
-    if (item) item.remove();
+    if (item) {
+      if (item.contains(document.activeElement) && textarea) textarea.focus();
+      item.remove();
+      decorate();
+    }
   }
 
   // History rendered with the page, then older pages on demand (by id, not offset).
-  for (const message of JSON.parse(document.getElementById("chat-history").textContent)) add(message);
-  scroller.scrollTop = scroller.scrollHeight;
+  const history = JSON.parse(document.getElementById("chat-history").textContent);
+  if (me && config.lastReadId !== null) {
+    const first = history.find((m) => m.id > config.lastReadId && m.user !== me);
+    firstUnreadId = first ? first.id : null;
+  }
+  for (const message of history) add(message);
+  decorate();
+  const unreadMark = list.querySelector("li.divider.first-unread");
+  if (unreadMark) unreadMark.scrollIntoView({ block: "start" });
+  else toBottom();
 
   let loadingOlder = false;
   async function loadOlder() {
     if (loadingOlder || olderButton.hidden) return;
     loadingOlder = true;
-    const first = list.firstElementChild;
+    const first = list.querySelector("li.message");
     const url = first ? `${api}/messages/?before=${first.dataset.id}` : `${api}/messages/`;
     try {
       const { response, body } = await call("GET", url);
@@ -175,6 +388,27 @@
   new IntersectionObserver((entries) => {
     if (entries.some((entry) => entry.isIntersecting)) loadOlder();
   }, { root: scroller }).observe(olderButton);
+
+  // The "new messages" pill: shown when something arrives while the reader is scrolled up.
+  pill.addEventListener("click", () => { toBottom(); if (textarea) textarea.focus(); });
+  scroller.addEventListener("scroll", () => { if (atBottom()) pill.hidden = true; });
+
+  // Reading: what arrives while the page is visible is read (marked after a second, in
+  // one request); the count of a hidden page rises until it is shown again.
+  let readTimer = null;
+  let markedUpTo = 0;
+  function markRead() {
+    if (!me || document.visibilityState !== "visible") return;
+    clearTimeout(readTimer);
+    readTimer = setTimeout(() => {
+      const items = list.querySelectorAll("li.message");
+      const newest = items.length ? Number(items[items.length - 1].dataset.id) : 0;
+      if (newest > markedUpTo) {
+        markedUpTo = newest;
+        call("POST", `${api}/read/`, { up_to: newest }).catch(() => { markedUpTo = 0; });
+      }
+    }, 1000);
+  }
 
   // Presence and typing.
   function showPresence(users) {
@@ -194,7 +428,10 @@
       : `${names.join(", ")} are typing…`;
   }
   function typing(data) {
-    if (data.user === config.user) return;
+    if (data.user === me) return;
+    // A notice about a message that has reached us already (notices and messages travel
+    // on separate channels, so one may overtake the other): nothing to show.
+    if ((newestBy.get(data.user) || 0) > (data.after || 0)) return;
     clearTimeout(typists.get(data.user));
     typists.set(data.user, setTimeout(() => { typists.delete(data.user); showTyping(); }, 4000));
     showTyping();
@@ -206,55 +443,50 @@
     showTyping();
   }
 
-  // The stream: opened from the position rendered with the page; afterwards the
-  // browser sends Last-Event-ID by itself on every reconnect.
-  let lastId = config.position;
-  let source = null;
-  function listen(event, handler) {
-    source.addEventListener(event, (e) => {
-      if (e.lastEventId) lastId = e.lastEventId;
-      handler(JSON.parse(e.data));
-    });
+  function arrived(message) {
+    const follow = atBottom();
+    if (!add(message)) return;
+    stoppedTyping(message.user);
+    if (!follow && message.user !== me) pill.hidden = false;
+    if (message.user !== me) {
+      markRead();
+      if (mentionsMe(message.text)) notify(`${message.user} mentioned you in #${config.room}`, message.text.slice(0, 140));
+    }
   }
-  function connect() {
-    const url = new URL(`/rooms/${encodeURIComponent(config.room)}/events/`, window.location.href);
-    url.searchParams.set("last_event_id", lastId);
-    source = new EventSource(url);
-    source.addEventListener("open", () => setState("live", "live"));
-    source.addEventListener("error", () => {
-      if (source.readyState === EventSource.CLOSED) {
-        // Refused (403, 5xx from a proxy...): the browser gives up; we retry slowly.
-        setState("reconnecting", "offline, retrying…");
-        setTimeout(connect, 5000);
-      } else {
-        setState("reconnecting", "reconnecting…");
-      }
-    });
-    listen("message_created", (message) => { add(message); stoppedTyping(message.user); });
-    listen("message_updated", update);
-    listen("message_deleted", remove);
-    listen("presence", (data) => showPresence(data.users));
-    listen("typing", typing);
-    source.addEventListener("reset", () => {
-      // The log no longer holds our position: what the page shows may be stale.
-      setState("reset", "reset, reloading…");
-      source.close();
-      setTimeout(() => window.location.reload(), 500);
-    });
-  }
-  connect();
-
-  if (!config.user) return;
 
   const tab = (crypto.randomUUID && crypto.randomUUID()) || String(Math.random()).slice(2);
   function heartbeat() {
-    call("POST", `${api}/presence/`, { tab }).catch(() => {});
+    if (me) call("POST", `${api}/presence/`, { tab }).catch(() => {});
   }
+
+  openStream(
+    `/rooms/${encodeURIComponent(config.room)}/events/`,
+    config.position,
+    {
+      message_created: arrived,
+      message_updated: update,
+      message_deleted: remove,
+      presence: (data) => showPresence(data.users),
+      typing,
+      unread: onUnread,
+    },
+    (state, reconnected) => {
+      setState(state);
+      // Back after a cut: say at once that we are here (others may have dropped us).
+      if (reconnected) heartbeat();
+    },
+  );
+
+  document.addEventListener("visibilitychange", () => {
+    showBadge(config.room);
+    showTitle();
+    if (document.visibilityState === "visible") { heartbeat(); markRead(); }
+  });
+
+  if (!me) return;
+
   heartbeat();
   setInterval(heartbeat, config.heartbeatSeconds * 1000);
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") heartbeat();
-  });
   window.addEventListener("pageshow", (event) => { if (event.persisted) heartbeat(); });
   window.addEventListener("pagehide", () => {
     const data = new FormData();
@@ -264,6 +496,17 @@
     navigator.sendBeacon(`${api}/presence/`, data);
   });
 
+  // Length: the server counts code points (an emoji is one), so does this page; nothing
+  // is ever cut: near the limit a counter shows, and over it sending is refused.
+  const maxLength = config.maxLength;
+  function length(text) { return [...text].length; }
+  function tooLong(text) {
+    const count = length(text);
+    return count > maxLength
+      ? `A message is at most ${maxLength.toLocaleString("en")} characters; this one is ${count.toLocaleString("en")}. Shorten it: nothing was cut.`
+      : null;
+  }
+
   // Edit and delete: buttons on one's own messages (and on all, for the room's owner).
   function startEdit(item) {
     item.classList.add("editing");
@@ -271,10 +514,11 @@
     const editor = document.createElement("textarea");
     editor.className = "editor";
     editor.value = item.dataset.text;
-    editor.maxLength = 4000;
     editor.setAttribute("aria-label", "Edit message");
     const save = actionButton("Save", "save");
     const cancel = actionButton("Cancel", "cancel");
+    save.tabIndex = 0;
+    cancel.tabIndex = 0;
     const box = document.createElement("div");
     box.className = "edit-box";
     box.append(editor, save, cancel);
@@ -286,6 +530,7 @@
         saveEdit(item);
       } else if (event.key === "Escape") {
         endEdit(item);
+        item.focus();
       }
     });
   }
@@ -294,16 +539,31 @@
     const pending = item.dataset.pending;
     delete item.dataset.pending;
     fill(item, message || (pending ? JSON.parse(pending) : {
-      id: Number(item.dataset.id), user: item.querySelector(".author").textContent,
-      created_at: item.querySelector("time").dateTime, text: item.dataset.text,
+      id: Number(item.dataset.id), user: item.dataset.user,
+      created_at: item.dataset.created, text: item.dataset.text,
       edited_at: item.querySelector(".edited") ? "yes" : null,
     }));
+    decorate();
   }
   async function saveEdit(item) {
     const value = item.querySelector(".editor").value;
+    const refusal = tooLong(value);
+    if (refusal) { showError({ error: refusal }); return; }
     const { response, body } = await call("PATCH", `${api}/messages/${item.dataset.id}/`, { text: value });
-    if (response.ok) endEdit(item, body);
+    if (response.ok) { endEdit(item, body); item.focus(); }
     else showError(body, response);
+  }
+  function askDelete(item) {
+    const actions = item.querySelector(".actions");
+    const question = document.createElement("span");
+    question.className = "confirm";
+    question.textContent = "Delete this message?";
+    const yes = actionButton("Delete", "confirm-delete");
+    const no = actionButton("Keep", "cancel-delete");
+    yes.tabIndex = 0;
+    no.tabIndex = 0;
+    actions.replaceChildren(question, yes, no);
+    no.focus();
   }
   list.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-action]");
@@ -311,24 +571,62 @@
     const item = button.closest("li.message");
     const action = button.dataset.action;
     if (action === "edit") startEdit(item);
-    else if (action === "cancel") endEdit(item);
+    else if (action === "cancel") { endEdit(item); item.focus(); }
     else if (action === "save") saveEdit(item);
-    else if (action === "delete") {
+    else if (action === "delete") askDelete(item);
+    else if (action === "cancel-delete") { endEdit(item); item.focus(); }
+    else if (action === "confirm-delete") {
       const { response, body } = await call("DELETE", `${api}/messages/${item.dataset.id}/`);
       if (response.ok) remove({ id: Number(item.dataset.id) });
       else showError(body, response);
     }
   });
 
+  // Keyboard: messages are not tab stops before the composer. ↑ in an empty composer
+  // reaches one's last message; ↑/↓ move between messages, Tab reaches the focused
+  // message's buttons, Escape goes back to the composer.
+  list.addEventListener("focusin", (event) => {
+    const item = event.target.closest("li.message");
+    if (item) for (const button of item.querySelectorAll(".actions button")) button.tabIndex = 0;
+  });
+  list.addEventListener("focusout", (event) => {
+    const item = event.target.closest("li.message");
+    if (item && !item.contains(event.relatedTarget)) {
+      for (const button of item.querySelectorAll(".actions button")) button.tabIndex = -1;
+    }
+  });
+  list.addEventListener("keydown", (event) => {
+    const item = event.target.closest("li.message");
+    if (!item || event.target !== item) {
+      if (event.key === "Escape" && item && textarea) textarea.focus();
+      return;
+    }
+    const items = [...list.querySelectorAll("li.message")];
+    const index = items.indexOf(item);
+    if (event.key === "ArrowUp" && index > 0) { event.preventDefault(); items[index - 1].focus(); }
+    else if (event.key === "ArrowDown" && index < items.length - 1) { event.preventDefault(); items[index + 1].focus(); }
+    else if ((event.key === "Escape" || event.key === "ArrowDown") && textarea) { event.preventDefault(); textarea.focus(); }
+  });
+
   const error = document.getElementById("composer-error");
   function showError(body, response) {
     if (!error) return;
-    error.textContent = (body && body.error) || `Could not do that (${response.status}).`;
+    error.textContent = (body && body.error) || `Could not do that (${response ? response.status : "no answer"}).`;
     error.hidden = false;
   }
 
   if (!form) return;
-  const textarea = form.querySelector("textarea");
+  const counter = document.getElementById("counter");
+
+  function showCounter() {
+    const count = length(textarea.value);
+    const left = maxLength - count;
+    counter.hidden = left > 500;
+    counter.classList.toggle("over", left < 0);
+    counter.textContent = left >= 0
+      ? `${left.toLocaleString("en")} characters left`
+      : `${(-left).toLocaleString("en")} characters over the limit of ${maxLength.toLocaleString("en")}`;
+  }
 
   async function send() {
     const text = textarea.value;
@@ -338,13 +636,16 @@
       error.hidden = false;
       return;
     }
+    const refusal = tooLong(text);
+    if (refusal) { showError({ error: refusal }); return; }
     try {
       const { response, body } = await call("POST", `${api}/messages/`, { text });
       if (response.status === 201) {
         // Keep whatever was typed while this one was on its way.
         if (textarea.value === text) textarea.value = "";
+        showCounter();
         add(body); // the echo from the stream is recognised by its id
-        scroller.scrollTop = scroller.scrollHeight;
+        toBottom();
       } else {
         showError(body, response);
       }
@@ -363,13 +664,19 @@
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       send();
+    } else if (event.key === "ArrowUp" && textarea.value === "") {
+      const own = [...list.querySelectorAll("li.message.mine")];
+      const target = own.length ? own[own.length - 1] : list.querySelector("li.message:last-of-type");
+      if (target) { event.preventDefault(); target.focus(); }
     }
   });
   textarea.addEventListener("input", () => {
+    showCounter();
     const now = Date.now();
     if (textarea.value.trim() && now - lastTyping > 3000) {
       lastTyping = now;
-      call("POST", `${api}/typing/`, {}).catch(() => {});
+      call("POST", `${api}/typing/`, { after: newestBy.get(me) || 0 }).catch(() => {});
     }
   });
+  showCounter();
 })();
