@@ -40,7 +40,7 @@ class Case:
 def check(cases: list[Case]) -> None:
     for case in cases:
         response = case.send()
-        assert response.status_code == case.status, (case.what, response.text)
+        assert response.status_code == case.status, (case.what, response.status_code)
         if case.status >= 400:
             assert response.headers["content-type"] == JSON, (case.what, response.text)
             message = response.json()["error"]

@@ -36,16 +36,9 @@ class ChatStreamView(StreamView):
             response[name] = value
         return response
 
-    async def http_method_not_allowed(  # type: ignore[override]  # async view: async answer
-        self, request: HttpRequest, *args: Any, **kwargs: Any
-    ) -> HttpResponse:
-        response = json_error(405, "An event stream only answers GET.")
-        response["Allow"] = "GET"
-        return response
-
-    async def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         try:
-            return await super().get(request, **kwargs)
+            return super().get(request, **kwargs)
         except (OperationalError, InterfaceError):
             return database_unavailable()
 

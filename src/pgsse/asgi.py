@@ -35,7 +35,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from pgsse.conf import get_settings
-from pgsse.hub import Hub, close_hub, get_hub
+from pgsse.hub import Hub, close_hub, current_hub, get_hub
 from pgsse.request_phase import RequestPhase, send_response, start_message
 from pgsse.routes import StreamRoutes
 from pgsse.takeover import ASGIApp, Message, Receive, Scope, Send, Takeover, serve_stream
@@ -115,7 +115,8 @@ class _Wrapper:
         """Any other request: Django's handler. Should a StreamView answer it anyway (a
         middleware set ``request.urlconf``), its stream is taken over as Django's handler
         sends the response (b)."""
-        takeover = Takeover(scope, _hub_or_none(), self._redispatch_to_django)
+        # The hub is not started for every request: a stream reached this way starts it.
+        takeover = Takeover(scope, current_hub(), self._redispatch_to_django)
         scope[Takeover.SCOPE_KEY] = takeover
         withheld: list[Message] = []
 

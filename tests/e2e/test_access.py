@@ -36,19 +36,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 publish = sync_to_async(pgsse.publish)
 
 
-def uvicorn(**pgsse_settings: object) -> tuple[list[str], dict[str, str]]:
-    """A worker of the test project (tests/urls.py, wrapped) and its environment."""
-    command = [
-        *(sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1"),
-        *("--port", "{port}", "--log-level", "warning", "--timeout-graceful-shutdown", "2"),
-    ]
-    return command, {"TEST_ROOT_URLCONF": "tests.urls", "TEST_PGSSE": json.dumps(pgsse_settings)}
+UVICORN = [
+    *(sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1"),
+    *("--port", "{port}", "--log-level", "warning", "--timeout-graceful-shutdown", "2"),
+]
 
 
 @pytest.fixture
 def two_workers(transactional_db: None, pg: Postgres) -> Iterator[list[ServerProcess]]:
-    command, env = uvicorn()
-    servers = [ServerProcess(command, pg.url, **env) for _ in range(2)]
+    """Two workers of the test project (tests/urls.py, wrapped)."""
+    servers = [ServerProcess(UVICORN, pg.url, TEST_ROOT_URLCONF="tests.urls") for _ in range(2)]
     try:
         yield [server.start() for server in servers]
     finally:

@@ -31,8 +31,9 @@ def worker(application: str, pg: Postgres, **pgsse_settings: object) -> ServerPr
         *("--port", "{port}", "--log-level", "warning", "--backlog", "2048"),
         *("--timeout-graceful-shutdown", "2"),
     ]
-    env = {"TEST_ROOT_URLCONF": "tests.urls", "TEST_PGSSE": json.dumps(pgsse_settings)}
-    return ServerProcess(command, pg.url, **env)
+    return ServerProcess(
+        command, pg.url, TEST_ROOT_URLCONF="tests.urls", TEST_PGSSE=json.dumps(pgsse_settings)
+    )
 
 
 @pytest.fixture
@@ -68,13 +69,16 @@ async def stats(server: ServerProcess) -> dict[str, object]:
 
 async def test_open_streams_cost_no_thread(wrapped: ServerProcess) -> None:
     readers = await open_readers(wrapped, "/events/room:threads/", 10)  # the pool is up now
-    before = threads(wrapped)
-    readers += await open_readers(wrapped, "/events/room:threads/", 490)
-    during = threads(wrapped)
+    counts = [threads(wrapped)]
+    for _ in range(2):
+        readers += await open_readers(wrapped, "/events/room:threads/", 245)
+        counts.append(threads(wrapped))
     await sync_to_async(pgsse.publish)("room:threads", "e", "to all 500")
     await asyncio.gather(*(r.wait_for(lambda r: r.count == 1) for r in readers))
     await stop(readers)
-    assert during == before, (before, during)
+    # 490 more streams, and at most a thread or two that the process starts on its own
+    # (asyncio's executor, say): nothing that grows with the streams.
+    assert counts[2] - counts[0] <= 2, counts
 
 
 async def test_without_the_wrapper_each_stream_holds_a_thread(

@@ -200,8 +200,13 @@ async def test_large_events_arrive_intact_and_are_read_once_per_process(
         for context, _ in readers:
             await context.__aexit__(None, None, None)
     # Inline below the payload limit: no read of the log at all. By reference above it:
-    # one read, not one per client.
-    assert after.log_reads - before.log_reads == (1 if by_reference else 0)
+    # one read, not one per client. (A listener that reconnected meanwhile, as happens on
+    # a loaded machine, fills its gap from the log: one read more.)
+    expected = 1 if by_reference else 0
+    if after.listener_connections != before.listener_connections:
+        expected += 1
+    assert after.log_reads - before.log_reads <= expected
+    assert after.log_reads - before.log_reads >= (1 if by_reference else 0)
 
 
 async def _enter(client: httpx.AsyncClient, url: str) -> tuple[Any, StreamReader]:
