@@ -38,7 +38,17 @@ from pgsse.conf import get_settings
 from pgsse.hub import Hub, close_hub, current_hub, get_hub
 from pgsse.request_phase import RequestPhase, send_response, start_message
 from pgsse.routes import StreamRoutes
-from pgsse.takeover import ASGIApp, Message, Receive, Scope, Send, Takeover, serve_stream
+from pgsse.stream import Stream
+from pgsse.takeover import (
+    TAKEOVER_HEADER,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    Takeover,
+    serve_stream,
+)
 
 __all__ = ["is_wrapped", "wrap"]
 
@@ -89,9 +99,16 @@ class _Wrapper:
 
     async def _stream_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A path that resolves to a StreamView: the request phase in the pool (a)."""
+        stream = await self._answer_in_pool(scope, receive, send)
+        if stream is not None:
+            # Only the stream is left of the request: what follows may last for hours.
+            await serve_stream(stream, receive, send)
+
+    async def _answer_in_pool(self, scope: Scope, receive: Receive, send: Send) -> Stream | None:
+        """Run the request phase; send its answer, or the start of the stream to serve."""
         body = await _read_body(receive)
         if body is None:
-            return  # the client left before the request was complete
+            return None  # the client left before the request was complete
         hub = _hub_or_none()
         phase = self._request_phase(hub)
         takeover = Takeover(scope, hub, self._redispatch)
@@ -102,19 +119,26 @@ class _Wrapper:
             del scope[Takeover.SCOPE_KEY]  # no reference cycle left for the collector
         stream, takeover.stream = takeover.stream, None
         if stream is not None and getattr(response, "pgsse_stream", False):
-            await serve_stream(stream, start_message(response), receive, send)
-            return
+            await send(start_message(response, without=TAKEOVER_HEADER))
+            return stream
         if stream is not None:  # a middleware answered instead of the view
             stream.discard()
         try:
             await send_response(response, send)
         finally:
             await phase.close_response(response)
+        return None
 
     async def _django_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Any other request: Django's handler. Should a StreamView answer it anyway (a
         middleware set ``request.urlconf``), its stream is taken over as Django's handler
         sends the response (b)."""
+        stream = await self._answer_in_django(scope, receive, send)
+        if stream is not None:
+            # Django's handler has returned: its context and thread are gone.
+            await serve_stream(stream, receive, send)
+
+    async def _answer_in_django(self, scope: Scope, receive: Receive, send: Send) -> Stream | None:
         # The hub is not started for every request: a stream reached this way starts it.
         takeover = Takeover(scope, current_hub(), self._redispatch_to_django)
         scope[Takeover.SCOPE_KEY] = takeover
@@ -136,12 +160,13 @@ class _Wrapper:
             del scope[Takeover.SCOPE_KEY]
         stream, takeover.stream = takeover.stream, None
         if stream is None:
-            return
+            return None
         if not withheld:  # a middleware answered instead of the view
             stream.discard()
-            return
-        # Django's handler has returned: its context and thread are gone, the stream is ours.
-        await serve_stream(stream, withheld[0], receive, send)
+            return None
+        start = withheld[0]
+        await send({**start, "headers": Takeover.unmarked(start["headers"])})
+        return stream
 
     def _request_phase(self, hub: Hub | None) -> RequestPhase:
         if self._phase is None:

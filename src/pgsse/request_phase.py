@@ -99,10 +99,14 @@ class RequestPhase:
         return response
 
 
-def start_message(response: HttpResponseBase) -> Message:
-    """The ``http.response.start`` message of a Django response: status, headers, cookies
-    (as Django's ASGI handler builds it)."""
-    headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+def start_message(response: HttpResponseBase, without: str = "") -> Message:
+    """The ``http.response.start`` message of a Django response: status, headers (but
+    ``without``), cookies, as Django's ASGI handler builds it."""
+    headers = [
+        (name.encode("ascii"), value.encode("latin1"))
+        for name, value in response.items()
+        if name.lower() != without.lower()
+    ]
     headers += [
         (b"Set-Cookie", cookie.output(header="").encode("ascii").strip())
         for cookie in response.cookies.values()

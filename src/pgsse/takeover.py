@@ -64,6 +64,11 @@ class Takeover:
         self.stream: Stream | None = None
 
     @staticmethod
+    def unmarked(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """``headers`` without the marker."""
+        return [(name, value) for name, value in headers if name.lower() != _MARKER]
+
+    @staticmethod
     def is_marked(message: Message) -> bool:
         """Whether ``message`` starts the view's own stream response."""
         return message["type"] == "http.response.start" and any(
@@ -81,10 +86,8 @@ class Takeover:
             del scope[self.SCOPE_KEY]
 
 
-async def serve_stream(stream: Stream, start: Message, receive: Receive, send: Send) -> None:
-    """Send the withheld start message, then the stream's bytes, until it ends."""
-    headers = [(name, value) for name, value in start["headers"] if name.lower() != _MARKER]
-    await send({**start, "headers": headers})
+async def serve_stream(stream: Stream, receive: Receive, send: Send) -> None:
+    """Send the stream's bytes (its response has started), until it ends."""
     chunks = stream.chunks()
     # Some servers (uvicorn) silently drop writes to a client that went away: only the
     # disconnect message tells. One waiting task per stream, like Django's own handler.
