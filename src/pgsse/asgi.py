@@ -33,14 +33,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.http.response import HttpResponseBase
 
 from pgsse.conf import get_settings
 from pgsse.hub import Hub, close_hub, current_hub, get_hub
-from pgsse.request_phase import RequestPhase, send_response, start_message
+from pgsse.request_phase import RequestPhase, send_response
 from pgsse.routes import StreamRoutes
 from pgsse.stream import Stream
 from pgsse.takeover import (
-    TAKEOVER_HEADER,
     ASGIApp,
     Message,
     Receive,
@@ -114,19 +114,19 @@ class _Wrapper:
         takeover = Takeover(scope, hub, self._redispatch)
         scope[Takeover.SCOPE_KEY] = takeover
         try:
-            response = await phase.respond(scope, body)
+            answer = await phase.respond(scope, body)
         finally:
             del scope[Takeover.SCOPE_KEY]  # no reference cycle left for the collector
         stream, takeover.stream = takeover.stream, None
-        if stream is not None and getattr(response, "pgsse_stream", False):
-            await send(start_message(response, without=TAKEOVER_HEADER))
+        if not isinstance(answer, HttpResponseBase):  # the start of the view's stream
+            await send(answer)
             return stream
         if stream is not None:  # a middleware answered instead of the view
             stream.discard()
         try:
-            await send_response(response, send)
+            await send_response(answer, send)
         finally:
-            await phase.close_response(response)
+            await phase.close_response(answer)
         return None
 
     async def _django_request(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -182,9 +182,11 @@ class _Wrapper:
 
     async def _redispatch(self, scope: Scope) -> int:
         phase = self._request_phase(_hub_or_none())
-        response = await phase.respond(scope, b"")
-        await phase.close_response(response)
-        return response.status_code
+        answer = await phase.respond(scope, b"")
+        if not isinstance(answer, HttpResponseBase):
+            return int(answer["status"])
+        await phase.close_response(answer)
+        return answer.status_code
 
     async def _redispatch_to_django(self, scope: Scope) -> int:
         status = 0
@@ -232,7 +234,8 @@ async def _lifespan(receive: Receive, send: Send) -> None:
                 logger.exception("pgsse could not start")
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
-            gc.freeze()
+            if get_settings().GC_FREEZE:
+                gc.freeze()  # what loading the project created lives as long as the process
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await close_hub()

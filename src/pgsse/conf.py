@@ -89,6 +89,11 @@ class PgsseSettings:
     #: Seconds between automatic prunes in each process (one prunes at a time);
     #: ``None`` leaves pruning to ``manage.py pgsse_prune``.
     PRUNE_INTERVAL: float | None = 600.0
+    #: Keep long-lived objects out of the cyclic garbage collector's full passes
+    #: (``gc.freeze()``): once at start-up under ``wrap()``, and each time another
+    #: 500 streams have opened. Full passes then last milliseconds, not a second, with
+    #: thousands of streams open. See docs/performance.md for the trade-off.
+    GC_FREEZE: bool = True
     #: End open streams (with a ``retry:`` hint) when the process gets SIGTERM or SIGINT,
     #: chaining to the server's own handler, so that graceful shutdown does not wait for
     #: clients that never leave.
@@ -171,6 +176,7 @@ _CHECKS: dict[str, _Check] = {
     "AUTHORIZE": _dotted_path_or_none,
     "RETENTION": _retention,
     "PRUNE_INTERVAL": _number(optional=True),
+    "GC_FREEZE": _boolean,
     "HANDLE_SIGNALS": _boolean,
 }
 

@@ -21,6 +21,7 @@ on every host, in commit order, and a listener outage delays them, never loses t
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import random
@@ -66,6 +67,8 @@ _KEEPALIVE = {
 #: and how many of the latest a starting hub reads (for streams authorized meanwhile).
 _RECENT_CLOSES = 1000
 _REMEMBERED_AT_START = 100
+#: Streams opened between two freezes of the garbage collector's older objects.
+_FREEZE_EVERY = 500
 
 
 class SubscribeTimeout(Exception):
@@ -131,6 +134,7 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started: asyncio.Task[None] | None = None
         self._closers: list[Callable[[], None]] = []
+        self._frozen_at = 0
         self._closed = False
         self._disconnected = False
 
@@ -602,6 +606,8 @@ class Hub:
                 logger.exception("the hub's clock failed; it goes on")
 
     def _tick(self, now: float) -> None:
+        if self.settings.GC_FREEZE:
+            self._freeze_new_streams()
         heartbeat = self.settings.HEARTBEAT_INTERVAL
         write_timeout = self.settings.WRITE_TIMEOUT
         recheck = self.settings.REAUTHORIZE_INTERVAL
@@ -623,6 +629,22 @@ class Hub:
                 subscription.ask_recheck()
             elif now - subscription.last_write >= heartbeat:
                 subscription.beat()
+
+    def _freeze_new_streams(self) -> None:
+        """Move what the last streams allocated out of the collector's full passes.
+
+        A full pass walks every tracked object, about 60 per open stream (the server's
+        connection, the tasks, the stream), which took half a second with 10,000 streams
+        open. Frozen objects are still freed by reference counting when their stream
+        ends (a stream's life leaves no reference cycle behind, tested), so freezing
+        costs nothing but garbage in cycles that had already reached the oldest
+        generation, collected first by ``gc.collect(1)`` as far as it is young.
+        """
+        opened = self.counters.streams_opened
+        if opened - self._frozen_at >= _FREEZE_EVERY:
+            self._frozen_at = opened
+            gc.collect(1)
+            gc.freeze()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)

@@ -36,6 +36,8 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
 
+from pgsse.takeover import TAKEOVER_HEADER
+
 if TYPE_CHECKING:
     from pgsse.takeover import Message, Scope, Send
 
@@ -55,14 +57,15 @@ class RequestPhase:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def respond(self, scope: Scope, body: bytes) -> HttpResponseBase:
-        """The response Django gives the request (closed already if it is the view's
-        stream response; the caller closes any other once it is sent)."""
+    async def respond(self, scope: Scope, body: bytes) -> HttpResponseBase | Message:
+        """Django's answer to the request: the start message of the view's stream (its
+        status, headers and cookies as the middleware left them), or any other response,
+        which the caller sends and then closes (:meth:`close_response`)."""
         # In a task of its own: whatever context variables the phase sets stay there, not
         # in the context of the task that then serves the stream for hours.
         return await asyncio.get_running_loop().create_task(self._respond(scope, body))
 
-    async def _respond(self, scope: Scope, body: bytes) -> HttpResponseBase:
+    async def _respond(self, scope: Scope, body: bytes) -> HttpResponseBase | Message:
         run = sync_to_async(self._run, thread_sensitive=False, executor=self._pool)
         return await run(scope, body)
 
@@ -70,7 +73,7 @@ class RequestPhase:
         """Close a response the caller has sent (``request_finished`` runs in the pool)."""
         await sync_to_async(self._closed, thread_sensitive=False, executor=self._pool)(response)
 
-    def _run(self, scope: Scope, body: bytes) -> HttpResponseBase:
+    def _run(self, scope: Scope, body: bytes) -> HttpResponseBase | Message:
         try:
             set_script_prefix(get_script_prefix(scope))
             signals.request_started.send(sender=ASGIHandler, scope=scope)
@@ -82,9 +85,16 @@ class RequestPhase:
             except RequestDataTooBig:
                 return self._closed(HttpResponse("413 Payload too large", status=413))
             response = self._handler.get_response(request)
-            if getattr(response, "pgsse_stream", False):
-                self._closed(response)
-            return response
+            if not getattr(response, "pgsse_stream", False):
+                return response
+            start = start_message(response, without=TAKEOVER_HEADER)
+            self._closed(response)
+            # The request and its response hold each other in cycles (the lazy user, the
+            # messages storage): break them, so that they are freed now rather than by the
+            # cyclic collector, whose full passes are what grow with thousands of streams.
+            request.__dict__.clear()
+            response.__dict__.clear()
+            return start
         finally:
             # Django keeps connections per thread, and this thread serves other requests
             # next: close them now, also for a response closed (request_finished) once sent.

@@ -100,6 +100,9 @@ class StreamView(View):
     """
 
     http_method_names = ["get"]
+    # Not a handler (HEAD is not allowed): set here, it keeps View.setup() from binding
+    # ``self.head = self.get``, a reference cycle every request would leave to the collector.
+    head = None
     channels: ChannelsHook | Sequence[str] | None = None
     authorize: AuthorizeHook | None = None
 
