@@ -7,6 +7,7 @@ are read over HTTP (tests/urls.py's ``/stats/``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import Iterator
@@ -129,3 +130,51 @@ async def test_a_reconnect_storm_is_replayed_from_shared_reads_once_in_order(
     # racing the first stream); every other stream is served the same read.
     assert reads <= 2, (reads, shared)
     assert shared >= streams - reads
+
+
+async def test_a_streams_life_leaves_no_reference_cycle(
+    pg: Postgres, transactional_db: None
+) -> None:
+    """What lets the hub freeze older objects out of the collector's way (GC_FREEZE)."""
+    from django.core.asgi import get_asgi_application
+    from django.test import override_settings
+
+    import pgsse.asgi
+    from tests.servers import LiveServer
+
+    def ours(garbage: list[object]) -> list[str]:
+        modules = ("pgsse", "django", "uvicorn", "asgiref")
+        return [
+            type(item).__qualname__
+            for item in garbage
+            if type(item).__module__.split(".")[0] in modules
+        ]
+
+    with override_settings(ROOT_URLCONF="tests.urls"):
+        server = LiveServer(pgsse.asgi.wrap(get_asgi_application())).start()
+        try:
+            readers = [LightReader(server.url, "/events/room:cycles/").start() for _ in range(5)]
+            await asyncio.gather(*(r.live.wait() for r in readers))
+            await stop(readers)  # warm: imports, caches, the pool's threads
+            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                readers = [
+                    LightReader(server.url, "/events/room:cycles/").start() for _ in range(50)
+                ]
+                await asyncio.gather(*(r.live.wait() for r in readers))
+                await sync_to_async(pgsse.publish)("room:cycles", "e", "one event")
+                await asyncio.gather(*(r.wait_for(lambda r: r.count == 1) for r in readers))
+                await stop(readers)
+                for _ in range(100):
+                    if server.on_hub(lambda hub: hub.stats().subscriptions) == 0:
+                        break
+                    await asyncio.sleep(0.05)
+                gc.collect()
+                found = ours(gc.garbage)
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+        finally:
+            server.stop()
+    assert found == [], found[:20]
