@@ -23,8 +23,8 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from pgsse import log
-from pgsse.channels import pg_channel_name, validate_channel
-from pgsse.conf import get_settings
+from pgsse.channels import validate_channel
+from pgsse.conf import get_settings, require_installed
 
 if TYPE_CHECKING:
     from pgsse.subscription import Subscription
@@ -83,14 +83,8 @@ def close_streams(*, user: Any = None, channel: str | None = None) -> int:
         user_key(user) if user is not None else None,
         validate_channel(channel) if channel is not None else None,
     )
-    data = request.to_json()
-    params = {
-        "channel": CONTROL_CHANNEL,
-        "type": CLOSE_EVENT,
-        "data": data,
-        "pg_channel": pg_channel_name(CONTROL_CHANNEL),
-        "tail": log.notify_tail(CONTROL_CHANNEL, CLOSE_EVENT, data),
-    }
+    require_installed()
+    params = log.append_params(CONTROL_CHANNEL, CLOSE_EVENT, request.to_json())
     with connections[get_settings().DATABASE].cursor() as cursor:
         cursor.execute(log.APPEND_SQL, params)
         seq: int = cursor.fetchone()[0]

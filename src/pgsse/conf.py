@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-__all__ = ["InvalidSettings", "PgsseSettings", "get_settings"]
+__all__ = ["InvalidSettings", "PgsseSettings", "get_settings", "require_installed"]
 
 #: Settings that were renamed: the old key's error names the new one.
 _RENAMED = {"MAX_BUFFERED_EVENTS": "MAX_BUFFERED_BYTES (a size in bytes)"}
@@ -202,6 +202,17 @@ def _problems(given: Mapping[Any, Any]) -> list[str]:
             f" PGSSE['RECONNECT_MAX_DELAY'] ({high!r})"
         )
     return problems
+
+
+def require_installed() -> None:
+    """Raise ``ImproperlyConfigured``, saying what to do, if pgsse is not an installed app."""
+    from django.apps import apps
+
+    if not apps.is_installed("pgsse"):
+        raise ImproperlyConfigured(
+            "pgsse is not in INSTALLED_APPS: add 'pgsse' there (it owns the event log's"
+            " tables, migrations and checks), then run manage.py migrate."
+        )
 
 
 @cache

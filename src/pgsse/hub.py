@@ -28,17 +28,16 @@ import random
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
-from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from pgsse import log
 from pgsse.admission import Admission
 from pgsse.channel_set import ChannelSet
 from pgsse.closing import CONTROL_CHANNEL, CloseRequest
-from pgsse.conf import PgsseSettings, get_settings
+from pgsse.conf import PgsseSettings, get_settings, require_installed
 from pgsse.connection import connection_kwargs, identify
 from pgsse.feed import Feed
 from pgsse.listener import Listener
@@ -140,11 +139,7 @@ class Hub:
 
     @classmethod
     def from_django(cls) -> Hub:
-        if not apps.is_installed("pgsse"):
-            raise ImproperlyConfigured(
-                "pgsse is not in INSTALLED_APPS: add 'pgsse' there (it owns the event log's"
-                " tables, migrations and checks), then run manage.py migrate."
-            )
+        require_installed()
         settings = get_settings()
         conninfo = connection_kwargs(connections[settings.DATABASE].settings_dict)
         counters = Counters()
@@ -189,7 +184,7 @@ class Hub:
         if self.settings.PRUNE_INTERVAL:
             from pgsse.retention import prune_periodically
 
-            self._spawn(prune_periodically(self.settings.PRUNE_INTERVAL))
+            self._spawn(prune_periodically(self.settings.PRUNE_INTERVAL, self.counters))
 
     def end_streams(self) -> None:
         """Refuse new streams and end every open one with a ``retry:`` hint.
@@ -234,13 +229,15 @@ class Hub:
             await self._disconnect()
 
     def stats(self) -> HubStats:
-        return self.counters.snapshot(
+        snapshot = self.counters.snapshot(
             now=asyncio.get_running_loop().time(),
             channels=len(self._feeds) - (CONTROL_CHANNEL in self._feeds),
             subscriptions=len(self._subscriptions),
             listener_connected=self._listener.backend_pid is not None,
             listener_connections=self._listener.connections_made,
         )
+        failed_notifications: int = getattr(self._listener, "failures", 0)
+        return replace(snapshot, failures=snapshot.failures + failed_notifications)
 
     @property
     def listener_pid(self) -> int | None:

@@ -31,6 +31,7 @@ __all__ = [
     "SEQ_DIGITS",
     "ChannelHead",
     "LoggedEvent",
+    "append_params",
     "contiguous_prefix",
     "continues",
     "event_type_problem",
@@ -162,6 +163,19 @@ def event_type_problem(event_type: object) -> str | None:
     if event_type == RESET_EVENT:
         return f"{RESET_EVENT!r} is the event type streams send themselves"
     return None
+
+
+def append_params(channel: str, event_type: str, text: str) -> dict[str, Any]:
+    """The parameters of :data:`APPEND_SQL` for one event (``text``: its JSON)."""
+    from pgsse.channels import pg_channel_name
+
+    return {
+        "channel": channel,
+        "type": event_type,
+        "data": text,
+        "pg_channel": pg_channel_name(channel),
+        "tail": notify_tail(channel, event_type, text),
+    }
 
 
 def notify_tail(channel: str, event_type: str, data: str) -> str:

@@ -24,8 +24,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
 
 from pgsse import log
-from pgsse.channels import pg_channel_name, validate_channel
-from pgsse.conf import get_settings
+from pgsse.channels import validate_channel
+from pgsse.conf import get_settings, require_installed
 from pgsse.log import MAX_EVENT_TYPE_LENGTH
 
 __all__ = [
@@ -70,16 +70,6 @@ def _encode(data: Any, encoder: type[json.JSONEncoder]) -> str:
     return json.dumps(data, cls=encoder, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def _append_params(channel: str, event_type: str, text: str) -> dict[str, Any]:
-    return {
-        "channel": channel,
-        "type": event_type,
-        "data": text,
-        "pg_channel": pg_channel_name(channel),
-        "tail": log.notify_tail(channel, event_type, text),
-    }
-
-
 def _tell_observers(alias: str, events: Sequence[PublishedEvent]) -> None:
     for observer in tuple(publish_observers):
         observer(alias, events)
@@ -100,12 +90,13 @@ def publish(
     Raises :class:`~pgsse.channels.InvalidChannel`, :class:`InvalidEvent`, or
     :class:`TypeError` / :class:`ValueError` for data the encoder cannot encode (NaN).
     """
+    require_installed()
     validate_channel(channel)
     _check_event_type(event_type)
     text = _encode(data, encoder)
     alias = get_settings().DATABASE
     with connections[alias].cursor() as cursor:
-        cursor.execute(log.APPEND_SQL, _append_params(channel, event_type, text))
+        cursor.execute(log.APPEND_SQL, log.append_params(channel, event_type, text))
         seq: int = cursor.fetchone()[0]
     if publish_observers:
         _tell_observers(alias, [PublishedEvent(channel, event_type, text, seq)])
@@ -142,6 +133,7 @@ def publish_many(
     of one channel get consecutive seqs in that order. Every event is checked and encoded
     before the database is touched: one bad event publishes none.
     """
+    require_installed()
     checked = _checked_events(events, encoder)
     if not checked:
         return []
@@ -156,7 +148,7 @@ def publish_many(
         for channel, event_type, text in checked:
             seqs.append(next_seq[channel])
             next_seq[channel] += 1
-            rows.append({**_append_params(channel, event_type, text), "seq": seqs[-1]})
+            rows.append({**log.append_params(channel, event_type, text), "seq": seqs[-1]})
         cursor.executemany(log.APPEND_RESERVED_SQL, rows)
     if publish_observers:
         published = [

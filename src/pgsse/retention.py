@@ -37,6 +37,7 @@ from django.db.backends.utils import CursorWrapper
 
 from pgsse.channels import RESERVED_PREFIX
 from pgsse.conf import get_settings
+from pgsse.stats import Counters
 
 __all__ = ["PruneReport", "Rule", "prune", "prune_periodically", "retention_problem", "rule_for"]
 
@@ -189,8 +190,9 @@ def prune(now: dt.datetime | None = None, using: str | None = None) -> PruneRepo
     return report
 
 
-async def prune_periodically(interval: float) -> None:
-    """Prune every ``interval`` seconds, forever; run as a task by each process's hub."""
+async def prune_periodically(interval: float, counters: Counters | None = None) -> None:
+    """Prune every ``interval`` seconds, forever; run as a task by each process's hub
+    (whose ``counters`` count the failures)."""
     # Spread the processes of a fleet over the interval; one prunes at a time anyway.
     await asyncio.sleep(random.uniform(0, interval))
     while True:
@@ -200,8 +202,12 @@ async def prune_periodically(interval: float) -> None:
                 logger.info(
                     "pruned %s events from %s channels", report.events_deleted, report.channels
                 )
-        except Exception as exc:
-            logger.warning("pruning the event log failed: %s", exc)
+        except Exception:
+            if counters is not None:
+                counters.failures += 1
+            logger.warning(
+                "pruning the event log failed; next try in %s s", interval, exc_info=True
+            )
         await asyncio.sleep(interval)
 
 

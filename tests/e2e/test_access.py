@@ -342,3 +342,23 @@ async def test_an_open_stream_holds_no_database_connection_when_middleware_write
             server.stop()
     # The test's own connection may come and go; one per stream would be 20 more.
     assert during <= before + 1, (before, during)
+
+
+async def test_without_pgsse_in_installed_apps_publish_and_streams_say_so(
+    pg: Postgres, transactional_db: None, stream_app: Callable[[], Any]
+) -> None:
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    apps = [app for app in settings.INSTALLED_APPS if app != "pgsse"]
+    with override_settings(ROOT_URLCONF="tests.urls", INSTALLED_APPS=apps):
+        with pytest.raises(ImproperlyConfigured, match="add 'pgsse' there"):
+            await publish("room:a", "e", 1)
+        server = LiveServer(stream_app()).start()
+        try:
+            async with stream_client(server.url) as client:
+                response = await client.get("/events/room:a/")
+        finally:
+            server.stop()
+    assert response.status_code == 500
+    assert "pgsse is not in INSTALLED_APPS" in response.text
