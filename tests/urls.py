@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
+from pgsse.hub import current_hub
 from pgsse.views import StreamView
 
 
@@ -39,7 +42,15 @@ class JsonStreamView(StreamView):
         return JsonResponse({"error": message}, status=status, headers=headers)
 
 
+async def hub_stats(request: HttpRequest) -> JsonResponse:
+    """This process's hub counters (``{}`` before a stream started it): the benchmark reads
+    its log reads around a reconnect storm. A test project's view, never the package's."""
+    hub = current_hub()  # an async view runs on the server's loop, where the hub lives
+    return JsonResponse(asdict(hub.stats()) if hub is not None else {})
+
+
 urlpatterns = [
+    path("stats/", hub_stats),
     path("events/<str:channel>/", StreamView.as_view(authorize=not_secret)),
     path("multi/", StreamView.as_view(channels=channels_from_query, authorize=anyone)),
     path("private/<str:channel>/", StreamView.as_view()),
