@@ -5,23 +5,33 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bench.database import PYTHONPATH, REPOSITORY
 from bench.procfs import Usage, usage
+from tests.processes import PYTHONPATH, REPOSITORY
 
 
 class Swarm:
     """``streams`` SSE streams to ``port`` held by a client process; ``with`` ends it."""
 
     def __init__(
-        self, port: int, path: str, streams: int, probes: int = 200, connect_timeout: float = 90
+        self,
+        port: int,
+        path: str,
+        streams: int,
+        probes: int = 200,
+        connect_timeout: float = 120,
+        cookies: Path | None = None,
     ) -> None:
         self._command = [
             sys.executable, "-m", "bench.swarm",
             str(port), path, str(streams), str(probes), str(connect_timeout),
         ]  # fmt: skip
+        if cookies is not None:
+            self._command.append(str(cookies))
         self.process: subprocess.Popen[str] | None = None
         self.opened: dict[str, Any] = {}
 
@@ -66,6 +76,17 @@ class Swarm:
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
         return self._answer() if answer else {}
+
+    def wait_for(
+        self, key: str, target: int, timeout: float, command: str = "count", interval: float = 0.005
+    ) -> dict[str, Any]:
+        """Ask ``command`` until its ``key`` reaches ``target`` or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        answer = self.ask(command)
+        while int(answer[key] or 0) < target and time.monotonic() < deadline:
+            time.sleep(interval)
+            answer = self.ask(command)
+        return answer
 
     def _answer(self) -> dict[str, Any]:
         assert self.process is not None
