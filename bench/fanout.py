@@ -175,10 +175,14 @@ def run(
             server_cpu = server.usage().cpu_seconds
             client_cpu = swarm.usage().cpu_seconds
             started = time.monotonic()
-            if mode == "burst":
-                publish_seconds, timed_out = _publish_burst(swarm, publisher, events, probes)
-            else:
-                publish_seconds, timed_out = _publish_paced(swarm, publisher, events, probes)
+            refused = ""
+            try:
+                if mode == "burst":
+                    publish_seconds, timed_out = _publish_burst(swarm, publisher, events, probes)
+                else:
+                    publish_seconds, timed_out = _publish_paced(swarm, publisher, events, probes)
+            except (RuntimeError, OSError) as error:  # the server would not take an event
+                publish_seconds, timed_out, refused = [], events, f"publishing failed: {error}"
             time.sleep(0.3)  # the last writes to streams that are not probes
             elapsed = time.monotonic() - started
             server_cpu = server.usage().cpu_seconds - server_cpu
@@ -194,6 +198,7 @@ def run(
             peak = sampler.peak
     output = server.output()
     failure = _failure(streams, opened, check, timed_out, int(report["closed_by_server"]))
+    failure = "; ".join(part for part in (refused, failure) if part)
     return FanoutResult(
         server=kind,
         streams_requested=streams,
