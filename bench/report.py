@@ -1,9 +1,14 @@
-"""The run's results, written as JSON, Markdown and a plot to ``bench/results/``."""
+"""The run's results, written as JSON, Markdown and a plot to ``bench/results/``.
+
+``python -m bench.report RUN.json [--docs-plot]`` writes a past run's report and plot again
+(after a change to the tables, say).
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from bench.plot import plot
@@ -96,3 +101,8 @@ def write(results: Results, docs_plot: bool = False) -> Path:
         if docs_plot:
             shutil.copyfile(picture, DOCS_PLOT)
     return RESULTS / f"{stamp}.md"
+
+
+if __name__ == "__main__":
+    run = Results.from_dict(json.loads(Path(sys.argv[1]).read_text()))
+    print(write(run, docs_plot="--docs-plot" in sys.argv))

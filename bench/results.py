@@ -43,6 +43,24 @@ class Results:
             "throughput": [result.as_dict() for result in self.throughput],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Results:
+        """A run read back from its JSON (to write its report again)."""
+        return cls(
+            machine=data["machine"],
+            scale=data["scale"],
+            fanout=[FanoutResult(**result) for result in data["fanout"]],
+            storms=[StormResult(**storm) for storm in data["storms"]],
+            naive=FanoutResult(**data["naive"]) if data["naive"] else None,
+            naive_cap=data["naive_cap"],
+            max_connections=data["max_connections"],
+            throughput=[ThroughputResult(**result) for result in data["throughput"]],
+            notes=data["notes"],
+            load_before=data["load_average_before"],
+            load_after=data["load_average_after"],
+            seconds=data["seconds"],
+        )
+
     def runs(self, mode: str = "paced") -> list[FanoutResult]:
         return [result for result in self.fanout if result.mode == mode]
 

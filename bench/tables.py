@@ -329,8 +329,8 @@ def connections_table(results: Results) -> list[str]:
             str(result.streams_requested),
             str(result.streams_live),
             str(result.streams_refused + result.streams_failed),
-            str(result.backends_peak),
-            str(result.backends_at_rest),
+            _connections(result.backends_peak),
+            _connections(result.backends_at_rest),
             _number(result.other_channel_publishes_per_second or None, 0),
         ]
         for result in servers
@@ -345,6 +345,11 @@ def connections_table(results: Results) -> list[str]:
         "NOTIFY/s elsewhere",
     ]
     return _table(header, rows)
+
+
+def _connections(count: int) -> str:
+    # -1: PostgreSQL refused the benchmark's own question, every slot being taken.
+    return str(count) if count >= 0 else "all (refused the count's own connection)"
 
 
 def pgsse_baselines(results: Results) -> list[str]:
