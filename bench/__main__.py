@@ -146,13 +146,21 @@ class Sweep:
         self.database = database
         self.results = results
         self.cookies: Path | None = None
-        #: Per server: streams per worker at which it first failed.
-        self.stopped: dict[str, int] = {}
+        #: Per server and number of workers: the streams at which it first failed.
+        self.stopped: dict[tuple[str, int], int] = {}
+
+    def skip(self, kind: str, streams: int, workers: int) -> bool:
+        """Whether ``kind`` already failed at no more streams (per worker, in one worker)."""
+        failed = [self.stopped.get((kind, workers))]
+        if workers > 1:  # one worker that failed at the share each would have
+            one = self.stopped.get((kind, 1))
+            failed.append(one * workers if one is not None else None)
+        return any(count is not None and count <= streams for count in failed)
 
     def measure(
         self, kind: str, streams: int, mode: str = "paced", workers: int = 1, round_: int = 1
     ) -> FanoutResult | None:
-        if self.stopped.get(kind, streams // workers + 1) <= streams // workers:
+        if self.skip(kind, streams, workers):
             return None
         progress(f"{mode} round {round_}: {kind}, {streams} streams on {workers} worker(s)")
         gc_off = self.scale.pgsse_gc_off and kind.startswith("pgsse")
@@ -183,7 +191,8 @@ class Sweep:
         if not result.ok:
             progress(f"{kind} stopped at {streams} streams: {result.failure}")
             if mode == "paced":
-                self.stopped[kind] = min(self.stopped.get(kind, streams), streams // workers)
+                key = (kind, workers)
+                self.stopped[key] = min(self.stopped.get(key, streams), streams)
         return result
 
 

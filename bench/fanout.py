@@ -205,7 +205,7 @@ def run(
             publisher.close()
             delivered = _drain(swarm, events * live)
             check = swarm.ask(f"check {events}")
-            report = swarm.ask("report")
+            report = swarm.report()
             elsewhere = 0.0
             if elsewhere_seconds and kind in ("pgsse", "naive"):
                 elsewhere = publish_for(OTHER_CHANNEL, elsewhere_seconds)
@@ -253,9 +253,10 @@ def _failure(
 ) -> str:
     problems = []
     if int(opened["live"]) < streams:
+        why = ", ".join(f"{count} {error}" for error, count in opened.get("errors", {}).items())
         problems.append(
-            f"{opened['live']} of {streams} streams opened"
-            f" ({opened['refused']} refused, {opened['failed']} failed or timed out)"
+            f"{opened['live']} of {streams} streams opened ({opened['refused']} refused,"
+            f" {opened['failed']} failed or timed out{': ' + why if why else ''})"
         )
     if timed_out:
         problems.append(f"{timed_out} event(s) did not reach every probe in {EVENT_TIMEOUT:.0f} s")

@@ -1,16 +1,18 @@
 """The load client: many SSE streams over raw sockets in one uvloop process.
 
 ``python -m bench.swarm PORT PATH STREAMS PROBES CONNECT_TIMEOUT [COOKIES_FILE]``, driven over
-stdin/stdout by :class:`bench.clients.Swarm`. It opens the streams (at most ``OPENING`` at
-once, from source addresses spread over 127.0.0.0/8 so that ephemeral ports never run short)
-and prints one JSON line once each is live (its first ``id:`` or named event arrived),
-refused (not 200) or failed. Then it answers one JSON line per command:
+stdin/stdout by :class:`bench.clients.Swarm` (which splits counts past 15,000 over several
+such processes: a process may not hold more descriptors than the hard limit, 20,000 here).
+It opens the streams (at most ``OPENING`` at once, from source addresses spread over
+127.0.0.0/8 so that ephemeral ports never run short) and prints one JSON line once each is
+live (its first ``id:`` or named event arrived), refused (not 200) or failed. Then it
+answers one JSON line per command:
 
 - ``expect N``: from now on every stream must receive events ``N, N+1, ...`` in that order;
 - ``count``: events received so far, by the probes, and streams that got all expected so far;
 - ``drain``: resume reading the streams that are not probes;
 - ``check LAST``: how many streams received exactly ``N..LAST``, once each, in order;
-- ``report``: latency quantiles of the probes;
+- ``report``: every probe delivery's publish time and latency;
 - ``disconnect`` / ``reconnect``: close every live stream, then open them all again at once,
   each with ``Last-Event-ID`` set to the last id it received (the reconnect storm);
 - ``quit``.
@@ -29,11 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
-import resource
 import sys
 import time
 from array import array
+from collections import Counter
 from typing import cast
 
 import uvloop
@@ -58,6 +61,8 @@ class Swarm:
         self.stride = max(1, -(-streams // max(1, probes)))  # at most ``probes`` probes
         self.refused = 0
         self.failed = 0
+        #: Why streams failed to open: connect errors by name, and other ends.
+        self.errors: Counter[str] = Counter()
         self.settled = asyncio.Event()
         self.protocols: list[StreamProtocol] = []
         #: Per probe delivery: the event's publish time and the latency.
@@ -114,25 +119,11 @@ class Swarm:
         }
 
     def report(self) -> dict[str, object]:
-        ordered = sorted(self.latencies)
-        # The time each event took to reach the last probe: fan-out completion.
-        last_by_event: dict[float, float] = {}
-        for published, latency in zip(self.published, self.latencies, strict=True):
-            last_by_event[published] = max(latency, last_by_event.get(published, 0.0))
-        completions = sorted(last_by_event.values())
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-
-        def quantile(values: list[float], q: float) -> float | None:
-            return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else None
-
+        """Every probe delivery (publish time, latency): the driver computes the quantiles."""
         return {
-            "p50_ms": quantile(ordered, 0.50),
-            "p90_ms": quantile(ordered, 0.90),
-            "p99_ms": quantile(ordered, 0.99),
-            "max_ms": ordered[-1] * 1000 if ordered else None,
-            "all_probes_p50_ms": quantile(completions, 0.50),
+            "published": list(self.published),
+            "latencies": list(self.latencies),
             "closed_by_server": sum(1 for p in self.protocols if p.live and p.closed),
-            "cpu_seconds": usage.ru_utime + usage.ru_stime,
         }
 
 
@@ -216,6 +207,9 @@ class StreamProtocol(asyncio.Protocol):
             self.closed = True
         elif not self.status:
             self.swarm.failed += 1
+            self.swarm.errors["closed before the response"] += 1
+        elif self.status == 200:
+            self.swarm.errors["closed after 200, before the first frame"] += 1
         self._settle()
 
     def _settle(self) -> None:
@@ -239,8 +233,9 @@ async def connect(protocol: StreamProtocol, port: int) -> None:
     source = SOURCES[protocol.index % len(SOURCES)]
     try:
         await loop.create_connection(lambda: protocol, "127.0.0.1", port, local_addr=(source, 0))
-    except OSError:
+    except OSError as error:
         protocol.swarm.failed += 1
+        protocol.swarm.errors[errno.errorcode.get(error.errno or 0, type(error).__name__)] += 1
         protocol._settle()
         return
     await protocol.opened
@@ -309,6 +304,8 @@ async def main(
             "failed": streams - live - swarm.refused,
             "probes": sum(1 for p in swarm.protocols if p.probe and p.live),
             "seconds": time.monotonic() - started,
+            "errors": dict(swarm.errors),
+            "pending": sum(1 for p in swarm.protocols if not p.settled),
         }
     )
     loop = asyncio.get_running_loop()
