@@ -51,7 +51,14 @@ browser-tests: $(STAMP)
 
 
 ## Benchmarks against baselines measured in the same run (not part of `make test`).
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.bench-installed
+
+# The peers and matplotlib: pyproject.toml's `bench` dependency group, never the package's.
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet --group bench
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -17,6 +17,7 @@ import psycopg
 import uvloop
 from psycopg import sql
 
+from bench.servers import READY
 from bench.sse_wire import GREETING, STREAM_HEAD, frame_from_payload
 from pgsse.channels import pg_channel_name
 
@@ -52,9 +53,11 @@ async def serve(port: int, database_url: str, channel: str) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(pg_channel_name(channel))))
+    # SO_REUSEPORT: a second process on the same port shares the connections (two workers).
     server = await loop.create_server(
-        lambda: StreamProtocol(streams), "127.0.0.1", port, backlog=4096
+        lambda: StreamProtocol(streams), "127.0.0.1", port, backlog=4096, reuse_port=True
     )
+    print(READY, file=sys.stderr, flush=True)
 
     async def fan_out() -> None:
         async for notify in conn.notifies():

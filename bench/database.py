@@ -8,18 +8,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+from tests.processes import PYTHONPATH, REPOSITORY
+
 DATABASE_NAME = "pgsse_bench"
 _DROP = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE_NAME))
-#: Directories the servers and the driver import from: tests/, demo/ (chatsite) and src/.
-PYTHONPATH = os.pathsep.join(str(REPOSITORY / part) for part in (".", "demo", "src"))
+#: The peers' own settings, migrated into the same database (django-eventstream's tables).
+PEER_SETTINGS = ("bench.eventstream_site.settings",)
 
 
 def _with_database(url: str, name: str) -> str:
@@ -48,12 +48,13 @@ class BenchDatabase:
         with psycopg.connect(self.server_url, autocommit=True) as conn:
             conn.execute(_DROP)
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
-        subprocess.run(
-            [sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"],
-            cwd=REPOSITORY,
-            env=self.environment(),
-            check=True,
-        )
+        for settings in ("tests.settings", *PEER_SETTINGS):
+            subprocess.run(
+                [sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"],
+                cwd=REPOSITORY,
+                env=self.environment(DJANGO_SETTINGS_MODULE=settings),
+                check=True,
+            )
         return self
 
     def environment(self, **extra: str) -> dict[str, str]:
@@ -74,14 +75,39 @@ class BenchDatabase:
             conn.execute(_DROP)
 
     def backends(self) -> int:
-        """Client connections to the bench database, not counting the one asking."""
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-            ).fetchone()
+        """Client connections to the bench database, not counting the one asking.
+
+        -1 when PostgreSQL refuses the question's own connection (a server under test
+        took every slot, reserved ones included: they all connect as the same superuser).
+        """
+        try:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                ).fetchone()
+        except psycopg.OperationalError:
+            return -1
         assert row is not None
         return int(row[0])
+
+    def execute(self, statement: str | sql.Composed) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(statement)
+
+    def table_reads(self, table: str) -> int:
+        """Scans (sequential and index) of ``table`` so far, as PostgreSQL's statistics say.
+
+        Backends flush their counters at the end of a transaction at most once a second,
+        and an idle one after 10 s: read this after such a pause.
+        """
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0)"
+                " FROM pg_stat_user_tables WHERE relname = %s",
+                (table,),
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def connection_budget(self) -> tuple[int, int]:
         """``(max_connections, connections an ordinary role may still open)``."""

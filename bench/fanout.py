@@ -1,19 +1,21 @@
-"""Fan-out: N streams on one channel, events published one at a time, server process measured.
+"""Fan-out: N streams on one channel, a server measured while events reach every stream.
 
-For pgsse and for the bare loop in turn, in the same run:
+For each server in turn, in the same run:
 
-- **memory per stream**: RSS after N streams are live minus RSS after a warm-up stream;
-- **CPU per delivered event**: the server's user+system CPU while ``events`` events are each
-  delivered to all N streams, divided by the deliveries the clients counted. Each event is
-  published once the previous one has reached every probe stream, and 20 ms later, so
-  nothing is coalesced: this is the cost of one event to one stream, the unfavourable case
-  for pgsse;
+- **memory per stream**: RSS after N streams are live minus RSS after warm-up streams;
+- **CPU per delivered event**: the server's user+system CPU while the events are
+  delivered, divided by the deliveries the client counted. In the ``paced`` mode each event
+  is published once the previous one has reached every probe stream, and 20 ms later, so
+  nothing is coalesced: the cost of one event to one stream. In the ``burst`` mode the
+  events are published back to back without waiting for any delivery, faster than one
+  fan-out round;
 - **latency**: publish (``time.monotonic()`` in the event) to the client's socket read, on
   up to 200 probe streams spread over the N (see :mod:`bench.swarm`), and the time each
   event took to reach every probe;
+- **completeness**: every stream must receive every event once, in order;
 - **PostgreSQL connections** held by the server with N streams open (peak and at rest);
-- **NOTIFY on another channel**: publishes/s by one publisher on a channel no stream follows,
-  while the server's listening connections are open (compared with the naive server).
+- **NOTIFY on another channel** (pgsse and the naive server): publishes/s by one publisher
+  on a channel no stream follows, while the server's listening connections are open.
 """
 
 from __future__ import annotations
@@ -23,15 +25,27 @@ import statistics
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.clients import Swarm
 from bench.database import BenchDatabase
-from bench.publisher import close_django_connections, publish_for, publish_timed
-from bench.servers import CHANNEL, STREAM_PATH, ServerProcess
+from bench.publisher import Publisher, close_django_connections, publish_for, publisher_for
+from bench.servers import CHANNEL, KINDS, Server
 
 #: The channel of the NOTIFY-contention measure: no stream follows it.
 OTHER_CHANNEL = "room:bench-elsewhere"
+#: How long one event may take to reach every probe before the run is called timed out.
+EVENT_TIMEOUT = 10.0
+
+
+def open_timeout(streams: int) -> float:
+    """Seconds the client gives the server to open every stream: 2 minutes, or 15 ms each.
+
+    The slowest server measured so far (the chat's room stream under Django's handler)
+    opens about 80 streams a second; past this, a server is reported as timing out.
+    """
+    return max(120.0, streams * 0.015)
 
 
 @dataclass
@@ -52,17 +66,30 @@ class FanoutResult:
     client_cpu_share: float
     latency_ms: dict[str, float | None] = field(default_factory=dict)
     latency_probes: int = 0
-    #: Median time of the ``publish()`` call itself (INSERT, NOTIFY, commit).
+    #: Median time of the publish call itself (for pgsse: INSERT, NOTIFY, commit).
     publish_ms: float = 0.0
     closed_by_server: int = 0
     backends_peak: int = 0
     backends_at_rest: int = 0
     other_channel_publishes_per_second: float = 0.0
-    #: The garbage collector's pauses over the server's life (pgsse only).
+    #: The garbage collector's pauses over the server's life (uvicorn servers).
     gc_pauses: list[str] = field(default_factory=list)
+    mode: str = "paced"
+    workers: int = 1
+    round: int = 1
+    #: Streams that received every event exactly once, in order.
+    streams_complete: int = 0
+    streams_out_of_order: int = 0
+    #: Empty when every stream opened and got every event; otherwise what went wrong.
+    failure: str = ""
+    server_errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failure
 
 
 class BackendSampler:
@@ -88,49 +115,105 @@ class BackendSampler:
             self.peak = max(self.peak, self.database.backends())
 
 
+def failed(kind: str, streams: int, failure: str, **extra: Any) -> FanoutResult:
+    """The result of a run that measured nothing: why, in ``failure``."""
+    return FanoutResult(
+        server=kind,
+        streams_requested=streams,
+        streams_live=0,
+        streams_refused=0,
+        streams_failed=streams,
+        open_seconds=0.0,
+        rss_per_stream_bytes=0.0,
+        threads=0,
+        idle_cpu_per_second=0.0,
+        events=0,
+        deliveries=0,
+        deliveries_expected=0,
+        cpu_per_delivery_us=None,
+        client_cpu_share=0.0,
+        failure=failure,
+        **extra,
+    )
+
+
 def run(
     kind: str,
     database: BenchDatabase,
     streams: int,
     events: int,
-    elsewhere_seconds: float,
+    elsewhere_seconds: float = 0.0,
     cap: int = 0,
     environment: dict[str, str] | None = None,
+    mode: str = "paced",
+    workers: int = 1,
+    round_: int = 1,
+    cookies: Path | None = None,
 ) -> FanoutResult:
-    """Measure server ``kind`` ("pgsse", "bare" or "naive") with ``streams`` streams.
+    """Measure server ``kind`` (see :data:`bench.servers.KINDS`) with ``streams`` streams.
 
-    ``environment`` is added to the server's (``PGSSE_BENCH_GC="off"``: see bench.gc_timing).
+    ``environment`` is added to the server's (``PGSSE_BENCH_GC="off"``: see
+    bench.uvicorn_worker). ``cookies``: a file of one ``Cookie`` header value per line, given
+    to the streams in turn (the chat's sessions).
     """
     close_django_connections()  # the driver's own connection must not be counted
-    server_process = ServerProcess(kind, database, cap, **(environment or {}))
-    with server_process as server, contextlib.ExitStack() as stack:
-        server.warm_up()
+    extra: dict[str, Any] = {"mode": mode, "workers": workers, "round": round_}
+    server = Server(kind, database, workers, cap, **(environment or {}))
+    first_cookie = cookies.read_text().split()[0] if cookies else ""
+    try:
+        server.start()
+    except RuntimeError as error:
+        return failed(kind, streams, f"did not start: {str(error).splitlines()[0]}", **extra)
+    with server, contextlib.ExitStack() as stack:
+        server.warm_up(first_cookie)
         time.sleep(0.5)
         before = server.usage()
         with BackendSampler(database) as sampler:
-            swarm = stack.enter_context(Swarm(server.port, STREAM_PATH, streams))
-        opened = swarm.opened
-        live, probes = int(opened["live"]), int(opened["probes"])
-        time.sleep(1.0)  # let the server settle (threads, allocator) before measuring
-        at_rest = database.backends()
-        loaded = server.usage()
-        time.sleep(2.0)
-        idle_cpu = (server.usage().cpu_seconds - loaded.cpu_seconds) / 2.0
-        swarm.ask("reset")
-        server_cpu = server.usage().cpu_seconds
-        client_cpu = swarm.usage().cpu_seconds
-        started = time.monotonic()
-        publish_seconds = _publish_paced(swarm, events, probes)
-        time.sleep(0.3)  # the last writes to streams that are not probes
-        elapsed = time.monotonic() - started
-        server_cpu = server.usage().cpu_seconds - server_cpu
-        client_cpu = swarm.usage().cpu_seconds - client_cpu
-        delivered = _drain(swarm, events * live)
-        report = swarm.ask("report")
-        elsewhere = publish_for(OTHER_CHANNEL, elsewhere_seconds) if elsewhere_seconds else 0.0
-        close_django_connections()
-        peak = sampler.peak
-    gc_pauses = [line for line in server.output().splitlines() if line.startswith("gc ")]
+            swarm = stack.enter_context(
+                Swarm(
+                    server.port,
+                    KINDS[kind].path,
+                    streams,
+                    connect_timeout=open_timeout(streams),
+                    cookies=cookies,
+                )
+            )
+            opened = swarm.opened
+            live, probes = int(opened["live"]), int(opened["probes"])
+            time.sleep(1.0)  # let the server settle (threads, allocator) before measuring
+            at_rest = database.backends()
+            loaded = server.usage()
+            time.sleep(2.0)
+            idle_cpu = (server.usage().cpu_seconds - loaded.cpu_seconds) / 2.0
+            swarm.ask("expect 1")
+            publisher = publisher_for(kind, server.port, CHANNEL)
+            server_cpu = server.usage().cpu_seconds
+            client_cpu = swarm.usage().cpu_seconds
+            started = time.monotonic()
+            refused = ""
+            try:
+                if mode == "burst":
+                    publish_seconds, timed_out = _publish_burst(swarm, publisher, events, probes)
+                else:
+                    publish_seconds, timed_out = _publish_paced(swarm, publisher, events, probes)
+            except (RuntimeError, OSError) as error:  # the server would not take an event
+                publish_seconds, timed_out, refused = [], events, f"publishing failed: {error}"
+            time.sleep(0.3)  # the last writes to streams that are not probes
+            elapsed = time.monotonic() - started
+            server_cpu = server.usage().cpu_seconds - server_cpu
+            client_cpu = swarm.usage().cpu_seconds - client_cpu
+            publisher.close()
+            delivered = _drain(swarm, events * live)
+            check = swarm.ask(f"check {events}")
+            report = swarm.report()
+            elsewhere = 0.0
+            if elsewhere_seconds and kind in ("pgsse", "naive"):
+                elsewhere = publish_for(OTHER_CHANNEL, elsewhere_seconds)
+            close_django_connections()
+            peak = sampler.peak
+    output = server.output()
+    failure = _failure(streams, opened, check, timed_out, int(report["closed_by_server"]))
+    failure = "; ".join(part for part in (refused, failure) if part)
     return FanoutResult(
         server=kind,
         streams_requested=streams,
@@ -151,38 +234,106 @@ def run(
             for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "all_probes_p50_ms")
         },
         latency_probes=probes,
-        publish_ms=statistics.median(publish_seconds) * 1000,
+        publish_ms=statistics.median(publish_seconds) * 1000 if publish_seconds else 0.0,
         closed_by_server=int(report["closed_by_server"]),
         backends_peak=max(peak, at_rest),
         backends_at_rest=at_rest,
         other_channel_publishes_per_second=elsewhere,
-        gc_pauses=gc_pauses,
+        gc_pauses=[line for line in output.splitlines() if line.startswith("gc ")],
+        streams_complete=int(check["complete"]),
+        streams_out_of_order=int(check["out_of_order"]),
+        failure=failure,
+        server_errors=_errors(output),
+        **extra,
     )
 
 
-def _publish_paced(swarm: Swarm, events: int, probes: int, timeout: float = 10.0) -> list[float]:
+def _failure(
+    streams: int, opened: dict[str, Any], check: dict[str, Any], timed_out: int, closed: int
+) -> str:
+    problems = []
+    if int(opened["live"]) < streams:
+        why = ", ".join(f"{count} {error}" for error, count in opened.get("errors", {}).items())
+        problems.append(
+            f"{opened['live']} of {streams} streams opened ({opened['refused']} refused,"
+            f" {opened['failed']} failed or timed out{': ' + why if why else ''})"
+        )
+    if timed_out:
+        problems.append(f"{timed_out} event(s) did not reach every probe in {EVENT_TIMEOUT:.0f} s")
+    if closed:
+        problems.append(f"{closed} stream(s) closed by the server")
+    incomplete = int(check["streams"]) - int(check["complete"])
+    if incomplete:
+        problems.append(
+            f"{incomplete} stream(s) missed events ({check['out_of_order']} with gaps,"
+            f" duplicates or reordering; {check['received']} of {check['expected']} delivered)"
+        )
+    return "; ".join(problems)
+
+
+def _errors(output: str, limit: int = 5) -> list[str]:
+    """The first distinct error lines a server logged (tracebacks' last lines)."""
+    found: list[str] = []
+    for line in output.splitlines():
+        text = line.strip()
+        if (
+            ("Error" in text or "error" in text)
+            and not text.startswith("gc ")
+            and text not in found
+        ):
+            found.append(text[:200])
+        if len(found) >= limit:
+            break
+    return found
+
+
+def _publish_paced(
+    swarm: Swarm, publisher: Publisher, events: int, probes: int
+) -> tuple[list[float], int]:
     """Publish ``events`` events, each once the previous one reached every probe stream.
 
-    Returns how long each ``publish()`` call took.
+    Returns how long each publish call took, and how many events timed out (two in a row
+    end the run: the server is not keeping up).
     """
-    received = 0
-    durations = []
+    durations: list[float] = []
+    timed_out = in_a_row = 0
     for number in range(1, events + 1):
-        durations.append(publish_timed(CHANNEL))
-        deadline = time.monotonic() + timeout
-        while received < number * probes and time.monotonic() < deadline:
-            time.sleep(0.002)
-            received = int(swarm.ask("count")["probe_received"])
+        durations.append(publisher.publish(number))
+        answer = swarm.wait_for("probe_received", number * probes, EVENT_TIMEOUT)
+        if int(answer["probe_received"]) < number * probes:
+            timed_out += 1
+            in_a_row += 1
+            if in_a_row >= 2:
+                timed_out += events - number
+                break
+        else:
+            in_a_row = 0
         time.sleep(0.02)  # a quiet gap: the next event must not find this one still queued
-    return durations
+    return durations, timed_out
 
 
-def _drain(swarm: Swarm, expected: int, timeout: float = 30.0) -> int:
-    """Read what the other streams hold; return every delivery counted."""
+def _publish_burst(
+    swarm: Swarm, publisher: Publisher, events: int, probes: int
+) -> tuple[list[float], int]:
+    """Publish ``events`` events back to back, then wait until every probe has them all."""
+    durations = [publisher.publish(number) for number in range(1, events + 1)]
+    timeout = EVENT_TIMEOUT + events * 0.1
+    answer = swarm.wait_for("probe_received", events * probes, timeout)
+    return durations, (0 if int(answer["probe_received"]) >= events * probes else 1)
+
+
+def _drain(swarm: Swarm, expected: int, stall: float = 5.0) -> int:
+    """Read what the other streams hold; return every delivery counted.
+
+    Waits while deliveries still arrive: until ``expected``, or ``stall`` seconds without one.
+    """
     swarm.ask("drain")
-    deadline = time.monotonic() + timeout
-    received = int(swarm.ask("count")["received"])
-    while received < expected and time.monotonic() < deadline:
+    received, last_change = -1, time.monotonic()
+    while time.monotonic() - last_change < stall:
+        now = int(swarm.ask("count")["received"])
+        if now >= expected:
+            return now
+        if now != received:
+            received, last_change = now, time.monotonic()
         time.sleep(0.05)
-        received = int(swarm.ask("count")["received"])
     return received

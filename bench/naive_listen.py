@@ -17,6 +17,7 @@ import psycopg
 import uvloop
 from psycopg import sql
 
+from bench.servers import READY
 from bench.sse_wire import GREETING, REFUSED, STREAM_HEAD, frame_from_payload
 from pgsse.channels import pg_channel_name
 
@@ -77,6 +78,7 @@ async def serve(port: int, database_url: str, channel: str, cap: int) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     server = await asyncio.start_server(naive.handle, "127.0.0.1", port, backlog=4096)
+    print(READY, file=sys.stderr, flush=True)
     await stop.wait()
     server.close()
     for task in list(naive.tasks):

@@ -1,12 +1,15 @@
-"""What a process has used, read from /proc: CPU seconds, resident memory, threads."""
+"""What a process has used, read from /proc (CPU, memory, threads), and its file limit."""
 
 from __future__ import annotations
 
 import os
+import resource
 from dataclasses import dataclass
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+#: Descriptors the client and the servers may open: 20,000 streams and some to spare.
+OPEN_FILES = 65536
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,16 @@ def _scheduler_cpu_seconds(pid: int) -> float | None:
         except FileNotFoundError:
             continue  # the thread ended meanwhile
     return total / 1000
+
+
+def raise_open_files_limit() -> None:
+    """Raise this process's (and its children's) RLIMIT_NOFILE: a stream is a descriptor.
+
+    Root may raise the hard limit (20,000 by default here) too; others get their hard limit.
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max(hard, OPEN_FILES)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

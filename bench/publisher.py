@@ -1,15 +1,31 @@
-"""Publishing from the driver process through ``pgsse.publish``, on the bench database."""
+"""Publishing from the driver process, on the bench database, the way each server is fed.
+
+- pgsse, its variants, the chat and both baselines: ``pgsse.publish`` (the baselines LISTEN
+  on pgsse's channel and relay its notifications);
+- pg-sse: an INSERT into its table, whose trigger NOTIFYs (the application's own write);
+- django-eventstream: ``send_event`` must run inside the server process (its fan-out is in
+  memory), so the driver POSTs each event to the peer's bench-only ``/publish/`` view.
+
+Every event's data is about 100 bytes of JSON: ``"t"`` (``time.monotonic()`` at publish,
+read by the client for latency), ``"n"`` (its number in the run: the client checks every
+stream gets each number once, in order) and padding.
+"""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import sys
 import time
+from typing import Protocol
 
-from bench.database import PYTHONPATH, BenchDatabase
+from bench.database import BenchDatabase
+from bench.peer_tables import PG_SSE_TABLE
+from tests.processes import PYTHONPATH
 
 #: Padding that makes an event's data about 100 bytes, as in the design's measurements.
-PAD = "x" * 72
+PAD = "x" * 64
 
 
 def setup_django(database: BenchDatabase) -> None:
@@ -23,18 +39,93 @@ def setup_django(database: BenchDatabase) -> None:
     django.setup()
 
 
-def timed_data() -> dict[str, object]:
-    """Event data stamped with the publish time (the swarm reads ``"t"`` first)."""
-    return {"t": time.monotonic(), "pad": PAD}
+def timed_data(number: int = 0) -> dict[str, object]:
+    """Event data stamped with the publish time and its number."""
+    return {"t": time.monotonic(), "n": number, "pad": PAD}
 
 
-def publish_timed(channel: str) -> float:
-    """Publish one stamped event; return the seconds ``publish()`` took (its commit too)."""
-    import pgsse
+class Publisher(Protocol):
+    def publish(self, number: int) -> float:
+        """Publish event ``number``; return the seconds the call took (its commit too)."""
+        ...
 
-    started = time.monotonic()
-    pgsse.publish(channel, "e", timed_data())
-    return time.monotonic() - started
+    def close(self) -> None: ...
+
+
+class PgssePublisher:
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+
+    def publish(self, number: int) -> float:
+        import pgsse
+
+        started = time.monotonic()
+        pgsse.publish(self.channel, "e", timed_data(number))
+        return time.monotonic() - started
+
+    def close(self) -> None:
+        close_django_connections()
+
+
+class TablePublisher:
+    """pg-sse's writer: an INSERT in autocommit; its trigger NOTIFYs the room's key."""
+
+    def __init__(self, room: str) -> None:
+        self.room = room
+
+    def publish(self, number: int) -> float:
+        from django.db import connection
+
+        started = time.monotonic()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {PG_SSE_TABLE} (room, data) VALUES (%s, %s)",
+                (self.room, json.dumps(timed_data(number), separators=(",", ":"))),
+            )
+        return time.monotonic() - started
+
+    def close(self) -> None:
+        close_django_connections()
+
+
+class HttpPublisher:
+    """django-eventstream's writer: POST to the server, which calls ``send_event``."""
+
+    def __init__(self, port: int, channel: str) -> None:
+        self.path = f"/publish/{channel}/"
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def publish(self, number: int) -> float:
+        started = time.monotonic()
+        body = json.dumps(timed_data(number))
+        try:
+            response = self._post(body)
+        except (ConnectionError, http.client.HTTPException):
+            # uvicorn closes an idle keep-alive connection after 5 s: open another.
+            self.connection.close()
+            response = self._post(body)
+        if response.status != 204:
+            raise RuntimeError(f"the peer refused an event: HTTP {response.status}")
+        return time.monotonic() - started
+
+    def _post(self, body: str) -> http.client.HTTPResponse:
+        self.connection.request(
+            "POST", self.path, body, {"Content-Type": "application/json", "Host": "127.0.0.1"}
+        )
+        response = self.connection.getresponse()
+        response.read()
+        return response
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def publisher_for(kind: str, port: int, channel: str) -> Publisher:
+    if kind == "pg-sse":
+        return TablePublisher(channel)
+    if kind == "eventstream":
+        return HttpPublisher(port, channel)
+    return PgssePublisher(channel)
 
 
 def publish_for(channel: str, seconds: float) -> float:

@@ -1,59 +1,42 @@
-"""The run's results, written as JSON and Markdown to ``bench/results/``."""
+"""The run's results, written as JSON, Markdown and a plot to ``bench/results/``.
+
+``python -m bench.report RUN.json [--docs-plot]`` writes a past run's report and plot again
+(after a change to the tables, say).
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import shutil
+import sys
 from pathlib import Path
-from typing import Any
 
-from bench.fanout import FanoutResult
+from bench.plot import plot
+from bench.results import Results
 from bench.tables import (
+    HEADLINES,
     connections_table,
     fanout_table,
     gc_lines,
     latency_table,
-    summary,
     throughput_table,
 )
-from bench.throughput import ThroughputResult
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Where ``--docs-plot`` copies the plot, for docs/performance.md.
+DOCS_PLOT = Path(__file__).resolve().parent.parent / "docs" / "performance-streams.png"
 
 
-@dataclass
-class Results:
-    machine: dict[str, str]
-    scale: dict[str, Any]
-    #: One dict per round: the fan-out servers (pgsse, pgsse-asgi, bare), back to back.
-    fanout_rounds: list[dict[str, FanoutResult]] = field(default_factory=list)
-    naive: FanoutResult | None = None
-    naive_cap: int = 0
-    max_connections: int = 0
-    throughput: list[ThroughputResult] = field(default_factory=list)
-    load_before: str = ""
-    load_after: str = ""
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "machine": self.machine,
-            "scale": self.scale,
-            "load_average_before": self.load_before,
-            "load_average_after": self.load_after,
-            "seconds": self.seconds,
-            "fanout_rounds": [
-                {kind: result.as_dict() for kind, result in round_.items()}
-                for round_ in self.fanout_rounds
-            ],
-            "naive": self.naive.as_dict() if self.naive else None,
-            "naive_cap": self.naive_cap,
-            "max_connections": self.max_connections,
-            "throughput": [result.as_dict() for result in self.throughput],
-        }
+def headlines(results: Results) -> list[str]:
+    lines: list[str] = []
+    for title, table in HEADLINES:
+        rows = table(results)
+        if len(rows) > 2:  # more than a header
+            lines += [f"## {title}", "", *rows, ""]
+    return lines
 
 
-def markdown(results: Results) -> str:
+def markdown(results: Results, plot_name: str | None) -> str:
     machine = results.machine
     lines = [
         f"# pgsse benchmarks, {machine['date']}",
@@ -63,16 +46,19 @@ def markdown(results: Results) -> str:
         f" {machine['software']}",
         f"- scale: {json.dumps(results.scale)}; run took {results.seconds:.0f} s",
         f"- load average before / after: {results.load_before} / {results.load_after}",
+        *(f"- {note}" for note in results.notes),
         "",
-        "## Ratios (pgsse / baseline, same run)",
-        "",
-        *summary(results),
-        "",
-        "## Fan-out: one event at a time to every stream",
+        *(
+            [f"![latency p99 and CPU per delivery against streams]({plot_name})", ""]
+            if plot_name
+            else []
+        ),
+        *headlines(results),
+        "## Fan-out runs",
         "",
         *fanout_table(results),
         "",
-        "Garbage collector pauses in the pgsse servers over their life (start, ramp, events):",
+        "Garbage collector pauses in the uvicorn servers over their life (start, ramp, events):",
         "",
         *gc_lines(results),
         "",
@@ -80,17 +66,14 @@ def markdown(results: Results) -> str:
         "",
         *latency_table(results),
         "",
+        "## PostgreSQL connections",
+        "",
+        f"max_connections = {results.max_connections}; the naive server is capped at"
+        f" {results.naive_cap} streams.",
+        "",
+        *connections_table(results),
+        "",
     ]
-    if results.naive is not None:
-        lines += [
-            "## PostgreSQL connections",
-            "",
-            f"max_connections = {results.max_connections}; the naive server is capped at"
-            f" {results.naive_cap} streams.",
-            "",
-            *connections_table(results),
-            "",
-        ]
     if results.throughput:
         lines += [
             "## Publish throughput (publishes/s; ratio to plain INSERT)",
@@ -101,13 +84,25 @@ def markdown(results: Results) -> str:
     return "\n".join(lines)
 
 
-def write(results: Results) -> Path:
-    """Write ``results/<stamp>.json`` and ``.md`` (and ``latest.*``); return the Markdown path."""
+def write(results: Results, docs_plot: bool = False) -> Path:
+    """Write ``results/<stamp>.{json,md,png}`` (and ``latest.*``); return the Markdown path."""
     RESULTS.mkdir(exist_ok=True)
     stamp = results.machine["date"].replace(" ", "_").replace(":", "")
-    text = markdown(results)
+    picture = plot(results, RESULTS / f"{stamp}.png")
+    text = markdown(results, picture.name if picture else None)
     data = json.dumps(results.as_dict(), indent=2)
     for name in (stamp, "latest"):
-        (RESULTS / f"{name}.md").write_text(text)
+        (RESULTS / f"{name}.md").write_text(
+            text if name == stamp else text.replace(f"({stamp}.png)", "(latest.png)")
+        )
         (RESULTS / f"{name}.json").write_text(data)
+    if picture is not None:
+        shutil.copyfile(picture, RESULTS / "latest.png")
+        if docs_plot:
+            shutil.copyfile(picture, DOCS_PLOT)
     return RESULTS / f"{stamp}.md"
+
+
+if __name__ == "__main__":
+    run = Results.from_dict(json.loads(Path(sys.argv[1]).read_text()))
+    print(write(run, docs_plot="--docs-plot" in sys.argv))

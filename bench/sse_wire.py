@@ -1,6 +1,14 @@
-"""The little HTTP/1.1 and SSE both baseline servers write, kept identical between them."""
+"""The little HTTP/1.1 both baseline servers write, kept identical between them.
+
+The SSE frames themselves are pgsse's own (:mod:`pgsse.sse`), from pgsse's notification
+payload read by :func:`pgsse.log.parse_payload`: the baselines parse and encode nothing
+of their own.
+"""
 
 from __future__ import annotations
+
+from pgsse.log import parse_payload
+from pgsse.sse import encode_event
 
 #: Response head of a stream: chunked, like uvicorn's streaming responses.
 STREAM_HEAD = (
@@ -23,6 +31,9 @@ GREETING = chunk(b": bench\nretry: 2000\n\nid: 0\n\n")
 
 
 def frame_from_payload(payload: str) -> bytes:
-    """The SSE frame of a pgsse notification payload ``seq\\tchannel\\ttype\\tdata``, chunked."""
-    seq, _channel, event_type, data = payload.split("\t", 3)
-    return chunk(f"id: {seq}\nevent: {event_type}\ndata: {data}\n\n".encode())
+    """The chunked SSE frame of a pgsse notification (the bench's events are all inline)."""
+    _channel, seq, inline = parse_payload(payload)
+    if inline is None:
+        raise ValueError("the baselines serve only events small enough to be inline")
+    event_type, data = inline
+    return chunk(encode_event(event_type, data, str(seq)))

@@ -1,16 +1,15 @@
-"""The report's tables: ratios against the baselines, and every measure of the run."""
+"""The report's tables: ratios against the bare loop of the same run, and every measure."""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from itertools import groupby
 
 from bench.fanout import FanoutResult
+from bench.results import Results
+from bench.servers import label
 from bench.throughput import BASELINE, VARIANTS
-
-if TYPE_CHECKING:
-    from bench.report import Results
 
 
 def _ratio(ours: float | None, baseline: float | None) -> float | None:
@@ -42,38 +41,327 @@ def _median(values: Iterable[float | None]) -> float | None:
 
 def _spread(values: Sequence[float | None]) -> str:
     known = [value for value in values if value is not None]
-    if len(known) < 2:
+    if len(known) < 2 or min(known) == max(known):
         return ""
     return f" ({min(known):.2f}-{max(known):.2f})"
 
 
+def _median_ratio(values: Sequence[float | None]) -> str:
+    return _times(_median(values)) + _spread(values)
+
+
+def _streams(result: FanoutResult) -> str:
+    workers = f" ({result.workers} workers)" if result.workers > 1 else ""
+    return f"{result.streams_requested:,}{workers}"
+
+
+def _groups(runs: list[FanoutResult]) -> list[tuple[tuple[int, int, str], list[FanoutResult]]]:
+    """Runs grouped by (stream count, workers, server), rounds together, in a stable order."""
+
+    def key(result: FanoutResult) -> tuple[int, int, str]:
+        return (result.workers, result.streams_requested, result.server)
+
+    ordered = sorted(runs, key=key)
+    return [(k, list(group)) for k, group in groupby(ordered, key=key)]
+
+
+def _measure(result: FanoutResult, measure: str) -> float | None:
+    if measure == "cpu":
+        return result.cpu_per_delivery_us
+    if measure == "memory":
+        return result.rss_per_stream_bytes
+    return result.latency_ms.get(measure)
+
+
+def _against(
+    results: Results, runs: list[FanoutResult], measure: str, mode: str | None = None
+) -> list[float | None]:
+    ratios = []
+    for result in runs:
+        bare = results.baseline(result, mode)
+        if result.ok and bare is not None:
+            ratios.append(_ratio(_measure(result, measure), _measure(bare, measure)))
+    return ratios
+
+
+def _delivery(runs: list[FanoutResult]) -> str:
+    """ "yes" when every run gave every stream every event once, in order; else what failed."""
+    failed = [r for r in runs if not r.ok]
+    if not failed:
+        return f"yes ({sum(r.streams_complete for r in runs) // len(runs):,} streams)"
+    return "**no**: " + failed[0].failure
+
+
 def summary(results: Results) -> list[str]:
-    """The headline: every ratio of pgsse to its baseline (median over rounds, with range)."""
-    rounds = results.fanout_rounds
-    bare = "bare asyncio loop"
+    """The headline: each server against the bare loop at each count, one event at a time."""
     rows = []
-    for streams in sorted({r["pgsse"].streams_requested for r in rounds}):
-        at = [r for r in rounds if r["pgsse"].streams_requested == streams]
-        for kind, how in (("pgsse", ""), ("pgsse-asgi", " (core behind a plain ASGI endpoint)")):
-            if not all(kind in r for r in at):
-                continue
-            for label, measure in (
-                ("fan-out: CPU per delivered event", "cpu"),
-                ("fan-out: memory per open stream", "memory"),
-                ("latency p50", "p50_ms"),
-                ("latency p99", "p99_ms"),
-            ):
-                ratios = [_fanout_ratio(r, measure, kind) for r in at]
-                rows.append(
-                    [
-                        f"{label}, {streams} streams{how}",
-                        bare,
-                        _times(_median(ratios)) + _spread(ratios),
-                    ]
-                )
+    for (_, _, server), runs in _groups(results.runs("paced")):
+        if server == "bare":
+            continue
+        rows.append(
+            [
+                _streams(runs[0]),
+                label(server),
+                *(
+                    _median_ratio(_against(results, runs, measure))
+                    for measure in ("cpu", "memory", "p50_ms", "p99_ms")
+                ),
+                _delivery(runs),
+            ]
+        )
+    header = [
+        "streams",
+        "server",
+        "CPU per delivery",
+        "memory per stream",
+        "latency p50",
+        "latency p99",
+        "every event to every stream, once, in order",
+    ]
+    return _table(header, rows)
+
+
+def burst_table(results: Results) -> list[str]:
+    """Bursts: CPU per delivery against the bare loop's, bursting and one at a time."""
+    rows = []
+    for (_, _, server), runs in _groups(results.runs("burst")):
+        rows.append(
+            [
+                _streams(runs[0]),
+                label(server),
+                _number(_median(r.cpu_per_delivery_us for r in runs if r.ok)),
+                _median_ratio(_against(results, runs, "cpu", "paced")),
+                _median_ratio(_against(results, runs, "cpu")) if server != "bare" else "1.00x",
+                _number(_median(r.latency_ms.get("p99_ms") for r in runs if r.ok)),
+                _delivery(runs),
+            ]
+        )
+    header = [
+        "streams",
+        "server",
+        "CPU µs per delivery",
+        "x bare loop, one at a time",
+        "x bare loop, burst",
+        "p99 ms",
+        "every event to every stream, once, in order",
+    ]
+    return _table(header, rows)
+
+
+def chat_table(results: Results) -> list[str]:
+    """The chat's room stream (three channels, session) against the single-channel stream."""
+    rows = []
+    runs = results.runs("paced")
+    for result in runs:
+        if result.server != "chat" or not result.ok:
+            continue
+        single = next(
+            (
+                r
+                for r in runs
+                if r.server == "pgsse"
+                and r.ok
+                and (r.streams_requested, r.workers, r.round)
+                == (result.streams_requested, result.workers, result.round)
+            ),
+            None,
+        )
+        if single is None:
+            continue
+        rows.append(
+            [
+                _streams(result),
+                str(result.round),
+                *(
+                    _times(_ratio(_measure(result, m), _measure(single, m)))
+                    for m in ("cpu", "memory", "p50_ms", "p99_ms")
+                ),
+                _number(result.open_seconds, 2) + " / " + _number(single.open_seconds, 2),
+            ]
+        )
+    header = [
+        "streams",
+        "round",
+        "CPU per delivery",
+        "memory per stream",
+        "latency p50",
+        "latency p99",
+        "seconds to open (chat / single)",
+    ]
+    return _table(header, rows)
+
+
+def stops_table(results: Results) -> list[str]:
+    """Per server: the largest count it served completely, and where and how it stopped."""
+    rows = []
+    runs = results.runs("paced")
+    for server in dict.fromkeys(r.server for r in runs):
+        mine = [r for r in runs if r.server == server]
+        passed = [r for r in mine if r.ok]
+        failed = sorted(
+            (r for r in mine if not r.ok), key=lambda r: (r.workers, r.streams_requested)
+        )
+        best = max(passed, key=lambda r: (r.workers, r.streams_requested), default=None)
+        rows.append(
+            [
+                label(server),
+                _streams(best) if best else "none",
+                (f"{_streams(failed[0])}: {failed[0].failure}" if failed else "did not stop"),
+                "; ".join(failed[0].server_errors[:2]) if failed else "",
+            ]
+        )
+    header = ["server", "largest count served completely", "stopped at", "server's errors"]
+    return _table(header, rows)
+
+
+def storm_table(results: Results) -> list[str]:
+    rows = []
+    for storm in results.storms:
+        rows.append(
+            [
+                label(storm.server),
+                f"{storm.streams_live:,}/{storm.streams_requested:,}",
+                str(storm.behind),
+                _number(storm.caught_up_seconds, 2),
+                _number(storm.live_seconds, 2),
+                f"{storm.streams_complete:,}/{storm.reconnected:,}",
+                "n/a" if storm.log_reads is None else f"{storm.log_reads:,}",
+                f"{storm.table_reads:,}",
+                _number(storm.server_cpu_seconds, 2),
+                storm.failure or "-",
+            ]
+        )
+    header = [
+        "server",
+        "streams live/asked",
+        "events behind",
+        "all caught up, s",
+        "all live, s",
+        "every missed event once, in order",
+        "log reads (pgsse's count)",
+        "scans of its log table",
+        "server CPU s",
+        "failure",
+    ]
+    return _table(header, rows)
+
+
+def fanout_table(results: Results) -> list[str]:
+    rows = [_fanout_row(result) for result in results.fanout]
+    if results.naive is not None:
+        rows.append(_fanout_row(results.naive))
+    header = [
+        "mode",
+        "round",
+        "server",
+        "streams live/asked",
+        "opened in s",
+        "CPU µs/delivery",
+        "KiB/stream",
+        "threads",
+        "deliveries/expected",
+        "complete streams",
+        "closed by server",
+        "client CPU (cores)",
+    ]
+    return _table(header, rows)
+
+
+def _fanout_row(result: FanoutResult) -> list[str]:
+    workers = f", {result.workers} workers" if result.workers > 1 else ""
+    return [
+        result.mode,
+        str(result.round),
+        label(result.server) + workers,
+        f"{result.streams_live}/{result.streams_requested}",
+        _number(result.open_seconds, 2),
+        _number(result.cpu_per_delivery_us),
+        _number(result.rss_per_stream_bytes / 1024),
+        str(result.threads),
+        f"{result.deliveries}/{result.deliveries_expected}",
+        str(result.streams_complete),
+        str(result.closed_by_server),
+        _number(result.client_cpu_share, 2),
+    ]
+
+
+def gc_lines(results: Results) -> list[str]:
+    lines = []
+    for result in results.fanout:
+        if result.server == "bare" or not result.gc_pauses:
+            continue
+        lines.append(
+            f"- {result.mode}, round {result.round}, {label(result.server)},"
+            f" {_streams(result)} streams: {'; '.join(result.gc_pauses)}"
+        )
+    return lines
+
+
+def latency_table(results: Results) -> list[str]:
+    rows = []
+    for result in results.fanout:
+        keys = ("p50_ms", "p90_ms", "p99_ms", "max_ms", "all_probes_p50_ms")
+        rows.append(
+            [result.mode, str(result.round), label(result.server), _streams(result)]
+            + [_number(result.latency_ms.get(key), 2) for key in keys]
+            + [_number(result.publish_ms, 2)]
+        )
+    header = [
+        "mode", "round", "server", "streams", "p50 ms", "p90 ms", "p99 ms", "max ms",
+        "to every probe, median ms", "publish call, median ms",
+    ]  # fmt: skip
+    return _table(header, rows)
+
+
+def connections_table(results: Results) -> list[str]:
+    """PostgreSQL connections per server at the largest count it served, and the naive one."""
+    largest: dict[str, FanoutResult] = {}
+    for result in results.runs("paced"):
+        if result.streams_live and (
+            result.server not in largest
+            or result.streams_live > largest[result.server].streams_live
+        ):
+            largest[result.server] = result
+    servers = list(largest.values()) + ([results.naive] if results.naive else [])
+    rows = [
+        [
+            label(result.server) + (f", {result.workers} workers" if result.workers > 1 else ""),
+            str(result.streams_requested),
+            str(result.streams_live),
+            str(result.streams_refused + result.streams_failed),
+            _connections(result.backends_peak),
+            _connections(result.backends_at_rest),
+            _number(result.other_channel_publishes_per_second or None, 0),
+        ]
+        for result in servers
+    ]
+    header = [
+        "server",
+        "streams asked",
+        "served",
+        "refused or failed",
+        "connections (peak)",
+        "connections (at rest)",
+        "NOTIFY/s elsewhere",
+    ]
+    return _table(header, rows)
+
+
+def _connections(count: int) -> str:
+    # -1: PostgreSQL refused the benchmark's own question, every slot being taken.
+    return str(count) if count >= 0 else "all (refused the count's own connection)"
+
+
+def pgsse_baselines(results: Results) -> list[str]:
+    """pgsse against its other baselines: one LISTEN per stream, plain INSERTs."""
+    rows: list[list[str]] = []
     naive = results.naive
-    if naive is not None and rounds:
-        ours = rounds[-1]["pgsse"]
+    ours = max(
+        (r for r in results.runs("paced") if r.server == "pgsse" and r.ok and r.workers == 1),
+        key=lambda r: r.streams_live,
+        default=None,
+    )
+    if naive is not None and ours is not None:
         per_stream = _ratio(
             ours.backends_peak / max(ours.streams_live, 1),
             naive.backends_peak / max(naive.streams_live, 1),
@@ -110,120 +398,7 @@ def summary(results: Results) -> list[str]:
                 ),
             ]
         )
-    return _table(["measure", "baseline", "pgsse / baseline"], rows)
-
-
-def _fanout_ratio(
-    round_: dict[str, FanoutResult], measure: str, kind: str = "pgsse"
-) -> float | None:
-    ours, baseline = round_[kind], round_["bare"]
-    if measure == "cpu":
-        return _ratio(ours.cpu_per_delivery_us, baseline.cpu_per_delivery_us)
-    if measure == "memory":
-        return _ratio(ours.rss_per_stream_bytes, baseline.rss_per_stream_bytes)
-    return _ratio(ours.latency_ms[measure], baseline.latency_ms[measure])
-
-
-def fanout_table(results: Results) -> list[str]:
-    rows = []
-    for number, round_ in enumerate(results.fanout_rounds, 1):
-        for result in round_.values():
-            rows.append(_fanout_row(str(number), result))
-    if results.naive is not None:
-        rows.append(_fanout_row("-", results.naive))
-    header = [
-        "round",
-        "server",
-        "streams live/asked",
-        "opened in s",
-        "CPU µs/delivery",
-        "KiB/stream",
-        "threads",
-        "deliveries/expected",
-        "closed by server",
-        "client CPU (cores)",
-    ]
-    return _table(header, rows)
-
-
-def _fanout_row(number: str, result: FanoutResult) -> list[str]:
-    return [
-        number,
-        _label(result.server),
-        f"{result.streams_live}/{result.streams_requested}",
-        _number(result.open_seconds, 2),
-        _number(result.cpu_per_delivery_us),
-        _number(result.rss_per_stream_bytes / 1024),
-        str(result.threads),
-        f"{result.deliveries}/{result.deliveries_expected}",
-        str(result.closed_by_server),
-        _number(result.client_cpu_share, 2),
-    ]
-
-
-def gc_lines(results: Results) -> list[str]:
-    lines = []
-    for number, round_ in enumerate(results.fanout_rounds, 1):
-        for ours in round_.values():
-            if ours.server == "bare":
-                continue
-            pauses = "; ".join(ours.gc_pauses) or "none reported (collector disabled?)"
-            lines.append(
-                f"- round {number}, {_label(ours.server)}, {ours.streams_live} streams: {pauses}"
-            )
-    return lines
-
-
-def latency_table(results: Results) -> list[str]:
-    rows = []
-    for number, round_ in enumerate(results.fanout_rounds, 1):
-        for result in round_.values():
-            keys = ("p50_ms", "p90_ms", "p99_ms", "max_ms", "all_probes_p50_ms")
-            quantiles = [result.latency_ms.get(key) for key in keys]
-            rows.append(
-                [
-                    str(number),
-                    _label(result.server),
-                    f"{result.streams_live} ({result.latency_probes})",
-                ]
-                + [_number(value, 2) for value in quantiles]
-                + [_number(result.publish_ms, 2)]
-            )
-    header = [
-        "round", "server", "streams (probes)", "p50 ms", "p90 ms", "p99 ms", "max ms",
-        "to every probe, median ms",
-        "publish() call, median ms",
-    ]  # fmt: skip
-    return _table(header, rows)
-
-
-def connections_table(results: Results) -> list[str]:
-    rows = []
-    servers = [r["pgsse"] for r in results.fanout_rounds[-1:]]
-    if results.naive is not None:
-        servers.append(results.naive)
-    for result in servers:
-        rows.append(
-            [
-                _label(result.server),
-                str(result.streams_requested),
-                str(result.streams_live),
-                str(result.streams_refused + result.streams_failed),
-                str(result.backends_peak),
-                str(result.backends_at_rest),
-                _number(result.other_channel_publishes_per_second, 0),
-            ]
-        )
-    header = [
-        "server",
-        "streams asked",
-        "served",
-        "refused",
-        "connections (peak)",
-        "connections (at rest)",
-        "NOTIFY/s elsewhere",
-    ]
-    return _table(header, rows)
+    return _table(["measure", "baseline", "pgsse / baseline"], rows) if rows else []
 
 
 def throughput_table(results: Results) -> list[str]:
@@ -249,10 +424,12 @@ def throughput_table(results: Results) -> list[str]:
     return _table(header, rows)
 
 
-def _label(kind: str) -> str:
-    return {
-        "pgsse": "pgsse (uvicorn)",
-        "pgsse-asgi": "pgsse core, plain ASGI",
-        "bare": "bare asyncio loop",
-        "naive": "LISTEN per stream",
-    }.get(kind, kind)
+#: The sections printed at the end of a run and written at the top of the report.
+HEADLINES: tuple[tuple[str, Callable[[Results], list[str]]], ...] = (
+    ("Against the bare loop, one event at a time (median of rounds, range)", summary),
+    ("Where each server stopped", stops_table),
+    ("Bursts: events published faster than one fan-out round", burst_table),
+    ("The chat's room stream against the single-channel stream", chat_table),
+    ("Reconnect storm", storm_table),
+    ("pgsse against its other baselines", pgsse_baselines),
+)

@@ -16,6 +16,9 @@ from typing import Any, Self
 import httpx
 from httpx_sse import ServerSentEvent, aconnect_sse
 
+from tests.chunked import ChunkedDecoder
+from tests.sse_parser import Event, EventStreamParser
+
 
 @dataclass
 class StreamReader:
@@ -171,8 +174,9 @@ class ResumingReader:
 class LightReader(ResumingReader):
     """:class:`ResumingReader` over a bare asyncio connection, for many clients at once.
 
-    It speaks just enough HTTP/1.1 (one GET, a chunked body) and SSE (``id``, ``event``,
-    ``data`` lines; frames end with a blank line) to keep the client's cost per event small.
+    It speaks just enough HTTP/1.1 (one GET, a chunked body: tests/chunked.py) and reads the
+    frames with the spec's parser (tests/sse_parser.py), keeping the client's cost per
+    event small.
     """
 
     def __init__(self, base_url: str, path: str, event_type: str = "e") -> None:
@@ -220,33 +224,25 @@ class LightReader(ResumingReader):
                 return
             self.connections += 1
             self.segments.append((self.last_id, []))
-            pending = b""
-            while size := int((await reader.readline()).strip() or b"0", 16):
-                pending += (await reader.readexactly(size + 2))[:-2]
-                *frames, pending = pending.split(b"\n\n")
-                for frame in frames:
+            body, frames = ChunkedDecoder(), EventStreamParser(every_frame=True)
+            while not body.ended and (data := await reader.read(65536)):
+                for frame in frames.feed(body.feed(data)):
                     self._frame(frame)
                 self.changed.set()
-            if await reader.readline() == b"\r\n" and self._last_was_retry:
+            if body.ended and self._last_was_retry:
                 self.clean_ends += 1
         finally:
             writer.close()
 
-    def _frame(self, frame: bytes) -> None:
-        fields: dict[bytes, bytes] = {}
-        for line in frame.split(b"\n"):
-            name, _, value = line.partition(b": ")
-            fields[name] = value
-        self._last_was_retry = b"retry" in fields
-        if b"id" in fields:
-            self.last_id = fields[b"id"].decode()
+    def _frame(self, frame: Event) -> None:
+        self._last_was_retry = "retry" in frame.fields
+        if "id" in frame.fields:
+            self.last_id = frame.last_event_id
             self.live.set()
-            kind = fields.get(b"event", b"").decode()
-            self.segments[-1][1].append((kind, self.last_id, fields.get(b"data", b"").decode()))
-        if fields.get(b"event") == self.event_type.encode():
+            kind = frame.type if "event" in frame.fields else ""
+            self.segments[-1][1].append((kind, self.last_id, frame.data))
+        if "data" in frame.fields and frame.type == self.event_type:
             self.received_at.append(time.monotonic())
             self.events.append(
-                ServerSentEvent(
-                    event=self.event_type, data=fields[b"data"].decode(), id=self.last_id
-                )
+                ServerSentEvent(event=self.event_type, data=frame.data, id=self.last_id)
             )

@@ -3,26 +3,23 @@
 The socket is bound to 127.0.0.1 port 0 before the server starts (no free-port race) and
 the server runs its own event loop, so it has its own pgsse hub, exactly like a worker
 process. Tests reach the hub through :meth:`LiveServer.call` (run on the server's loop).
+Servers in their own processes are :class:`tests.processes.ServerProcess`, re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
-import time
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
 
 from pgsse.hub import Hub, current_hub
+from tests.processes import REPOSITORY, ServerProcess, free_port, uvicorn_command
+
+__all__ = ["REPOSITORY", "LiveServer", "ServerProcess", "free_port", "uvicorn_command"]
 
 T = TypeVar("T")
 
@@ -110,91 +107,3 @@ class LiveServer:
             return function(hub)
 
         return self.call(run)
-
-
-REPOSITORY = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerProcess:
-    """A server in a subprocess (uvicorn, granian, daphne...) on the test database.
-
-    ``command`` is formatted with ``{port}``. The process gets ``DATABASE_URL`` of the test
-    database and the test settings, so it serves the same data as the test process. Pass
-    the ``port`` of a stopped server to restart it where its clients will reconnect.
-    """
-
-    def __init__(
-        self, command: list[str], database_url: str, port: int | None = None, **env: str
-    ) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.command = [part.format(port=self.port) for part in command]
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "PYTHONPATH": os.pathsep.join(str(REPOSITORY / part) for part in (".", "demo", "src")),
-            **env,
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)  # noqa: SIM115
-
-    def start(self, timeout: float = 30) -> ServerProcess:
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=REPOSITORY / "demo",
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.output()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"server did not start in {timeout}s:\n{self.output()}")
-
-    def terminate(self, timeout: float = 30) -> float:
-        """Send SIGTERM and wait for the exit; return the seconds it took."""
-        assert self.process is not None
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout)
-        return time.monotonic() - started
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def output(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")
-
-
-def uvicorn_command(*extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "chatsite.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--lifespan",
-        "off",
-        "--log-level",
-        "warning",
-        *extra,
-    ]

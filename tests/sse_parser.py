@@ -15,6 +15,11 @@ a browser makes of the bytes pgsse sends without trusting pgsse's own reading of
   across events); an empty data buffer dispatches nothing; one trailing LF is removed;
   the type is ``message`` unless the type buffer says otherwise;
 - at the end of the stream, an unfinished event is discarded.
+
+It is the one SSE parser of the tests and the benchmark. Clients that also need the frames a
+browser never dispatches (the id-only frame that says a stream is live, a ``retry:`` goodbye)
+ask for them with ``every_frame=True``: each frame that carried a field is then returned,
+with the names of its fields.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Event", "EventStreamParser", "parse"]
 
@@ -37,12 +42,18 @@ class Event:
     type: str
     data: str
     last_event_id: str
+    #: The fields the frame carried (``id``, ``event``, ``data``, ``retry``...), filled in
+    #: with ``every_frame=True`` only. A frame without data has the raw type buffer as
+    #: ``type`` (often empty) and ``data == ""``.
+    fields: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 class EventStreamParser:
     """Feed it bytes as they arrive; it returns the events each chunk completes."""
 
-    def __init__(self) -> None:
+    def __init__(self, every_frame: bool = False) -> None:
+        self._every_frame = every_frame
+        self._fields: set[str] = set()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._started = False
         self._pending = ""
@@ -83,6 +94,7 @@ class EventStreamParser:
     def close(self) -> list[Event]:
         """End of stream: an unfinished line or event is discarded, per the spec."""
         self._decoder.decode(b"", final=True)
+        self._fields = set()
         self._pending = ""
         self._data = ""
         self._event_type = ""
@@ -93,26 +105,30 @@ class EventStreamParser:
             return self._dispatch()
         if line.startswith(":"):
             return None
-        field, colon, value = line.partition(":")
+        name, colon, value = line.partition(":")
         if colon and value.startswith(" "):
             value = value[1:]
-        if field == "event":
+        if self._every_frame:
+            self._fields.add(name)
+        if name == "event":
             self._event_type = value
-        elif field == "data":
+        elif name == "data":
             self._data += value + "\n"
-        elif field == "id" and "\x00" not in value:  # an id with NUL is ignored
+        elif name == "id" and "\x00" not in value:  # an id with NUL is ignored
             self._last_event_id_buffer = value
-        elif field == "retry" and _DIGITS.fullmatch(value):  # anything else is ignored
+        elif name == "retry" and _DIGITS.fullmatch(value):  # anything else is ignored
             self.retry = int(value)
         return None
 
     def _dispatch(self) -> Event | None:
         self.last_event_id = self._last_event_id_buffer
+        fields, self._fields = frozenset(self._fields), set()
         if self._data == "":
+            frame = Event(self._event_type, "", self.last_event_id, fields) if fields else None
             self._event_type = ""
-            return None
+            return frame
         data = self._data[:-1] if self._data.endswith("\n") else self._data
-        event = Event(self._event_type or "message", data, self.last_event_id)
+        event = Event(self._event_type or "message", data, self.last_event_id, fields)
         self._data = ""
         self._event_type = ""
         return event

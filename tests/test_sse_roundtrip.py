@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from pgsse import sse
-from tests.sse_parser import Event, parse
+from tests.sse_parser import Event, EventStreamParser, parse
 
 FORBIDDEN = ("\r", "\n", "\x00")
 
@@ -222,3 +222,16 @@ def test_an_id_only_block_sets_the_last_event_id_without_an_event() -> None:
     events, parser = parse(b"id: 9\n\n")
     assert events == []
     assert parser.last_event_id == "9"
+
+
+def test_every_frame_also_returns_the_frames_a_browser_does_not_dispatch() -> None:
+    stream = b": hi\n\nretry: 2000\n\nid: 3\n\nid: 4\nevent: e\ndata: x\n\n"
+    assert parse(stream)[0] == [Event("e", "x", "4")]
+    parser = EventStreamParser(every_frame=True)
+    frames = parser.feed(stream)
+    assert frames == [Event("", "", ""), Event("", "", "3"), Event("e", "x", "4")]
+    assert [frame.fields for frame in frames] == [
+        {"retry"},
+        {"id"},
+        {"id", "event", "data"},
+    ]

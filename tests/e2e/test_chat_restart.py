@@ -3,16 +3,14 @@ once, the message a third client posted through the API while the server was dow
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from playwright.async_api import BrowserContext, expect
 
-from chat.models import Room
 from tests.e2e.test_chat_browser import open_room, send, sign_up
-from tests.postgres import Postgres
 from tests.servers import ServerProcess, uvicorn_command
 
 pytestmark = [
@@ -24,23 +22,10 @@ pytestmark = [
 NewContext = Callable[..., Awaitable[BrowserContext]]
 
 
-@pytest.fixture
-def servers(transactional_db: None, pg: Postgres) -> Iterator[list[ServerProcess]]:
-    """Two server processes on the test database: the pages' and the API client's."""
-    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
-    started = [ServerProcess(uvicorn_command(), pg.url) for _ in range(2)]
-    try:
-        yield [server.start() for server in started]
-    finally:
-        for server in started:
-            server.kill()
-            server.log.close()
-
-
 async def test_pages_reconnect_after_a_restart_and_show_what_was_posted_meanwhile(
-    servers: list[ServerProcess], new_context: NewContext
+    two_processes: list[ServerProcess], new_context: NewContext
 ) -> None:
-    pages_server, api_server = servers
+    pages_server, api_server = two_processes
     alice = await open_room(
         await sign_up(new_context, pages_server.url, "alice"), pages_server.url, "lobby"
     )

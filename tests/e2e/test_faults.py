@@ -18,12 +18,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, connections
 from django.test import override_settings
-from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 
 import pgsse
+from tests.chunked import dechunk
 from tests.clients import LightReader, ResumingReader, stream_client
 from tests.postgres import Postgres
 from tests.servers import LiveServer
+from tests.sse_parser import parse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -159,26 +160,8 @@ def _read_all(sock: socket.socket) -> tuple[list[str], bool]:
             data += chunk
         closed = True
     sock.close()
-    body = _dechunk(data.split(b"\r\n\r\n", 1)[1])
-    lines, decoder, ids = SSELineDecoder(), SSEDecoder(), []
-    for line in lines.decode(body.decode(errors="replace")):
-        event = decoder.decode(line)
-        if event is not None and event.event == "e":
-            ids.append(event.id)
-    return ids, closed
-
-
-def _dechunk(body: bytes) -> bytes:
-    out = b""
-    while body:
-        size_line, _, rest = body.partition(b"\r\n")
-        size = int(size_line or b"0", 16)
-        if size == 0 or len(rest) < size:
-            out += rest[:size]
-            break
-        out += rest[:size]
-        body = rest[size + 2 :]
-    return out
+    events, _ = parse(dechunk(data.split(b"\r\n\r\n", 1)[1]))
+    return [event.last_event_id for event in events if event.type == "e"], closed
 
 
 async def test_a_slow_consumer_is_cut_off_resumes_without_loss_and_slows_nobody(
