@@ -18,8 +18,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 django.setup()
 
-import pgsse.asgi  # noqa: E402  (needs Django set up)
-from pgsse.hub import get_hub  # noqa: E402
+from pgsse.hub import close_hub, get_hub  # noqa: E402  (needs Django set up)
 from pgsse.position import canonical_channels  # noqa: E402
 from pgsse.stream import Stream  # noqa: E402
 
@@ -56,4 +55,18 @@ async def stream_endpoint(scope: Any, receive: Any, send: Any) -> None:
         await stream.aclose()
 
 
-application = pgsse.asgi.wrap(stream_endpoint)
+async def application(scope: Any, receive: Any, send: Any) -> None:
+    """The endpoint, and a lifespan that starts the hub (not pgsse.asgi.wrap(), whose
+    takeover of StreamView routes this endpoint does without)."""
+    if scope["type"] != "lifespan":
+        await stream_endpoint(scope, receive, send)
+        return
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            get_hub()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await close_hub()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
