@@ -51,6 +51,7 @@ class ChannelSet:
         if not subscribers:
             return 0
         frame = self.frame(event)
+        size = len(frame)
         for subscription in subscribers:
-            subscription.push(frame)
+            subscription.push(frame, size)
         return len(subscribers)

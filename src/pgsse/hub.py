@@ -133,6 +133,9 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started: asyncio.Task[None] | None = None
         self._closers: list[Callable[[], None]] = []
+        #: The loop's time as of the clock's last tick (at most a second old): what streams
+        #: stamp their writes with, cheaper than asking the loop once per event.
+        self.now = 0.0
         self._frozen_at = 0
         self._closed = False
         self._disconnected = False
@@ -171,6 +174,7 @@ class Hub:
             self._started = self._spawn(self._start())
 
     async def _start(self) -> None:
+        self.now = asyncio.get_running_loop().time()
         if self.settings.HANDLE_SIGNALS:
             install_shutdown_handlers(self)
         self._spawn(self._release_when_the_loop_ends())
@@ -307,6 +311,7 @@ class Hub:
         deadline = now + age * random.uniform(0.75, 1.0) if age is not None else math.inf
         subscription = Subscription(channels, client, self.settings.MAX_BUFFERED_BYTES, deadline)
         subscription.last_write = now
+        self.now = now
         recheck = self.settings.REAUTHORIZE_INTERVAL
         if reauthorize and recheck is not None:
             # The first re-check anywhere in the interval: streams opened together (after a
@@ -603,6 +608,7 @@ class Hub:
                 logger.exception("the hub's clock failed; it goes on")
 
     def _tick(self, now: float) -> None:
+        self.now = now
         if self.settings.GC_FREEZE:
             self._freeze_new_streams()
         heartbeat = self.settings.HEARTBEAT_INTERVAL

@@ -132,23 +132,32 @@ class Stream:
             try:
                 async for chunk in self._replay(subscription, live_from, start, invalid):
                     yield chunk
-                loop = asyncio.get_running_loop()
+                # The live loop runs once per event per stream: kept lean on purpose (the
+                # hub's coarse clock instead of loop.time(), attributes set inline).
                 while subscription.end_reason is None:
-                    await subscription.wait()
-                    if subscription.end_reason is not None:
-                        break
+                    waiter = subscription.waiter()
+                    if waiter is not None:
+                        await waiter
+                        if subscription.end_reason is not None:
+                            break
                     if subscription.recheck_due:
                         await self._recheck(subscription)
                         continue
-                    frames = subscription.take()
+                    frames = subscription.pending
                     if frames:
+                        subscription.pending = []
+                        subscription.pending_bytes = 0
                         self.sent += len(frames)
-                        chunk = b"".join(frames)
+                        chunk = frames[0] if len(frames) == 1 else b"".join(frames)
                     else:
                         chunk = _HEARTBEAT
-                    subscription.writing(loop.time(), len(chunk))
+                    subscription.heartbeat_due = False
+                    subscription.in_flight = len(chunk)
+                    subscription.writing_since = hub.now
                     yield chunk
-                    subscription.written(loop.time())
+                    subscription.writing_since = 0.0
+                    subscription.in_flight = 0
+                    subscription.last_write = hub.now
                 # Too far behind, closed on purpose, or the server is going away: the client
                 # reconnects with its Last-Event-ID and the log fills in.
                 yield hub.retry_frame

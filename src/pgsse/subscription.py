@@ -99,20 +99,23 @@ class Subscription:
         self.abort_at = 0.0
         self._waiter: asyncio.Future[None] | None = None
 
-    def push(self, frame: bytes) -> bool:
-        """Queue ``frame``; False if the stream is ending or just overflowed."""
+    def push(self, frame: bytes, size: int) -> None:
+        """Queue ``frame`` (``size`` bytes long), unless the stream is ending."""
         if self.end_reason is not None:
-            return False
+            return
         self.pending.append(frame)
-        self.pending_bytes += len(frame)
+        self.pending_bytes += size
         if self.pending_bytes + self.in_flight > self.limit:
             # Drop what is queued: the stream resumes from the log after reconnecting.
             self.pending = []
             self.pending_bytes = 0
             self.end(EndReason.SLOW_CONSUMER)
-            return False
-        self._wake()
-        return True
+            return
+        waiter = self._waiter  # _wake(), inlined: this runs once per stream per event
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def end(self, reason: str, abort_after: float = 1.0) -> None:
         """Ask the stream to end: it sends ``retry:`` and returns, or is cancelled if it
@@ -141,19 +144,18 @@ class Subscription:
 
     def _wake(self) -> None:
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def wait(self) -> None:
-        """Return when frames are pending, the stream must end, or a heartbeat or a re-check
-        is due."""
-        if self.pending or self.end_reason is not None or self.heartbeat_due or self.recheck_due:
-            return
-        self._waiter = waiter = asyncio.get_running_loop().create_future()
-        try:
-            await waiter
-        finally:
+        if waiter is not None:
             self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def waiter(self) -> asyncio.Future[None] | None:
+        """A future to await until frames are pending, the stream must end, or a heartbeat
+        or a re-check is due; None if one of them is the case already."""
+        if self.pending or self.end_reason is not None or self.heartbeat_due or self.recheck_due:
+            return None
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        return waiter
 
     def take(self) -> list[bytes]:
         """Everything pending, oldest first; the mailbox is empty afterwards."""
