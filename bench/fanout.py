@@ -83,6 +83,8 @@ class FanoutResult:
     #: Empty when every stream opened and got every event; otherwise what went wrong.
     failure: str = ""
     server_errors: list[str] = field(default_factory=list)
+    #: Server CPU while the streams opened (and one second after), per stream opened.
+    open_cpu_per_stream_us: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +126,7 @@ def failed(kind: str, streams: int, failure: str, **extra: Any) -> FanoutResult:
         streams_refused=0,
         streams_failed=streams,
         open_seconds=0.0,
+        open_cpu_per_stream_us=0.0,
         rss_per_stream_bytes=0.0,
         threads=0,
         idle_cpu_per_second=0.0,
@@ -221,6 +224,7 @@ def run(
         streams_refused=int(opened["refused"]),
         streams_failed=int(opened["failed"]),
         open_seconds=float(opened["seconds"]),
+        open_cpu_per_stream_us=(loaded.cpu_seconds - before.cpu_seconds) / max(live, 1) * 1e6,
         rss_per_stream_bytes=(loaded.rss_bytes - before.rss_bytes) / max(live, 1),
         threads=loaded.threads,
         idle_cpu_per_second=idle_cpu,

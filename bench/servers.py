@@ -77,6 +77,11 @@ KINDS = {
             _uvicorn("bench.django_plain_asgi:application", lifespan="off"),
         ),
         Kind(
+            "pgsse-takeover",
+            "pgsse, wrap() taking streams over from Django's handler (design b)",
+            _uvicorn("bench.takeover_asgi:application"),
+        ),
+        Kind(
             "pgsse-asgi",
             "pgsse core, plain ASGI endpoint",
             _uvicorn("bench.asgi_endpoint:application"),
