@@ -83,12 +83,14 @@ class ServerProcess:
         started = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout)
+        self.log.close()  # the process has its own; output() reads the file by name
         return time.monotonic() - started
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+        self.log.close()
 
     def stop(self, timeout: float = 10) -> None:
         """SIGTERM, and SIGKILL if the process is still there after ``timeout`` seconds."""
@@ -100,7 +102,8 @@ class ServerProcess:
             self.kill()
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return Path(self.log.name).read_text(errors="replace")
 
 

@@ -67,5 +67,9 @@ async def test_sigterm_with_open_streams_ends_them_all_and_exits_quickly(
     assert server.process.returncode == exit_code, server.output()
     # Without pgsse's handler the server would wait out its grace period, then cut streams.
     assert elapsed < GRACE / 2, f"exit took {elapsed:.1f}s"
-    assert [r.clean_ends for r in readers].count(1) == len(readers), [r.clean_ends for r in readers]
+    # Every stream ended cleanly: a final chunk right after its retry: hint. (A server
+    # that still accepts connections while it stops, as gunicorn does, lets a client
+    # reconnect once more: that stream, refused by the stopping hub, ends cleanly too.)
+    ends = [(r.clean_ends, r.server_closes) for r in readers]
+    assert all(clean >= 1 and clean == closes for clean, closes in ends), ends
     assert "Traceback" not in server.output()
