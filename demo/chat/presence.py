@@ -5,6 +5,8 @@
 - A tab silent for ``CHAT_PRESENCE_TIMEOUT`` seconds has gone: every heartbeat in the room
   deletes such tabs, so a crashed tab leaves within TIMEOUT + HEARTBEAT seconds.
 - A user is present once however many tabs they have open.
+- A user whose access to a private room is taken away leaves it at once, every tab
+  (:func:`drop`, called by :mod:`chat.revocation` in the same transaction).
 - The room's row is locked while its presence changes, so two changes cannot both
   publish the same transition or miss one; the set last published is kept in
   :class:`PresenceSnapshot`, so expiry noticed by anyone is published exactly once.
