@@ -13,6 +13,7 @@ these model and auth signals, which ask pgsse to end the affected streams
 - A room deleted: every stream of it ends (its memberships' deletions leave it to this).
 - A room made private, or given another slug, in the admin: every stream of it ends;
   members reconnect (to the new slug's channels once the page is reloaded).
+- An account deleted: every stream of that user ends.
 - A log-out: every stream of that user ends (those of the user's other sessions reconnect
   at once, still logged in).
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
@@ -62,6 +64,11 @@ def room_deleted(sender: type[Room], instance: Room, **kwargs: Any) -> None:
 def room_saved(sender: type[Room], instance: Room, created: bool, **kwargs: Any) -> None:
     if instance.closes_channel is not None:
         pgsse.close_streams(channel=instance.closes_channel)
+
+
+@receiver(post_delete, sender=settings.AUTH_USER_MODEL)
+def user_deleted(sender: type[Any], instance: Any, **kwargs: Any) -> None:
+    pgsse.close_streams(user=instance.pk)
 
 
 @receiver(user_logged_out)

@@ -251,14 +251,17 @@ async def test_deleting_a_member_or_a_room_ends_their_streams(server: LiveServer
         streams_of(room.carol, server.url) as carol,
         open_stream(alice, url) as alices,
         open_stream(bob, url) as bobs,
+        open_stream(bob, "/rooms/lobby/events/") as bobs_lobby,
         open_stream(carol, url) as carols,
         open_stream(carol, "/rooms/lobby/events/") as carols_lobby,
     ):
-        for reader in (alices, bobs, carols, carols_lobby):
+        for reader in (alices, bobs, bobs_lobby, carols, carols_lobby):
             await reader.wait_for(live)
-        # An account deleted (in the admin, say): its memberships go in a cascade.
+        # An account deleted (in the admin, say): all its streams end, and its
+        # memberships go in a cascade, taking it out of "Here now".
         await sync_to_async(User.objects.filter(username="bob").delete)()
-        await bobs.wait_for(lambda r: r.ended, timeout=BOUND)
+        for reader in (bobs, bobs_lobby):
+            await reader.wait_for(lambda r: r.ended, timeout=BOUND)
         await carols.wait_for(lambda r: present(r) == ["carol"], timeout=BOUND)
         assert not alices.ended
 
