@@ -44,6 +44,8 @@ async def private_room(
     await page.click(".invite button")
     await expect(page.locator(".notices")).to_contain_text(f"{member} may now enter")
     slug = page.url.rstrip("/").rsplit("/", 1)[1]
+    # Closed once loaded: Chromium may hang closing a page in the middle of a navigation.
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     await page.close()
     return owner_context, member_context, slug
 
