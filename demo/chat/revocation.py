@@ -11,15 +11,16 @@ these model and auth signals, which ask pgsse to end the affected streams
   user's deletion): that user's streams of the room end, and their tabs leave its
   presence in the same transaction, so the others' "Here now" changes with the close.
 - A room deleted: every stream of it ends (its memberships' deletions leave it to this).
-- A room made private, or given another slug, in the admin: every stream of it ends;
-  members reconnect (to the new slug's channels once the page is reloaded).
+- A room made private in the admin: every stream of it ends; its members get back in.
+- A room given another slug in the admin: every stream of it ends; the old slug now
+  names no room (404).
 - An account deleted: every stream of that user ends.
 - A log-out: every stream of that user ends (those of the user's other sessions reconnect
   at once, still logged in).
 
-Lock order: a room's row (presence), then pgsse's control channel (the close request),
-as everywhere else in the chat, so that these transactions wait for each other rather
-than deadlock.
+Lock order: a room's row first (presence, which locks it too), pgsse's control channel
+last (the close request: one row for every close request, held until commit), so that
+these transactions wait for each other rather than deadlock.
 """
 
 from __future__ import annotations
