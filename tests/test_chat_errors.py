@@ -293,6 +293,63 @@ def test_presence_typing_and_read_statuses(people: dict[str, Any], settings: Any
     )
 
 
+def test_member_removal_statuses(people: dict[str, Any], settings: Any) -> None:
+    alice, bob, anonymous, private = (
+        people["alice"],
+        people["bob"],
+        people["anonymous"],
+        people["private"],
+    )
+    settings.CHAT_RATE_LIMITS = {"removal": (2, 100, 10.0)}
+    carol = ChatAccount(alice.base_url, "carol")
+    for name in ("bob", "carol"):
+        assert alice.form(f"/rooms/{private}/invite/", username=name).status_code == 302
+    public = alice.create_room("Open")
+    members = f"/api/rooms/{private}/members"
+    check(
+        [
+            Case(
+                "anonymous",
+                lambda: anonymous.delete(f"{members}/bob/"),
+                401,
+                "Log in",
+                (("www-authenticate", "Bearer"),),
+            ),
+            Case(
+                "bad token",
+                lambda: anonymous.delete(f"{members}/bob/", headers=people["stale"]),
+                401,
+                "not valid",
+            ),
+            Case("CSRF", lambda: alice.client.delete(f"{members}/bob/"), 403, "CSRF"),
+            Case("not owner", lambda: bob.api("DELETE", f"{members}/carol/"), 403, "owner"),
+            Case("unknown room", lambda: alice.api("DELETE", "/api/rooms/x/members/bob/"), 404),
+            Case(
+                "not the owner's",
+                lambda: alice.api("DELETE", "/api/rooms/lobby/members/bob/"),
+                403,
+                "owner",
+            ),
+            Case(
+                "public room",
+                lambda: alice.api("DELETE", f"/api/rooms/{public}/members/bob/"),
+                400,
+                "public room",
+            ),
+            Case("no member", lambda: alice.api("DELETE", f"{members}/mallory/"), 404, "mallory"),
+            Case("the owner", lambda: alice.api("DELETE", f"{members}/alice/"), 400, "owner"),
+            Case("method", lambda: alice.api("POST", f"{members}/bob/"), 405, "DELETE"),
+            Case("removed", lambda: alice.api("DELETE", f"{members}/bob/"), 204),
+            # Bob is out: to him, the room no longer exists.
+            Case("gone", lambda: bob.api("DELETE", f"{members}/carol/"), 404, "no room"),
+            Case("again", lambda: alice.api("DELETE", f"{members}/bob/"), 404, "bob"),
+            Case("second", lambda: alice.api("DELETE", f"{members}/carol/"), 204),
+            Case("rate", lambda: alice.api("DELETE", f"{members}/carol/"), 429, "removals"),
+        ]
+    )
+    carol.close()
+
+
 def test_room_stream_statuses(people: dict[str, Any], settings: Any) -> None:
     alice, bob, anonymous, private = (
         people["alice"],

@@ -118,6 +118,7 @@ ENDPOINTS = st.sampled_from(
         ("POST", "/api/rooms/lobby/presence/"),
         ("POST", "/api/rooms/lobby/typing/"),
         ("POST", "/api/rooms/lobby/read/"),
+        ("DELETE", "/api/rooms/lobby/members/bob/"),
         ("PUT", "/api/rooms/lobby/messages/"),
     ]
 )
@@ -128,7 +129,7 @@ def fuzzed(server: LiveServer, settings: Any) -> Iterator[dict[str, Any]]:
     # Thrown as fast as a test can: rate limits would answer 429 before parsing.
     settings.CHAT_RATE_LIMITS = {
         action: (1_000_000, 1_000_000, 1.0)
-        for action in ("message", "edit", "room", "presence", "typing", "read")
+        for action in ("message", "edit", "room", "presence", "typing", "read", "removal")
     }
     settings.CHAT_PRESENCE_MAX_TABS = 1_000_000
     alice = ChatAccount(server.url, "alice")

@@ -20,7 +20,7 @@ from chat import access, conf, inputs, presence, ratelimit, unread
 from chat.auth import authenticate, reader
 from chat.errors import ApiError, api_view, not_authenticated
 from chat.models import Message, Room
-from chat.rooms import RoomError, add_member, create_room
+from chat.rooms import RoomError, add_member, create_room, remove
 
 #: Messages a history page holds by default, and at most.
 PAGE_SIZE = 50
@@ -125,6 +125,21 @@ def rooms(request: HttpRequest) -> HttpResponse:
             raise ApiError(400, str(exc)) from exc
     data = {"slug": room.slug, "name": room.name, "private": room.private}
     return JsonResponse({**data, "url": f"/rooms/{room.slug}/"}, status=201)
+
+
+@api_view(["DELETE"])
+def member(request: HttpRequest, slug: str, username: str) -> HttpResponse:
+    """The owner of a private room removes a member: their streams of the room end at
+    once, on every process, and they leave its presence (see chat.revocation)."""
+    user = authenticate(request)
+    room = find_room(user, slug)
+    with transaction.atomic():
+        ratelimit.check("removal", request, user)
+        try:
+            remove(room, user, username)
+        except RoomError as exc:
+            raise ApiError(exc.status, str(exc)) from exc
+    return HttpResponse(status=204)
 
 
 def _tab(data: dict[str, Any]) -> str:

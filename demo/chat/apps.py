@@ -8,4 +8,6 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import signals  # noqa: F401  (connects the publishing receivers)
+        # Connect the receivers: publishing every message change, and ending the streams
+        # of those whose access is taken away.
+        from chat import revocation, signals  # noqa: F401

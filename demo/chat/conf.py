@@ -24,6 +24,8 @@ RATE_LIMITS: dict[str, tuple[int | None, int | None, float]] = {
     "read": (30, 90, 10.0),
     # Join, leave, invite.
     "membership": (10, 30, 10.0),
+    # A room owner's removals of members.
+    "removal": (10, 30, 10.0),
     # New accounts, per client address.
     "signup": (None, 5, 600.0),
     # Notes of the htmx recipe's board (when it is served), per client address.

@@ -34,16 +34,45 @@ class Room(models.Model):
         settings.AUTH_USER_MODEL, through="Membership", related_name="rooms", blank=True
     )
 
+    # The slug and privacy the database holds (set when loaded or saved), to tell whether
+    # a save takes access away from open streams (see chat.revocation).
+    _stored: tuple[str, bool] | None = None
+    #: Set by save(): the channel whose open streams must end (the room became private,
+    #: or moved to another slug), else None.
+    closes_channel: str | None = None
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
 
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any) -> Room:
+        room = super().from_db(db, field_names, values)
+        slug, private = room.__dict__.get("slug"), room.__dict__.get("private")
+        room._stored = (slug, private) if slug is not None and private is not None else None
+        return room
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.closes_channel = None
+        stored = getattr(self, "_stored", None)
+        if not self._state.adding and stored is not None:
+            slug, private = stored
+            if slug != self.slug or (self.private and not private):
+                self.closes_channel = self.channel_of(slug)
+        super().save(*args, **kwargs)
+        self._stored = (self.slug, self.private)
+
+    @staticmethod
+    def channel_of(slug: str) -> str:
+        """The pgsse channel carrying the messages of the room called ``slug``."""
+        return f"room:{slug}"
+
     @property
     def channel(self) -> str:
         """The pgsse channel carrying this room's messages."""
-        return f"room:{self.slug}"
+        return self.channel_of(self.slug)
 
     @property
     def presence_channel(self) -> str:

@@ -5,6 +5,8 @@
 - A tab silent for ``CHAT_PRESENCE_TIMEOUT`` seconds has gone: every heartbeat in the room
   deletes such tabs, so a crashed tab leaves within TIMEOUT + HEARTBEAT seconds.
 - A user is present once however many tabs they have open.
+- A user whose access to a private room is taken away leaves it at once, every tab
+  (:func:`drop`, called by :mod:`chat.revocation` in the same transaction).
 - The room's row is locked while its presence changes, so two changes cannot both
   publish the same transition or miss one; the set last published is kept in
   :class:`PresenceSnapshot`, so expiry noticed by anyone is published exactly once.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -65,7 +68,7 @@ def update(room: Room, user: AbstractBaseUser | None, tab: str, *, leaving: bool
     ``user`` None only sweeps expired tabs (an anonymous reader's heartbeat).
     """
     with transaction.atomic():
-        Room.objects.select_for_update().filter(pk=room.pk).exists()
+        _lock(room)
         now = timezone.now()
         if user is not None and leaving:
             Presence.objects.filter(room=room, user_id=user.pk, tab=tab).delete()
@@ -73,9 +76,27 @@ def update(room: Room, user: AbstractBaseUser | None, tab: str, *, leaving: bool
         Presence.objects.filter(room=room, last_seen__lte=cutoff).delete()
         if user is not None and not leaving:
             _beat(room, user, tab, now)
-        users = present_users(room)
-        snapshot, _ = PresenceSnapshot.objects.get_or_create(room=room)
-        if snapshot.users != users:
-            snapshot.users = users
-            snapshot.save(update_fields=["users"])
-            pgsse.publish(room.presence_channel, PRESENCE_EVENT, {"users": users})
+        _publish_if_changed(room)
+
+
+def drop(room: Room, user_pk: Any) -> None:
+    """Take every tab of one user out of ``room`` at once (their access was taken away),
+    and publish the new set, in the caller's transaction."""
+    with transaction.atomic():
+        _lock(room)
+        Presence.objects.filter(room=room, user_id=user_pk).delete()
+        _publish_if_changed(room)
+
+
+def _lock(room: Room) -> None:
+    # Every change of a room's presence holds its row until commit: see the module's doc.
+    Room.objects.select_for_update().filter(pk=room.pk).exists()
+
+
+def _publish_if_changed(room: Room) -> None:
+    users = present_users(room)
+    snapshot, _ = PresenceSnapshot.objects.get_or_create(room=room)
+    if snapshot.users != users:
+        snapshot.users = users
+        snapshot.save(update_fields=["users"])
+        pgsse.publish(room.presence_channel, PRESENCE_EVENT, {"users": users})

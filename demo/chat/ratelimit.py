@@ -57,6 +57,7 @@ WHAT = {
     "typing": "typing notices",
     "read": "read marks",
     "membership": "joins, leaves and invitations",
+    "removal": "removals of members",
     "signup": "new accounts from your address",
     "note": "notes from your address",
 }

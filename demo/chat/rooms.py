@@ -1,4 +1,10 @@
-"""Creating rooms, joining, leaving and inviting: shared by the pages and the API."""
+"""Creating rooms, joining, leaving, inviting and removing members: shared by the pages
+and the API.
+
+Leaving a private room, or being removed from it, takes its access away at once: the
+membership's deletion ends that user's streams of the room and their presence in it, in
+the same transaction (:mod:`chat.revocation`, whoever deletes the membership).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +29,18 @@ _SUFFIX_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
 class RoomError(ValueError):
-    """A room request that cannot be done; the message says why, for people."""
+    """A room request that cannot be done; the message says why, for people. ``status``
+    is the API's answer."""
+
+    status = 400
+
+
+class NotOwner(RoomError):
+    status = 403
+
+
+class NotMember(RoomError):
+    status = 404
 
 
 def _printable(value: str, what: str) -> str:
@@ -93,10 +110,34 @@ def leave(room: Room, user: Any) -> None:
 def invite(room: Room, owner: Any, username: str) -> Any:
     """Add the user called ``username`` to ``room``; only its owner may."""
     if room.owner_id != owner.pk:
-        raise RoomError("Only the room's owner may invite.")
+        raise NotOwner("Only the room's owner may invite.")
     username = _printable(username, "A username").strip()
     invited = get_user_model().objects.filter(username=username).first()
     if invited is None:
         raise RoomError(f"There is no user called '{username}'.")
     add_member(room, invited)
     return invited
+
+
+def remove(room: Room, owner: Any, username: str) -> Any:
+    """Take the user called ``username`` out of private ``room``; only its owner may.
+
+    A public room is readable by everyone logged in: there is nothing to take away.
+    """
+    if room.owner_id != owner.pk:
+        raise NotOwner("Only the room's owner may remove members.")
+    if not room.private:
+        raise RoomError(
+            "Only members of a private room can be removed: a public room is open to "
+            "everyone logged in."
+        )
+    username = _printable(username, "A username").strip()
+    membership = (
+        Membership.objects.select_related("user").filter(room=room, user__username=username).first()
+    )
+    if membership is None:
+        raise NotMember(f"There is no member called '{username}' in #{room.slug}.")
+    if membership.user_id == room.owner_id:
+        raise RoomError("The owner cannot be removed from their own room.")
+    membership.delete()
+    return membership.user

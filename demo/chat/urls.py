@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
+from django.db import transaction
 from django.urls import path, re_path
 
 from chat import api, errors, streams, views
@@ -11,13 +12,16 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # One transaction: the session's deletion and the request to end the user's streams
+    # (chat.revocation) commit together, so no stream's reconnect finds the session alive.
+    path("accounts/logout/", transaction.atomic(auth_views.LogoutView.as_view()), name="logout"),
     path("events/me/", streams.own_events, name="own_events"),
     path("rooms/new/", views.create, name="create"),
     path("rooms/<slug:slug>/", views.room, name="room"),
     path("rooms/<slug:slug>/join/", views.join, name="join"),
     path("rooms/<slug:slug>/leave/", views.leave, name="leave"),
     path("rooms/<slug:slug>/invite/", views.invite, name="invite"),
+    path("rooms/<slug:slug>/remove/", views.remove, name="remove"),
     path("rooms/<slug:slug>/events/", streams.room_events, name="room_events"),
     # The page's form post; the same endpoint as the API's.
     path("rooms/<slug:slug>/messages/", api.messages, name="post_message"),
@@ -27,6 +31,7 @@ urlpatterns = [
     path("api/rooms/<slug:slug>/presence/", api.heartbeat, name="api_presence"),
     path("api/rooms/<slug:slug>/typing/", api.typing, name="api_typing"),
     path("api/rooms/<slug:slug>/read/", api.read, name="api_read"),
+    path("api/rooms/<slug:slug>/members/<str:username>/", api.member, name="api_member"),
     # Anything else under /api/: a JSON 404, under DEBUG too.
     re_path(r"^api/(?P<path>.*)$", errors.not_found, name="api_not_found"),
 ]

@@ -166,6 +166,8 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
             "is_member": access.is_member(user, current),
             "can_post": access.can_post(user, current),
             "is_owner": is_owner,
+            # A private room's members, for its sidebar (where its owner removes them).
+            "members": _member_names(current) if current.private else [],
             "max_length": MAX_MESSAGE_LENGTH,
             "page_config": {
                 "page": "room",
@@ -183,6 +185,10 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def _member_names(room: Room) -> list[str]:
+    return sorted(room.members.values_list("username", flat=True))
+
+
 def _membership_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
     current = _readable_room(request, slug)
     if isinstance(current, HttpResponse):
@@ -191,13 +197,20 @@ def _membership_action(request: HttpRequest, slug: str, action: str) -> HttpResp
         return redirect_to_login(f"/rooms/{slug}/")
     try:
         with transaction.atomic():
-            ratelimit.check("membership", request, request.user)
+            limit = "removal" if action == "remove" else "membership"
+            ratelimit.check(limit, request, request.user)
             if action == "join":
                 rooms.join(current, request.user)
             elif action == "leave":
                 rooms.leave(current, request.user)
                 if current.private:
+                    messages.success(request, f"You left #{current.slug}.")
                     return redirect("chat:index")
+            elif action == "remove":
+                removed = rooms.remove(current, request.user, request.POST.get("username", ""))
+                messages.success(
+                    request, f"{removed.get_username()} was removed from #{current.slug}."
+                )
             else:
                 username = request.POST.get("username", "")
                 invited = rooms.invite(current, request.user, username)
@@ -224,6 +237,12 @@ def leave(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def invite(request: HttpRequest, slug: str) -> HttpResponse:
     return _membership_action(request, slug, "invite")
+
+
+@require_POST
+def remove(request: HttpRequest, slug: str) -> HttpResponse:
+    """The owner's *Remove* button beside a member of a private room."""
+    return _membership_action(request, slug, "remove")
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -52,6 +52,9 @@ async def test_unread_counts_rise_live_and_clear_when_the_room_is_opened(
     # Alice joins #random, and follows her room list in another page.
     joined = await open_room(alice_context, server.url, "random")
     await joined.click("text=Join")
+    # Closed once the page the form led to is up: Chromium may hang closing a page in the
+    # middle of a navigation.
+    await expect(joined.locator("#connection")).to_have_attribute("data-state", "live")
     await joined.close()
     rooms = await open_index(alice_context, server.url)
     badge = rooms.locator('[data-unread-for="random"]')

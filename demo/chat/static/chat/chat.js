@@ -1,5 +1,6 @@
 // The chat's pages: the room list (live unread counts) and a room (live messages, edits,
-// deletes, presence, typing and unread counts over one EventSource; posting with fetch()).
+// deletes, presence, typing and unread counts over one stream of pgsse.js, which
+// {% pgsse_script %} loads first; posting with fetch()).
 // Text is only ever inserted as text nodes (textContent); links are built as <a> elements
 // whose href is checked to be http(s). No innerHTML anywhere.
 "use strict";
@@ -37,45 +38,96 @@
   }
 
   // ---------------------------------------------------------------------------------
-  // The stream: the one place that speaks EventSource. It opens from the position the
-  // page was rendered with; afterwards the browser sends Last-Event-ID by itself on every
-  // reconnect. `onState(state, reconnected)` hears "live", "reconnecting", "offline" and
-  // "reset" (the log no longer holds the page's position: the page reloads).
+  // The stream, through pgsse.js (docs/javascript.md): it starts from the position the
+  // page was rendered with, resumes after every cut with what was missed, waits and
+  // backs off when the server refuses for a while (429, 503: Retry-After), and stops
+  // for good when access is gone: 401 once logged out, 404 for a private room the user
+  // may no longer see (the chat answers so for rooms one may not see). The page shows
+  // its state in the badge at the top, and says why when it has ended for good.
 
-  function openStream(path, position, handlers, onState) {
-    let lastId = position;
-    let source = null;
-    let opens = 0;
-    function connect() {
-      const url = new URL(path, window.location.href);
-      if (lastId) url.searchParams.set("last_event_id", lastId);
-      source = new EventSource(url);
-      source.addEventListener("open", () => {
-        opens += 1;
-        onState("live", opens > 1);
-      });
-      source.addEventListener("error", () => {
-        if (source.readyState === EventSource.CLOSED) {
-          // Refused (401, 5xx from a proxy...): the browser gives up; we retry slowly.
-          onState("offline", false);
-          setTimeout(connect, 5000);
-        } else {
-          onState("reconnecting", false);
-        }
-      });
-      for (const [event, handler] of Object.entries(handlers)) {
-        source.addEventListener(event, (e) => {
-          if (e.lastEventId) lastId = e.lastEventId;
-          handler(JSON.parse(e.data));
-        });
-      }
-      source.addEventListener("reset", () => {
-        onState("reset", false);
-        source.close();
-        setTimeout(() => window.location.reload(), 500);
-      });
+  const status = document.getElementById("connection");
+  const notice = document.getElementById("stream-notice");
+  const LABELS = {
+    connecting: "connecting…",
+    live: "live",
+    reconnecting: "reconnecting…",
+    reset: "reset, reloading…",
+    denied: "no access",
+    closed: "disconnected",
+  };
+
+  function showState(state, label) {
+    if (!status) return;
+    status.dataset.state = state;
+    status.textContent = label || LABELS[state];
+  }
+
+  function link(href, text) {
+    const anchor = document.createElement("a");
+    anchor.href = href;
+    anchor.textContent = text;
+    return anchor;
+  }
+
+  // Why the stream ended for good, for people, and where to go from here.
+  function showEnd(state, info) {
+    const loggedOut = info.status === 401 || Boolean(info.url);
+    let text;
+    let next;
+    if (loggedOut) {
+      showState(state, "logged out");
+      text = "You are logged out: this page no longer receives anything.";
+      next = link(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`, "Log in again");
+    } else if (info.status === 404 || info.status === 403) {
+      showState(state, "no access");
+      text = config.room
+        ? `You no longer have access to #${config.room} (you left it, were removed, or it was deleted): nothing more will arrive here.`
+        : "You may no longer follow this page.";
+      next = link("/", "Back to the rooms");
+    } else {
+      showState(state);
+      text = `The server ended this page's live updates${info.status ? ` (HTTP ${info.status})` : ""}: reload the page to try again.`;
+      next = null;
     }
-    connect();
+    if (!notice) return;
+    notice.replaceChildren(text, ...(next ? [" ", next] : []));
+    notice.hidden = false;
+  }
+
+  // `events`: the handler of every event type the page listens to (pgsse.js listens to
+  // these only). `hooks.reconnected()`: live again after a cut; `hooks.ended()`: the
+  // stream has ended for good.
+  function follow(path, events, hooks) {
+    let reloading = false;
+    let wasLive = false;
+    const stream = pgsse.connect(path, {
+      position: config.position,
+      events,
+      onstate(state, info) {
+        if (reloading) return;
+        if (state === "live") {
+          if (wasLive && hooks.reconnected) hooks.reconnected();
+          wasLive = true;
+          showState(state);
+        } else if (state === "reconnecting") {
+          showState(state, info.delay ? `reconnecting in ${Math.ceil(info.delay / 1000)} s…` : null);
+        } else if (state === "denied" || state === "closed") {
+          if (hooks.ended) hooks.ended();
+          showEnd(state, info);
+        } else {
+          showState(state);
+        }
+      },
+      onreset() {
+        // The log no longer holds the page's position: what the page shows may be stale,
+        // and the events in between will not come. Show it afresh.
+        reloading = true;
+        stream.close();
+        showState("reset");
+        setTimeout(() => window.location.reload(), 500);
+      },
+    });
+    return stream;
   }
 
   // ---------------------------------------------------------------------------------
@@ -134,17 +186,9 @@
     });
   }
 
-  const status = document.getElementById("connection");
-  function setState(state) {
-    if (!status) return;
-    const labels = { live: "live", reconnecting: "reconnecting…", offline: "offline, retrying…", reset: "reset, reloading…" };
-    status.dataset.state = state === "offline" ? "reconnecting" : state;
-    status.textContent = labels[state];
-  }
-
   if (config.page === "index") {
     document.addEventListener("visibilitychange", showTitle);
-    openStream("/events/me/", config.position, { unread: onUnread }, (state) => setState(state));
+    follow("/events/me/", { unread: onUnread }, {});
     return;
   }
 
@@ -164,6 +208,8 @@
   const form = document.getElementById("composer");
   const textarea = form ? form.querySelector("textarea") : null;
   const deleted = new Set();
+  //: The stream has ended for good (see stopEverything below).
+  let ended = false;
   //: The newest message id of each author this page has shown (for typing notices).
   const newestBy = new Map();
 
@@ -398,7 +444,7 @@
   let readTimer = null;
   let markedUpTo = 0;
   function markRead() {
-    if (!me || document.visibilityState !== "visible") return;
+    if (!me || ended || document.visibilityState !== "visible") return;
     clearTimeout(readTimer);
     readTimer = setTimeout(() => {
       const items = list.querySelectorAll("li.message");
@@ -456,12 +502,26 @@
 
   const tab = (crypto.randomUUID && crypto.randomUUID()) || String(Math.random()).slice(2);
   function heartbeat() {
-    if (me) call("POST", `${api}/presence/`, { tab }).catch(() => {});
+    if (me && !ended) call("POST", `${api}/presence/`, { tab }).catch(() => {});
   }
 
-  openStream(
+  // Once the stream has ended for good (access gone, logged out), the page makes no
+  // more requests of its own: no heartbeats, read marks or typing notices, and it can
+  // no longer post. What it shows stays, for reading.
+  let heartbeats = null;
+  function stopEverything() {
+    ended = true;
+    clearInterval(heartbeats);
+    clearTimeout(readTimer);
+    for (const timer of typists.values()) clearTimeout(timer);
+    typists.clear();
+    showTyping();
+    showPresence([]);
+    if (form) for (const control of form.querySelectorAll("textarea, button")) control.disabled = true;
+  }
+
+  follow(
     `/rooms/${encodeURIComponent(config.room)}/events/`,
-    config.position,
     {
       message_created: arrived,
       message_updated: update,
@@ -470,10 +530,10 @@
       typing,
       unread: onUnread,
     },
-    (state, reconnected) => {
-      setState(state);
+    {
       // Back after a cut: say at once that we are here (others may have dropped us).
-      if (reconnected) heartbeat();
+      reconnected: heartbeat,
+      ended: stopEverything,
     },
   );
 
@@ -486,9 +546,10 @@
   if (!me) return;
 
   heartbeat();
-  setInterval(heartbeat, config.heartbeatSeconds * 1000);
+  heartbeats = setInterval(heartbeat, config.heartbeatSeconds * 1000);
   window.addEventListener("pageshow", (event) => { if (event.persisted) heartbeat(); });
   window.addEventListener("pagehide", () => {
+    if (ended) return;
     const data = new FormData();
     data.append("tab", tab);
     data.append("leave", "1");
@@ -673,7 +734,7 @@
   textarea.addEventListener("input", () => {
     showCounter();
     const now = Date.now();
-    if (textarea.value.trim() && now - lastTyping > 3000) {
+    if (!ended && textarea.value.trim() && now - lastTyping > 3000) {
       lastTyping = now;
       call("POST", `${api}/typing/`, { after: newestBy.get(me) || 0 }).catch(() => {});
     }
