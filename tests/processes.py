@@ -6,6 +6,7 @@ One implementation for the tests (fixtures, restarts, several workers) and the b
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -123,3 +124,18 @@ def uvicorn_command(*extra: str) -> list[str]:
         "warning",
         *extra,
     ]
+
+
+def project_worker(
+    database_url: str, application: str = "tests.asgi:application", **pgsse: object
+) -> ServerProcess:
+    """A uvicorn worker of pgsse's test project (tests/urls.py), with ``pgsse`` settings
+    added to the test settings' ``PGSSE``."""
+    command = [
+        *(sys.executable, "-m", "uvicorn", application, "--host", "127.0.0.1"),
+        *("--port", "{port}", "--log-level", "warning", "--backlog", "2048"),
+        *("--timeout-graceful-shutdown", "2"),
+    ]
+    return ServerProcess(
+        command, database_url, TEST_ROOT_URLCONF="tests.urls", TEST_PGSSE=json.dumps(pgsse)
+    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -29,29 +28,23 @@ import pgsse
 from pgsse.hub import Hub
 from tests.clients import ResumingReader, StreamReader, open_stream, stream_client
 from tests.postgres import Postgres
-from tests.servers import LiveServer, ServerProcess
+from tests.processes import ServerProcess, project_worker
+from tests.servers import LiveServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 publish = sync_to_async(pgsse.publish)
 
 
-UVICORN = [
-    *(sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1"),
-    *("--port", "{port}", "--log-level", "warning", "--timeout-graceful-shutdown", "2"),
-]
-
-
 @pytest.fixture
 def two_workers(transactional_db: None, pg: Postgres) -> Iterator[list[ServerProcess]]:
     """Two workers of the test project (tests/urls.py, wrapped)."""
-    servers = [ServerProcess(UVICORN, pg.url, TEST_ROOT_URLCONF="tests.urls") for _ in range(2)]
+    servers = [project_worker(pg.url) for _ in range(2)]
     try:
         yield [server.start() for server in servers]
     finally:
         for server in servers:
             server.kill()
-            server.log.close()
 
 
 @sync_to_async

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,30 +19,18 @@ import pgsse
 from pgsse.position import canonical_channels, format_position
 from tests.clients import LightReader
 from tests.postgres import Postgres
-from tests.servers import ServerProcess
+from tests.processes import ServerProcess, project_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def worker(application: str, pg: Postgres, **pgsse_settings: object) -> ServerProcess:
-    command = [
-        *(sys.executable, "-m", "uvicorn", application, "--host", "127.0.0.1"),
-        *("--port", "{port}", "--log-level", "warning", "--backlog", "2048"),
-        *("--timeout-graceful-shutdown", "2"),
-    ]
-    return ServerProcess(
-        command, pg.url, TEST_ROOT_URLCONF="tests.urls", TEST_PGSSE=json.dumps(pgsse_settings)
-    )
-
-
 @pytest.fixture
 def wrapped(transactional_db: None, pg: Postgres) -> Iterator[ServerProcess]:
-    server = worker("tests.asgi:application", pg, MAX_STREAMS_PER_USER=None).start()
+    server = project_worker(pg.url, MAX_STREAMS_PER_USER=None).start()
     try:
         yield server
     finally:
         server.kill()
-        server.log.close()
 
 
 def threads(server: ServerProcess) -> int:
@@ -86,7 +72,7 @@ async def test_without_the_wrapper_each_stream_holds_a_thread(
     transactional_db: None, pg: Postgres
 ) -> None:
     # The measure above can see threads: under Django's handler alone, they grow.
-    server = worker("tests.asgi_unwrapped:application", pg).start()
+    server = project_worker(pg.url, "tests.asgi_unwrapped:application").start()
     try:
         readers = await open_readers(server, "/events/room:threads/", 10)
         before = threads(server)
@@ -95,7 +81,6 @@ async def test_without_the_wrapper_each_stream_holds_a_thread(
         await stop(readers)
     finally:
         server.kill()
-        server.log.close()
     assert during >= before + 90
 
 

@@ -11,9 +11,7 @@ does not complete within ``WRITE_TIMEOUT`` closes the stream.
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +23,7 @@ from asgiref.sync import sync_to_async
 import pgsse
 from pgsse.position import canonical_channels, format_position
 from tests.postgres import Postgres
-from tests.servers import ServerProcess
+from tests.processes import ServerProcess, project_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,19 +33,11 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def server(transactional_db: None, pg: Postgres) -> Iterator[ServerProcess]:
-    command = [
-        *(sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1"),
-        *("--port", "{port}", "--log-level", "warning", "--timeout-graceful-shutdown", "2"),
-    ]
-    settings = {"WRITE_TIMEOUT": WRITE_TIMEOUT, "MAX_STREAMS_PER_USER": None}
-    started = ServerProcess(
-        command, pg.url, TEST_ROOT_URLCONF="tests.urls", TEST_PGSSE=json.dumps(settings)
-    ).start()
+    started = project_worker(pg.url, WRITE_TIMEOUT=WRITE_TIMEOUT, MAX_STREAMS_PER_USER=None).start()
     try:
         yield started
     finally:
         started.kill()
-        started.log.close()
 
 
 def rss(server: ServerProcess) -> int:
