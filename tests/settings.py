@@ -28,5 +28,6 @@ PGSSE = {
     "HEALTH_INTERVAL": 2.0,
     "HEALTH_TIMEOUT": 2.0,
     "RECONNECT_MAX_DELAY": 0.5,
+    "METRICS_ALLOW_FROM": ["127.0.0.1"],
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

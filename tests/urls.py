@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template import engines
-from django.urls import path
+from django.urls import include, path
 
 from pgsse.authorization import allow_authenticated
 from pgsse.views import StreamView
@@ -85,4 +85,5 @@ urlpatterns = [
     path("gated/<str:gate>/<str:channel>/", gated(StreamView.as_view(authorize=not_secret))),
     path("pgsse-js/", pgsse_js_page),
     path("pgsse-js/csp/", with_csp_nonce(pgsse_js_page)),
+    path("", include("pgsse.urls")),
 ]
