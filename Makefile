@@ -41,7 +41,9 @@ typecheck: $(STAMP)
 	DJANGO_DEBUG=1 DATABASE_URL=postgresql://typecheck@localhost/typecheck \
 		$(BIN)/mypy --cache-dir $(VENV)/.mypy_cache src/pgsse demo tests bench
 
+# tests/e2e/test_nginx.py runs Debian's nginx in front of two workers.
 pytest: $(STAMP)
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || { apt-get update && apt-get install -y nginx; }
 	$(BIN)/python -m pytest -m "not browser"
 
 # Playwright drives Debian's Chromium (its own browser download is not possible here).
