@@ -41,9 +41,13 @@ typecheck: $(STAMP)
 	DJANGO_DEBUG=1 DATABASE_URL=postgresql://typecheck@localhost/typecheck \
 		$(BIN)/mypy --cache-dir $(VENV)/.mypy_cache src/pgsse demo tests bench
 
-# tests/e2e/test_nginx.py runs Debian's nginx in front of two workers.
+# tests/e2e/test_nginx.py runs Debian's nginx in front of two workers. RUNLEVEL=1 keeps the
+# package from starting its own server on port 80: the tests start theirs on 127.0.0.1.
+NGINX_INSTALLED := command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+	{ apt-get update && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; }
+
 pytest: $(STAMP)
-	command -v nginx >/dev/null || test -x /usr/sbin/nginx || { apt-get update && apt-get install -y nginx; }
+	$(NGINX_INSTALLED)
 	$(BIN)/python -m pytest -m "not browser"
 
 # Playwright drives Debian's Chromium (its own browser download is not possible here).

@@ -17,6 +17,7 @@ import asyncio
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from pgsse.closing import CONTROL_CHANNEL
 from pgsse.conf import get_settings
@@ -25,12 +26,14 @@ from pgsse.hub import get_hub
 __all__ = ["healthz", "readiness_problems", "readyz"]
 
 
+@require_safe
 @never_cache
 async def healthz(request: HttpRequest) -> HttpResponse:
     """200 while the process answers requests."""
     return HttpResponse("ok\n", content_type="text/plain; charset=utf-8")
 
 
+@require_safe
 @never_cache
 async def readyz(request: HttpRequest) -> HttpResponse:
     """200 if this process can serve streams now, 503 with the reasons if not."""

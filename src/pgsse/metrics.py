@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from pgsse.conf import PgsseSettings, get_settings
 from pgsse.hub import Hub, current_hub
@@ -204,6 +205,7 @@ def _client_allowed(request: HttpRequest, settings: PgsseSettings) -> bool:
     )
 
 
+@require_safe
 @never_cache
 async def metrics(request: HttpRequest) -> HttpResponse:
     """This process's metrics, for Prometheus (see the module's documentation)."""

@@ -127,6 +127,16 @@ async def test_the_upstream_gets_http_1_1_over_kept_alive_connections(
         assert len(set(probes)) < len(probes), lines
 
 
+async def test_the_proxy_hides_metrics_and_passes_probes(
+    proxy: Nginx, workers: list[ServerProcess]
+) -> None:
+    async with httpx.AsyncClient(base_url=proxy.url) as client:
+        assert (await client.get("/metrics")).status_code == 404
+        assert (await client.get("/readyz")).status_code in (200, 503)
+    async with httpx.AsyncClient(base_url=workers[0].url) as direct:
+        assert (await direct.get("/metrics")).status_code == 200  # scraped per worker
+
+
 def committed(channel: str) -> list[object]:
     from pgsse.models import Event
 
