@@ -32,7 +32,7 @@ def test_a_short_soak_passes() -> None:
             "5",
             "--rate",
             "5",
-        ],  # fmt: skip
+        ],
         cwd=REPOSITORY,
         capture_output=True,
         text=True,
