@@ -24,7 +24,7 @@ GUIDE = REPOSITORY / "docs" / "deployment.md"
 def documented_config() -> str:
     """The ``nginx`` block of the deployment guide."""
     text = GUIDE.read_text()
-    blocks = re.findall(r"```nginx\n(.*?)```", text, re.DOTALL)
+    blocks: list[str] = re.findall(r"```nginx\n(.*?)```", text, re.DOTALL)
     assert len(blocks) == 1, "docs/deployment.md should print one nginx configuration"
     return blocks[0]
 

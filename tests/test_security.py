@@ -81,13 +81,13 @@ def test_every_state_changing_request_needs_the_csrf_token(lobby: Room) -> None:
 def test_writes_need_a_logged_in_user(lobby: Room) -> None:
     client = Client(enforce_csrf_checks=True)
     client.get("/accounts/login/")
-    token = {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
+    token = {"X-CSRFToken": client.cookies["csrftoken"].value}
     before = (Message.objects.count(), Room.objects.count())
     for route in routes():
         if route in ANONYMOUS_WRITES:
             continue
         for method in STATE_CHANGING:
-            response = getattr(client, method)("/" + route, **token)
+            response = getattr(client, method)("/" + route, headers=token)
             refused = response.status_code in (401, 403, 405) or (
                 response.status_code == 302 and "/accounts/login/" in response["Location"]
             )
@@ -120,13 +120,17 @@ def test_posting_is_rate_limited(lobby: Room) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(User.objects.create_user("chatty", password="x"))
     client.get("/")
-    token = {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
+    token = client.cookies["csrftoken"].value
     statuses = [
-        client.post("/api/rooms/lobby/messages/", {"text": f"m{n}"}, **token).status_code
+        client.post(
+            "/api/rooms/lobby/messages/", {"text": f"m{n}"}, headers={"X-CSRFToken": token}
+        ).status_code
         for n in range(11)
     ]
     assert statuses == [201] * 10 + [429]
-    refused = client.post("/api/rooms/lobby/messages/", {"text": "again"}, **token)
+    refused = client.post(
+        "/api/rooms/lobby/messages/", {"text": "again"}, headers={"X-CSRFToken": token}
+    )
     assert int(refused["Retry-After"]) >= 1
 
 

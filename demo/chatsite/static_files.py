@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
-from servestatic import ServeStaticASGI
+from servestatic import ServeStaticASGI  # type: ignore[import-untyped]
 
 
 def with_static_files(application: Any) -> Any:

@@ -93,6 +93,7 @@ def production_server(pg: Postgres, static_root: Path) -> Iterator[ServerProcess
             "warning",
         ],
         pg.url,
+        None,
         **production_env(pg.url, static_root),
     )
     try:
