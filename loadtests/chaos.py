@@ -407,7 +407,7 @@ class Chaos:
         lines = [
             line
             for line in sample.text.splitlines()
-            if line.startswith("pgsse_") and not line.endswith(" 0.0") and "_created" not in line
+            if line.startswith("pgsse_") and "_created" not in line
         ]
         return "\n".join(lines)
 

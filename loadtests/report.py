@@ -104,8 +104,9 @@ def chaos_markdown(result: ChaosResult, plots: list[str]) -> str:
         "",
         "## /metrics during the run",
         "",
-        "One worker's page five seconds after the SIGTERM fault was repaired (pgsse's series, "
-        "zero values left out):",
+        "The page of the worker that took over the stopped worker's clients, five seconds "
+        "after the SIGTERM fault was repaired (pgsse's series; the process collector's "
+        "left out). Its counters run from its own start.",
         "",
         "```",
         result.metrics_quote,
