@@ -23,6 +23,8 @@ GREETING = chunk(b": bench\nretry: 2000\n\nid: 0\n\n")
 
 
 def frame_from_payload(payload: str) -> bytes:
-    """The SSE frame of a pgsse notification payload ``seq\\tchannel\\ttype\\tdata``, chunked."""
-    seq, _channel, event_type, data = payload.split("\t", 3)
+    """The SSE frame of a pgsse notification payload ``seq[@stamp]\\tchannel\\ttype\\tdata``,
+    chunked."""
+    head, _channel, event_type, data = payload.split("\t", 3)
+    seq = head.partition("@")[0]  # the head may carry the event's timestamp after the seq
     return chunk(f"id: {seq}\nevent: {event_type}\ndata: {data}\n\n".encode())
