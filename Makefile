@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 MATRIX_PYTHON ?= env PYENV_VERSION=3.12.1 python3
 MATRIX_VENV ?= .venv-py3.12
 
-.PHONY: run test test-matrix lint typecheck pytest browser-tests bench clean
+.PHONY: run test test-matrix lint typecheck pytest browser-tests bench chaos soak clean
 
 # pip >= 25.1 installs PEP 735 dependency groups (`--group`): upgrade it first.
 $(STAMP): pyproject.toml
@@ -34,14 +34,20 @@ test-matrix:
 	$(MAKE) test VENV=$(MATRIX_VENV) PYTHON="$(MATRIX_PYTHON)"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src demo tests bench
+	$(BIN)/ruff check src demo tests bench loadtests
 
 typecheck: $(STAMP)
 	# The type checker imports settings: give it a database URL it never connects to.
 	DJANGO_DEBUG=1 DATABASE_URL=postgresql://typecheck@localhost/typecheck \
-		$(BIN)/mypy --cache-dir $(VENV)/.mypy_cache src/pgsse demo tests bench
+		$(BIN)/mypy --cache-dir $(VENV)/.mypy_cache src/pgsse demo tests bench loadtests
+
+# tests/e2e/test_nginx.py runs Debian's nginx in front of two workers. RUNLEVEL=1 keeps the
+# package from starting its own server on port 80: the tests start theirs on 127.0.0.1.
+NGINX_INSTALLED := command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+	{ apt-get update && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; }
 
 pytest: $(STAMP)
+	$(NGINX_INSTALLED)
 	$(BIN)/python -m pytest -m "not browser"
 
 # Playwright drives Debian's Chromium (its own browser download is not possible here).
@@ -60,6 +66,16 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## Faults on a schedule under load, then the invariant checker (about 5 minutes, loopback only).
+## CHAOS_ARGS="--duration 60 --streams 300" for a short run; "--report docs" rewrites the report.
+chaos: $(STAMP)
+	$(BIN)/python -m loadtests chaos $(CHAOS_ARGS)
+
+## Steady load with connect/disconnect churn; memory, threads and connections must stay flat
+## (30 minutes by default; SOAK_ARGS="--duration 300 --cycles 2000", "--report docs").
+soak: $(STAMP)
+	$(BIN)/python -m loadtests soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(MATRIX_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -32,7 +32,7 @@ GREETING = chunk(b": bench\nretry: 2000\n\nid: 0\n\n")
 
 def frame_from_payload(payload: str) -> bytes:
     """The chunked SSE frame of a pgsse notification (the bench's events are all inline)."""
-    _channel, seq, inline = parse_payload(payload)
+    _channel, seq, inline, _created_at = parse_payload(payload)
     if inline is None:
         raise ValueError("the baselines serve only events small enough to be inline")
     event_type, data = inline

@@ -29,6 +29,7 @@ PGSSE = {
     "HEALTH_INTERVAL": 2.0,
     "HEALTH_TIMEOUT": 2.0,
     "RECONNECT_MAX_DELAY": 0.5,
+    "METRICS_ALLOW_FROM": ["127.0.0.1"],
     # Servers in subprocesses take their test's own options from the environment.
     **json.loads(os.environ.get("TEST_PGSSE", "{}")),
 }

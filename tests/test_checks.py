@@ -136,7 +136,7 @@ def test_every_check_is_tagged_and_ids_are_unique_per_condition() -> None:
         for check in registry.registry.get_checks(include_deployment_checks=True)
         if check.__module__ == "pgsse.checks"
     ]
-    assert len(ours) == 6
+    assert len(ours) == 7
     assert all("pgsse" in check.tags for check in ours)
     source = (REPOSITORY / "src" / "pgsse" / "checks.py").read_text()
     ids = re.findall(r'id="(pgsse\.[EW]\d{3})"', source)

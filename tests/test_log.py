@@ -11,6 +11,7 @@ from pgsse.log import (
     MAX_EVENT_TYPE_LENGTH,
     MAX_SEQ,
     NOTIFY_PAYLOAD_LIMIT,
+    PAYLOAD_HEAD_MAX,
     SEQ_DIGITS,
     notify_tail,
     parse_payload,
@@ -39,20 +40,48 @@ def test_seq_width_is_that_of_a_postgresql_bigint() -> None:
 def test_payload_seq_must_be_a_bigint(seq: str, accepted: bool) -> None:
     payload = f"{seq}\troom:a"
     if accepted:
-        assert parse_payload(payload) == ("room:a", int(seq), None)
+        assert parse_payload(payload) == ("room:a", int(seq), None, None)
     else:
         with pytest.raises(ValueError, match="not a pgsse"):
             parse_payload(payload)
 
 
-def test_the_inline_limit_leaves_room_for_the_longest_seq() -> None:
-    """Inline iff the payload fits with a 19-digit seq in front; a reference otherwise."""
+def test_the_inline_limit_leaves_room_for_the_longest_head() -> None:
+    """Inline iff the payload fits with the longest head (a 19-digit seq and a bigint
+    stamp with its sign) in front; a reference otherwise."""
+    longest_head = f"{MAX_SEQ}@{-(2**63)}"
+    assert len(longest_head) == PAYLOAD_HEAD_MAX
     overhead = len("\troom:a\te\t")
-    fits = "x" * (NOTIFY_PAYLOAD_LIMIT - SEQ_DIGITS - overhead - 1)
+    fits = "x" * (NOTIFY_PAYLOAD_LIMIT - PAYLOAD_HEAD_MAX - overhead - 1)
     tail = notify_tail("room:a", "e", fits)
     assert tail == f"\troom:a\te\t{fits}"
-    assert len((str(MAX_SEQ) + tail).encode()) == NOTIFY_PAYLOAD_LIMIT - 1
+    assert len((longest_head + tail).encode()) == NOTIFY_PAYLOAD_LIMIT - 1
+    assert parse_payload(longest_head + tail) == ("room:a", MAX_SEQ, ("e", fits), -(2**63) / 1e6)
     assert notify_tail("room:a", "e", fits + "x") == "\troom:a"
+
+
+@pytest.mark.parametrize(
+    ("head", "created_at"),
+    [
+        ("7", None),  # written before payloads carried a stamp
+        ("7@0", 0.0),
+        ("7@1764547200123456", 1764547200.123456),
+        (f"7@{MAX_SEQ}", MAX_SEQ / 1e6),
+        (f"7@{-(2**63)}", -(2**63) / 1e6),
+    ],
+)
+def test_payload_stamp_is_optional_and_in_microseconds(head: str, created_at: float | None) -> None:
+    assert parse_payload(f"{head}\troom:a") == ("room:a", 7, None, created_at)
+    assert parse_payload(f"{head}\troom:a\te\t1") == ("room:a", 7, ("e", "1"), created_at)
+
+
+@pytest.mark.parametrize(
+    "head",
+    ["7@", "7@01", "7@-0", "7@+1", "7@1.5", "7@1@2", "@1", f"7@{MAX_SEQ + 1}", f"7@{-(2**63) - 1}"],
+)
+def test_payload_stamp_is_parsed_strictly(head: str) -> None:
+    with pytest.raises(ValueError, match="not a pgsse"):
+        parse_payload(f"{head}\troom:a")
 
 
 def test_event_type_length_is_one_setting_for_publish_and_the_hub(
@@ -64,7 +93,7 @@ def test_event_type_length_is_one_setting_for_publish_and_the_hub(
         publish("room:a", "sixsix", 1)
     with pytest.raises(ValueError, match="not a pgsse event type"):
         parse_payload("1\troom:a\tsixsix\t1")
-    assert parse_payload("1\troom:a\tfive5\t1") == ("room:a", 1, ("five5", "1"))
+    assert parse_payload("1\troom:a\tfive5\t1") == ("room:a", 1, ("five5", "1"), None)
 
 
 @pytest.mark.parametrize(
@@ -106,4 +135,4 @@ def test_payload_round_trips_or_the_type_is_refused_at_both_ends(
         assert refused_by_publish
         return
     assert not refused_by_publish
-    assert parse_payload(f"{MAX_SEQ}{tail}") == ("room:a", MAX_SEQ, (event_type, data))
+    assert parse_payload(f"{MAX_SEQ}@1{tail}") == ("room:a", MAX_SEQ, (event_type, data), 1e-6)

@@ -47,7 +47,7 @@ def metadata(wheel: zipfile.ZipFile) -> email.message.Message:
 def test_requirements_leave_the_psycopg_build_to_the_application(
     metadata: email.message.Message,
 ) -> None:
-    requires = metadata.get_all("Requires-Dist") or []
+    requires = [r for r in metadata.get_all("Requires-Dist") or [] if "extra ==" not in r]
     names = {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in requires}
     assert names == {"django", "psycopg", "psycopg-pool", "asgiref"}, requires
     assert not [r for r in requires if "[" in r], requires
@@ -56,7 +56,10 @@ def test_requirements_leave_the_psycopg_build_to_the_application(
 def test_no_extras_that_only_make_sense_in_the_repository(
     metadata: email.message.Message,
 ) -> None:
-    assert metadata.get_all("Provides-Extra") is None
+    # One extra, for adopters: /metrics needs prometheus-client (docs/deployment.md).
+    assert metadata.get_all("Provides-Extra") == ["metrics"]
+    extras = [r for r in metadata.get_all("Requires-Dist") or [] if "extra ==" in r]
+    assert [re.split(r"[\s<>=!~;]", r, maxsplit=1)[0] for r in extras] == ["prometheus-client"]
 
 
 def test_the_pypi_page_is_its_own_with_absolute_links(metadata: email.message.Message) -> None:

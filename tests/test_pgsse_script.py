@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,10 +71,19 @@ def test_with_djangos_own_csp_middleware_the_header_allows_the_tag() -> None:
     assert f"'nonce-{nonce[1]}'" in response["Content-Security-Policy"]
 
 
-def test_the_tag_names_a_path_the_static_files_serve(stream_server: LiveServer) -> None:
+@pytest.mark.django_db(transaction=True)
+def test_the_tag_names_a_path_the_static_files_serve(stream_app: Callable[[], Any]) -> None:
+    # Static files are served in front of the application, as the chat does.
+    from chatsite.static_files import with_static_files
+
     src = re.search(r'src="([^"]+)"', TAG.render(Context()))
     assert src is not None
-    response = httpx.get(stream_server.url + src[1])
+    with override_settings(ROOT_URLCONF="tests.urls"):
+        server = LiveServer(with_static_files(stream_app())).start()
+        try:
+            response = httpx.get(server.url + src[1])
+        finally:
+            server.stop()
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/javascript")
     assert response.content == SCRIPT.read_bytes()

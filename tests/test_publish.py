@@ -72,7 +72,7 @@ def test_notification_is_sent_at_commit_only(pg: Postgres) -> None:
         publish("room:a", "hello", {"text": "it's '; select 1; --"})
         assert list(listener.notifies(timeout=0.3)) == []
     (notify,) = list(listener.notifies(timeout=5, stop_after=1))
-    assert parse_payload(notify.payload) == (
+    assert parse_payload(notify.payload)[:3] == (
         "room:a",
         1,
         ("hello", json.dumps({"text": "it's '; select 1; --"}, separators=(",", ":"))),
@@ -91,7 +91,7 @@ def test_large_events_are_notified_by_reference(pg: Postgres, size: int, inline:
     publish("room:big", "big", text)
     (notify,) = list(listener.notifies(timeout=5, stop_after=1))
     assert len(notify.payload.encode()) < NOTIFY_PAYLOAD_LIMIT
-    channel, seq, event = parse_payload(notify.payload)
+    channel, seq, event, _ = parse_payload(notify.payload)
     assert (channel, seq) == ("room:big", 1)
     assert (event is not None) == inline
     assert Event.objects.get(channel="room:big").data == json.dumps(text)

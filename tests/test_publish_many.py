@@ -93,7 +93,7 @@ def test_notifications_come_at_commit_in_seq_order_per_channel(pg: Postgres) -> 
     with transaction.atomic():
         publish_many([("room:b", "t", 1), ("room:a", "t", 2), ("room:b", "t", big)])
         assert list(listener.notifies(timeout=0.3)) == []
-    received = [parse_payload(n.payload) for n in listener.notifies(timeout=5, stop_after=3)]
+    received = [parse_payload(n.payload)[:3] for n in listener.notifies(timeout=5, stop_after=3)]
     listener.close()
     assert received == [
         ("room:b", 1, ("t", "1")),

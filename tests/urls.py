@@ -9,7 +9,7 @@ from dataclasses import asdict
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template import engines
-from django.urls import path
+from django.urls import include, path
 
 from pgsse.authorization import allow_authenticated
 from pgsse.hub import current_hub
@@ -110,4 +110,5 @@ urlpatterns = [
     path("gated/<str:gate>/<str:channel>/", gated(StreamView.as_view(authorize=not_secret))),
     path("pgsse-js/", pgsse_js_page),
     path("pgsse-js/csp/", with_csp_nonce(pgsse_js_page)),
+    path("", include("pgsse.urls")),
 ]

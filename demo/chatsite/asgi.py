@@ -1,7 +1,7 @@
 """ASGI entry point: ``uvicorn chatsite.asgi:application``.
 
 Wrapped by pgsse so that the hub starts with the worker and ends its streams cleanly
-when the worker stops.
+when the worker stops, and by servestatic for the static files (chatsite/static_files.py).
 """
 
 from __future__ import annotations
@@ -14,4 +14,8 @@ import pgsse.asgi
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 
-application = pgsse.asgi.wrap(get_asgi_application())
+django_application = get_asgi_application()
+
+from chatsite.static_files import with_static_files  # noqa: E402  (needs the settings)
+
+application = with_static_files(pgsse.asgi.wrap(django_application))

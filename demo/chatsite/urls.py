@@ -6,6 +6,8 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("htmx/", include("htmx_recipe.urls")),
+    # /healthz, /readyz and /metrics
+    path("", include("pgsse.urls")),
     path("", include("chat.urls")),
 ]
 

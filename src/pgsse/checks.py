@@ -25,6 +25,7 @@ __all__ = [
     "check_database",
     "check_deployment",
     "check_gzip",
+    "check_metrics",
     "check_settings",
 ]
 
@@ -148,6 +149,27 @@ def check_gzip(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[C
                     "proxy, which can leave text/event-stream alone.",
                 )
             ]
+    return []
+
+
+@register("pgsse")
+def check_metrics(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    pgsse_settings = _settings()
+    if pgsse_settings is None or (
+        not pgsse_settings.METRICS_ALLOW_FROM and pgsse_settings.METRICS_TOKEN is None
+    ):
+        return []
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return [
+            Error(
+                "PGSSE['METRICS_ALLOW_FROM'] or PGSSE['METRICS_TOKEN'] turns /metrics on, but "
+                "prometheus-client is not installed: /metrics would answer 501.",
+                id="pgsse.E012",
+                hint="pip install 'django-pgsse[metrics]', or leave both settings out.",
+            )
+        ]
     return []
 
 

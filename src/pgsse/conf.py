@@ -8,6 +8,7 @@ Every problem is reported at once, naming the key and what it accepts
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -98,6 +99,14 @@ class PgsseSettings:
     #: chaining to the server's own handler, so that graceful shutdown does not wait for
     #: clients that never leave.
     HANDLE_SIGNALS: bool = True
+    #: Client addresses (IP networks, such as ``"127.0.0.1"`` or ``"10.0.0.0/8"``) that may
+    #: read ``/metrics``. With neither this nor ``METRICS_TOKEN``, metrics are off (404).
+    METRICS_ALLOW_FROM: list[str] = field(default_factory=list)
+    #: A secret that, sent as ``Authorization: Bearer <token>``, reads ``/metrics`` from
+    #: any address. ``None``: no token.
+    METRICS_TOKEN: str | None = None
+    #: Seconds ``/readyz`` and ``/metrics`` wait for the database before answering without.
+    PROBE_TIMEOUT: float = 0.5
 
     @classmethod
     def from_django(cls) -> PgsseSettings:
@@ -146,6 +155,28 @@ def _boolean(value: object) -> str | None:
     return None if isinstance(value, bool) else "True or False"
 
 
+def _networks(value: object) -> str | None:
+    wanted = "a list of IP addresses or networks, such as ['127.0.0.1', '10.0.0.0/8']"
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        return wanted
+    try:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
+    except ValueError as exc:
+        return f"{wanted} ({exc})"
+    return None
+
+
+#: Shortest metrics token accepted: anything shorter is guessable.
+MIN_TOKEN_LENGTH = 16
+
+
+def _token(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and len(value) >= MIN_TOKEN_LENGTH):
+        return None
+    return f"None or a secret of at least {MIN_TOKEN_LENGTH} characters (from the environment)"
+
+
 def _retention(value: object) -> str | None:
     from pgsse.retention import retention_problem
 
@@ -178,7 +209,14 @@ _CHECKS: dict[str, _Check] = {
     "PRUNE_INTERVAL": _number(optional=True),
     "GC_FREEZE": _boolean,
     "HANDLE_SIGNALS": _boolean,
+    "METRICS_ALLOW_FROM": _networks,
+    "METRICS_TOKEN": _token,
+    "PROBE_TIMEOUT": _number(),
 }
+
+
+#: Settings whose value an error message must not show.
+_SECRETS = frozenset({"METRICS_TOKEN"})
 
 
 def _problems(given: Mapping[Any, Any]) -> list[str]:
@@ -193,7 +231,9 @@ def _problems(given: Mapping[Any, Any]) -> list[str]:
         else:
             wanted = _CHECKS[key](value)
             if wanted is not None:
-                problems.append(f"PGSSE[{key!r}] must be {wanted}, not {value!r}")
+                # A secret is never echoed: check output ends up in logs.
+                shown = "what it is" if key in _SECRETS else repr(value)
+                problems.append(f"PGSSE[{key!r}] must be {wanted}, not {shown}")
     low = given.get("RECONNECT_MIN_DELAY", PgsseSettings.RECONNECT_MIN_DELAY)
     high = given.get("RECONNECT_MAX_DELAY", PgsseSettings.RECONNECT_MAX_DELAY)
     if not problems and low > high:

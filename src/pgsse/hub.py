@@ -139,6 +139,8 @@ class Hub:
         self._frozen_at = 0
         self._closed = False
         self._disconnected = False
+        #: Loop time at which the listener was lost, until it LISTENs again.
+        self._lost_at: float | None = None
 
     @classmethod
     def from_django(cls) -> Hub:
@@ -242,6 +244,11 @@ class Hub:
         )
         failed_notifications: int = getattr(self._listener, "failures", 0)
         return replace(snapshot, failures=snapshot.failures + failed_notifications)
+
+    @property
+    def shutting_down(self) -> bool:
+        """The process is stopping: new streams are refused (readiness probes say so)."""
+        return self._closed
 
     @property
     def listener_pid(self) -> int | None:
@@ -396,7 +403,7 @@ class Hub:
         counters.notifications += 1
         counters.last_notification_at = asyncio.get_running_loop().time()
         try:
-            channel, seq, inline = log.parse_payload(payload)
+            channel, seq, inline, created_at = log.parse_payload(payload)
         except ValueError:
             counters.foreign_notifications += 1
             logger.warning(
@@ -409,7 +416,7 @@ class Hub:
         if seq <= feed.last_seq:
             return  # already delivered (by a catch-up)
         if seq == feed.last_seq + 1 and inline is not None and not feed.catching_up:
-            self._deliver(feed, [LoggedEvent(channel, seq, inline[0], inline[1])])
+            self._deliver(feed, [LoggedEvent(channel, seq, inline[0], inline[1], created_at)])
             return
         feed.target = max(feed.target, seq)
         if feed.last_seq >= 0:
@@ -420,6 +427,7 @@ class Hub:
             self._apply_closes(events)
         else:
             self.counters.delivered += feed.deliver(events)
+            self.counters.delivery_lag.observe(events)
         if self._seq_waiters:
             waiters = self._seq_waiters.get(feed.name)
             if waiters:
@@ -462,8 +470,10 @@ class Hub:
 
     def _on_listening(self, pg_channels: set[str]) -> None:
         feeds = [feed for feed in self._feeds.values() if feed.pg_name in pg_channels]
+        lost_at, self._lost_at = self._lost_at, None
+        away = None if lost_at is None else asyncio.get_running_loop().time() - lost_at
         if feeds:
-            self._spawn(self._refresh(feeds))
+            self._spawn(self._refresh(feeds, reconnected_after=away))
 
     def _on_lost(self) -> None:
         # Notifications cannot arrive until the listener LISTENs again: new streams wait
@@ -471,9 +481,13 @@ class Hub:
         # from the log once the listener is back.
         for feed in self._feeds.values():
             feed.ready.clear()
+        self._lost_at = asyncio.get_running_loop().time()
 
-    async def _refresh(self, feeds: list[Feed]) -> None:
-        """Read the heads of ``feeds``: make LISTENed feeds ready, catch up missed events."""
+    async def _refresh(self, feeds: list[Feed], reconnected_after: float | None = None) -> None:
+        """Read the heads of ``feeds``: make LISTENed feeds ready, catch up missed events.
+
+        ``reconnected_after``: the listener is back after this many seconds away; the gap
+        it left is logged (one line per reconnect)."""
         generation = self._listener.connections_made
         try:
             heads = await self.reader.heads([feed.name for feed in feeds])
@@ -495,6 +509,8 @@ class Hub:
                 logger.warning("could not read recent close requests", exc_info=True)
                 return
         listening = self._listener.listening
+        if reconnected_after is not None:
+            _log_reconnect(feeds, heads, reconnected_after, self._listener.backend_pid)
         for feed in feeds:
             if self._feeds.get(feed.name) is not feed:
                 continue
@@ -654,6 +670,27 @@ class Hub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _log_reconnect(
+    feeds: list[Feed], heads: dict[str, ChannelHead], away: float, backend_pid: int | None
+) -> None:
+    behind = [(feed, heads[feed.name].last_seq - feed.last_seq) for feed in feeds]
+    gaps = {feed.name: gap for feed, gap in behind if feed.last_seq >= 0 and gap > 0}
+    logger.info(
+        "listener reconnected after %.2f s; filling %s events on %s of %s channels from the log",
+        away,
+        sum(gaps.values()),
+        len(gaps),
+        len(feeds),
+        extra={
+            "outage": round(away, 3),
+            "gap_events": sum(gaps.values()),
+            "gap_channels": len(gaps),
+            "channels": len(feeds),
+            "backend_pid": backend_pid,
+        },
+    )
 
 
 # One hub per event loop. A server process runs one loop, so this is one hub per process;

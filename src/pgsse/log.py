@@ -28,6 +28,7 @@ __all__ = [
     "MAX_EVENT_TYPE_LENGTH",
     "MAX_SEQ",
     "NOTIFY_PAYLOAD_LIMIT",
+    "PAYLOAD_HEAD_MAX",
     "SEQ_DIGITS",
     "ChannelHead",
     "LoggedEvent",
@@ -45,6 +46,9 @@ __all__ = [
 #: PostgreSQL refuses a NOTIFY payload of 8000 bytes or more.
 NOTIFY_PAYLOAD_LIMIT = 8000
 
+#: The longest head of a payload: ``<seq>@<created_at in microseconds>``, the stamp a
+#: bigint (with its sign, should a clock ever read before 1970).
+PAYLOAD_HEAD_MAX = SEQ_DIGITS + 1 + len(str(-(2**63)))
 
 #: Longest event type, in characters.
 MAX_EVENT_TYPE_LENGTH = 100
@@ -53,8 +57,9 @@ MAX_EVENT_TYPE_LENGTH = 100
 EVENT_TYPE_FORBIDDEN = (*sse.FIELD_FORBIDDEN, "\t")
 
 # One round trip: take the channel's next seq (locking its row until commit), store the
-# event, and queue the notification. The payload is "<seq>" followed by ``tail``: either
-# the whole event ("\t<channel>\t<type>\t<data>") or, for large events, a reference
+# event, and queue the notification. The payload is "<seq>@<created_at>" (microseconds
+# since the epoch: the hub measures delivery lag with it) followed by ``tail``: either the
+# whole event ("\t<channel>\t<type>\t<data>") or, for large events, a reference
 # ("\t<channel>") that makes the hub read the row from the log.
 APPEND_SQL = """
 WITH next AS (
@@ -64,9 +69,11 @@ WITH next AS (
 ), appended AS (
     INSERT INTO pgsse_event (channel, seq, type, data, created_at)
     SELECT %(channel)s, next.last_seq, %(type)s, %(data)s, now() FROM next
-    RETURNING seq
+    RETURNING seq, created_at
 )
-SELECT seq, pg_notify(%(pg_channel)s, seq::text || %(tail)s) FROM appended
+SELECT seq, pg_notify(%(pg_channel)s, seq::text || '@'
+    || (extract(epoch FROM created_at) * 1000000)::bigint::text || %(tail)s)
+FROM appended
 """
 
 # publish_many(), step one: reserve each channel's next ``count`` seqs. The rows are
@@ -87,17 +94,19 @@ APPEND_RESERVED_SQL = """
 WITH appended AS (
     INSERT INTO pgsse_event (channel, seq, type, data, created_at)
     VALUES (%(channel)s, %(seq)s, %(type)s, %(data)s, now())
-    RETURNING seq
+    RETURNING seq, created_at
 )
-SELECT pg_notify(%(pg_channel)s, seq::text || %(tail)s) FROM appended
+SELECT pg_notify(%(pg_channel)s, seq::text || '@'
+    || (extract(epoch FROM created_at) * 1000000)::bigint::text || %(tail)s)
+FROM appended
 """
 
 # The events after a seq, at most ``limit`` of them and about ``budget`` bytes of data (at
 # least one event, however large): a batch is bounded in memory whatever the events hold.
 # The running total is computed on the limited rows, in seq order, as the index yields them.
 READ_BATCH_SQL = """
-SELECT seq, type, data, total FROM (
-    SELECT seq, type, data, sum(octet_length(data)) OVER (ORDER BY seq) AS total
+SELECT seq, type, data, total, extract(epoch FROM created_at)::float8 FROM (
+    SELECT seq, type, data, created_at, sum(octet_length(data)) OVER (ORDER BY seq) AS total
     FROM pgsse_event WHERE channel = %(channel)s AND seq > %(after)s
     ORDER BY seq LIMIT %(limit)s
 ) AS batch
@@ -107,7 +116,9 @@ ORDER BY seq
 
 HEADS_SQL = "SELECT name, last_seq, pruned_seq FROM pgsse_channel WHERE name = ANY(%s)"
 
-_SEQ = re.compile(rf"[1-9][0-9]{{0,{SEQ_DIGITS - 1}}}")
+_SEQ = rf"[1-9][0-9]{{0,{SEQ_DIGITS - 1}}}"
+# "<seq>" (payloads written before the stamp was added) or "<seq>@<microseconds>".
+_HEAD = re.compile(rf"(?P<seq>{_SEQ})(?:@(?P<at>0|-?{_SEQ}))?")
 
 
 @dataclass(slots=True)
@@ -121,6 +132,9 @@ class LoggedEvent:
     seq: int
     type: str
     data: str
+    #: When its transaction stamped it (PostgreSQL's ``now()``, seconds since the epoch),
+    #: if known: the hub's delivery-lag histogram reads it.
+    created_at: float | None = field(default=None, compare=False)
     _body: bytes | None = field(default=None, repr=False, compare=False)
     _alone: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -187,29 +201,37 @@ def notify_tail(channel: str, event_type: str, data: str) -> str:
     if problem is not None:
         raise ValueError(problem)
     inline = f"\t{channel}\t{event_type}\t{data}"
-    if len(inline.encode()) + SEQ_DIGITS < NOTIFY_PAYLOAD_LIMIT:
+    if len(inline.encode()) + PAYLOAD_HEAD_MAX < NOTIFY_PAYLOAD_LIMIT:
         return inline
     return f"\t{channel}"
 
 
-def parse_payload(payload: str) -> tuple[str, int, tuple[str, str] | None]:
-    """Read a notification payload: ``(channel, seq, (type, data) or None if by reference)``.
+def parse_payload(payload: str) -> tuple[str, int, tuple[str, str] | None, float | None]:
+    """Read a notification payload: ``(channel, seq, (type, data) or None if by reference,
+    created_at in seconds since the epoch or None if the payload has no stamp)``.
 
     Raises :class:`ValueError` for a payload pgsse did not write.
     """
     parts = payload.split("\t", 3)
-    if len(parts) not in (2, 4) or _SEQ.fullmatch(parts[0]) is None or not parts[1]:
+    head = _HEAD.fullmatch(parts[0])
+    if len(parts) not in (2, 4) or head is None or not parts[1]:
         raise ValueError(f"not a pgsse notification payload: {payload[:80]!r}")
-    seq = int(parts[0])
+    seq = int(head["seq"])
     if seq > MAX_SEQ:
         raise ValueError(f"not a pgsse seq: {parts[0]}")
+    created_at = None
+    if head["at"] is not None:
+        micros = int(head["at"])
+        if not -(2**63) <= micros <= MAX_SEQ:
+            raise ValueError(f"not a pgsse timestamp: {parts[0]}")
+        created_at = micros / 1_000_000
     if len(parts) == 2:
-        return parts[1], seq, None
+        return parts[1], seq, None, created_at
     event_type = parts[2]
     # What publish() would never send: a type that could break the SSE frame, or a reset.
     if event_type_problem(event_type) is not None:
         raise ValueError(f"not a pgsse event type: {event_type[:80]!r}")
-    return parts[1], seq, (event_type, parts[3])
+    return parts[1], seq, (event_type, parts[3]), created_at
 
 
 def contiguous_prefix(events: Sequence[LoggedEvent], after: int) -> Sequence[LoggedEvent]:
@@ -234,7 +256,8 @@ async def read_batch(
     cursor = await conn.execute(READ_BATCH_SQL, params)
     rows = await cursor.fetchall()
     cut = len(rows) >= limit or bool(rows and rows[-1][3] >= budget)
-    return [LoggedEvent(channel, seq, type_, data) for seq, type_, data, _ in rows], cut
+    events = [LoggedEvent(channel, seq, type_, data, at) for seq, type_, data, _, at in rows]
+    return events, cut
 
 
 async def read_heads(conn: AsyncConnection[Any], channels: Sequence[str]) -> dict[str, ChannelHead]:

@@ -153,3 +153,11 @@ class LogReader:
         """The log's head (newest and pruned seq) of each channel."""
         async with self._pool.connection() as conn:
             return await log.read_heads(conn, channels)
+
+    async def notification_queue_usage(self) -> float:
+        """PostgreSQL's ``pg_notification_queue_usage()``: the fraction (0 to 1) of the
+        cluster's NOTIFY queue taken by notifications some listener has not read yet."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute("SELECT pg_notification_queue_usage()")
+            row = await cursor.fetchone()
+        return float(row[0]) if row is not None else 0.0

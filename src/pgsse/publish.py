@@ -13,20 +13,22 @@ in opposite orders can deadlock; ``publish_many()`` takes the locks in one fixed
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from pgsse import log
 from pgsse.channels import validate_channel
 from pgsse.conf import get_settings, require_installed
 from pgsse.log import MAX_EVENT_TYPE_LENGTH
+from pgsse.stats import publish_counters
 
 __all__ = [
     "MAX_EVENT_TYPE_LENGTH",
@@ -57,6 +59,27 @@ class PublishedEvent:
 publish_observers: list[Callable[[str, Sequence[PublishedEvent]], None]] = []
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _counted(function: Callable[P, R]) -> Callable[P, R]:
+    """Count the calls of ``function`` that raise, by kind (``pgsse.stats.publish_stats``)."""
+
+    @functools.wraps(function)
+    def counted(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except DatabaseError:
+            publish_counters.failed("database")
+            raise
+        except (TypeError, ValueError):
+            publish_counters.failed("invalid")  # InvalidChannel and InvalidEvent included
+            raise
+
+    return counted
+
+
 def _check_event_type(event_type: object) -> str:
     problem = log.event_type_problem(event_type)
     if problem is not None:
@@ -75,6 +98,7 @@ def _tell_observers(alias: str, events: Sequence[PublishedEvent]) -> None:
         observer(alias, events)
 
 
+@_counted
 def publish(
     channel: str,
     event_type: str,
@@ -98,6 +122,7 @@ def publish(
     with connections[alias].cursor() as cursor:
         cursor.execute(log.APPEND_SQL, log.append_params(channel, event_type, text))
         seq: int = cursor.fetchone()[0]
+    publish_counters.appended(1)
     if publish_observers:
         _tell_observers(alias, [PublishedEvent(channel, event_type, text, seq)])
     return seq
@@ -120,6 +145,7 @@ def _checked_events(
     return checked
 
 
+@_counted
 def publish_many(
     events: Iterable[tuple[str, str, Any]],
     *,
@@ -150,6 +176,7 @@ def publish_many(
             next_seq[channel] += 1
             rows.append({**log.append_params(channel, event_type, text), "seq": seqs[-1]})
         cursor.executemany(log.APPEND_RESERVED_SQL, rows)
+    publish_counters.appended(len(rows))
     if publish_observers:
         published = [
             PublishedEvent(channel, event_type, text, seq)

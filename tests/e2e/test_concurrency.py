@@ -23,6 +23,7 @@ from django.db import connection
 
 import pgsse
 from pgsse.channels import pg_channel_name
+from pgsse.log import parse_payload
 from pgsse.position import canonical_channels, parse_position
 from tests.clients import LightReader
 from tests.postgres import Postgres
@@ -61,7 +62,7 @@ async def observe_commits(
         deadline = time.monotonic() + timeout
         while len(seen) < expected and (remaining := deadline - time.monotonic()) > 0:
             async for notify in conn.notifies(timeout=remaining, stop_after=expected - len(seen)):
-                seen.append((names[notify.channel], int(notify.payload.split("\t", 1)[0])))
+                seen.append((names[notify.channel], parse_payload(notify.payload)[1]))
     return seen
 
 

@@ -62,11 +62,14 @@ START = """
 @pytest.fixture
 def stream_server(transactional_db: None, pg: Postgres) -> Iterator[LiveServer]:
     """tests/urls.py under Django's ASGI handler: the gate rewrites the stream's response
-    body, which only that path sends (pgsse.js sees the same answers on either path)."""
+    body, which only that path sends (pgsse.js sees the same answers on either path).
+    Static files (pgsse.js) are served in front of it, as the chat serves them."""
     from django.core.asgi import get_asgi_application
 
+    from chatsite.static_files import with_static_files
+
     with override_settings(ROOT_URLCONF="tests.urls"):
-        live = LiveServer(get_asgi_application()).start()
+        live = LiveServer(with_static_files(get_asgi_application())).start()
         yield live
         live.stop()
 

@@ -170,15 +170,16 @@ async def test_an_empty_last_event_id_starts_live_without_reset(stream_server: L
         assert reader.of_type("reset") == []
 
 
-# JSON text of 2 + size bytes on channel room:big, type e: up to 7,968 bytes of it fit in
-# the NOTIFY payload beside the seq (at most 19 digits) and the names (8000 bytes in all).
+# JSON text of 2 + size bytes on channel room:big, type e: up to 7,946 bytes of it fit in
+# the NOTIFY payload beside the head (a seq and a timestamp, at most 40 characters) and the
+# names (8000 bytes in all).
 @pytest.mark.parametrize(
     ("size", "by_reference"),
     [
         (100, False),
         (4_000, False),
-        (7_966, False),  # the largest sent inline
-        (7_968, True),  # the smallest sent by reference
+        (7_944, False),  # the largest sent inline
+        (7_946, True),  # the smallest sent by reference
         (8_000, True),
         (100_000, True),
     ],

@@ -1,0 +1,87 @@
+"""The chat's rooms and users for a run, made directly in the database (setup is not the test).
+
+Every user gets an API token (``chat.models.ApiToken``): streams and posts authenticate
+with ``Authorization: Bearer``, as the chat's bots do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Population:
+    rooms: list[str]
+    #: Each room's channels, in the canonical order of the ids its stream sends.
+    channels: dict[str, tuple[str, ...]]
+    readers: list[str]  # tokens
+    writers: list[str]  # tokens
+
+
+def populate(
+    rooms: int, readers: int, writers: int, extra_rooms: tuple[str, ...] = ()
+) -> Population:
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    from chat.models import ApiToken, Room
+    from pgsse.position import canonical_channels
+
+    slugs = [f"room-{n:02d}" for n in range(rooms)]
+    made = [Room.objects.create(slug=slug, name=slug.title()) for slug in (*slugs, *extra_rooms)]
+    users = User.objects.bulk_create(
+        [User(username=f"load-{n}", password="!") for n in range(readers + writers)]
+    )
+    tokens = [ApiToken.issue(user) for user in users]
+    connection.close()
+    return Population(
+        rooms=slugs,
+        channels={room.slug: canonical_channels(room.channels) for room in made},
+        readers=tokens[:readers],
+        writers=tokens[readers:],
+    )
+
+
+def read_log(channels: set[str]) -> tuple[list[tuple[str, int, str]], dict[tuple[str, int], float]]:
+    """The log's rows of ``channels`` (channel, seq, data), and each event's created_at."""
+    from django.db import connection
+
+    from pgsse.models import Event
+
+    rows = []
+    created = {}
+    for channel, seq, data, at in Event.objects.filter(channel__in=channels).values_list(
+        "channel", "seq", "data", "created_at"
+    ):
+        rows.append((channel, seq, data))
+        created[(channel, seq)] = at.timestamp()
+    connection.close()
+    return rows, created
+
+
+def heads(channels: set[str]) -> dict[str, int]:
+    from django.db import connection
+
+    from pgsse.models import Channel
+
+    found = dict(Channel.objects.filter(name__in=channels).values_list("name", "last_seq"))
+    connection.close()
+    return found
+
+
+def burst(room: str, count: int, size: int) -> int:
+    """Publish ``count`` chat-like events of ``size`` characters to ``room``'s channel."""
+    from django.db import connection, transaction
+
+    import pgsse
+
+    for start in range(0, count, 100):
+        with transaction.atomic():
+            pgsse.publish_many(
+                [
+                    ("room:" + room, "message_created", {"id": -n, "text": "z" * size})
+                    for n in range(start, min(count, start + 100))
+                ]
+            )
+    connection.close()
+    return count
