@@ -186,4 +186,8 @@ async def test_a_workers_sigterm_sends_its_clients_to_the_other_with_nothing_los
         assert client.payloads() == truth  # every event once, in order
     moved = [client for client in clients if client.connections > 1]
     assert len(moved) == moving
-    assert all(client.clean_ends == 1 for client in moved)  # ended with retry:, not cut
+    # Ended with retry:, not cut. (A reconnect may reach the stopping worker once more over
+    # a connection nginx keeps alive: that stream, refused by the stopping hub, ends
+    # cleanly too.)
+    assert all(client.clean_ends >= 1 for client in moved)
+    assert all(client.clean_ends == client.server_closes for client in clients)
