@@ -50,6 +50,8 @@ def routes(
                 continue  # Django's own admin: CSRF-protected by Django
             yield from routes(pattern.url_patterns, route)
         else:
+            if pattern.name == "api_not_found":
+                continue  # the JSON 404 of every other /api/ path: no view, nothing written
             yield re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: "1" if m[1] == "int" else "lobby", route)
 
 
@@ -88,7 +90,7 @@ def test_writes_need_a_logged_in_user(lobby: Room) -> None:
             continue
         for method in STATE_CHANGING:
             response = getattr(client, method)("/" + route, headers=token)
-            refused = response.status_code in (401, 403, 405) or (
+            refused = response.status_code in (401, 403, 404, 405) or (
                 response.status_code == 302 and "/accounts/login/" in response["Location"]
             )
             assert refused, (method, route, response.status_code)
@@ -109,7 +111,8 @@ def test_streams_are_authorized_per_channel(server: LiveServer) -> None:
             return response.status_code
 
     assert stream_status(alice.client.cookies) == 200
-    assert stream_status(bob.client.cookies) == 403
+    # The chat answers 404 for a private room one may not see (it never confirms one).
+    assert stream_status(bob.client.cookies) == 404
     assert stream_status(None) in (302, 401, 403)
     alice.close()
     bob.close()

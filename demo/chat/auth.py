@@ -37,8 +37,15 @@ def _bearer_token(request: HttpRequest) -> str | None:
     return token.strip()
 
 
+#: Where the chat's tokens are meant for: its API and its streams. Elsewhere an
+#: ``Authorization`` header belongs to someone else (pgsse's /metrics token, a proxy).
+TOKEN_PATHS = ("/api/", "/rooms/", "/events/")
+
+
 def _token_user(request: HttpRequest) -> HttpResponse | None:
     """Set ``request.user`` from the bearer token; the refusal if the token is bad."""
+    if not request.path_info.startswith(TOKEN_PATHS):
+        return None
     token = _bearer_token(request)
     if token is None:
         return None

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Max
 
@@ -36,24 +35,32 @@ def channel_owner(channel: str) -> str | None:
     return pk if prefix == "user" else None
 
 
-def _counts(where: str, params: list[Any]) -> list[tuple[Any, str, int, int]]:
-    """``(user_id, slug, unread, mentions)`` of the memberships matching ``where``."""
-    # Table names come from the models, never from input; values are parameters.
-    sql = f"""
-        SELECT mb.user_id, r.slug,
-               count(m.id),
-               count(m.id) FILTER (WHERE u.username = ANY(m.mentions))
-        FROM {Membership._meta.db_table} mb
-        JOIN {Room._meta.db_table} r ON r.id = mb.room_id
-        JOIN {get_user_model()._meta.db_table} u ON u.id = mb.user_id
-        LEFT JOIN {Message._meta.db_table} m
-               ON m.room_id = mb.room_id AND m.id > mb.last_read_id
-              AND m.author_id IS DISTINCT FROM mb.user_id
-        WHERE {where}
-        GROUP BY mb.user_id, r.slug
-    """
+# One fixed statement, every filter a parameter (None: not filtered). The tables are the
+# chat's own (its models keep Django's default names) and django.contrib.auth's users.
+_COUNTS_SQL = """
+    SELECT mb.user_id, r.slug,
+           count(m.id),
+           count(m.id) FILTER (WHERE u.username = ANY(m.mentions))
+    FROM chat_membership mb
+    JOIN chat_room r ON r.id = mb.room_id
+    JOIN auth_user u ON u.id = mb.user_id
+    LEFT JOIN chat_message m
+           ON m.room_id = mb.room_id AND m.id > mb.last_read_id
+          AND m.author_id IS DISTINCT FROM mb.user_id
+    WHERE (%(user)s::bigint IS NULL OR mb.user_id = %(user)s::bigint)
+      AND (%(room)s::bigint IS NULL OR mb.room_id = %(room)s::bigint)
+      AND (%(users)s::bigint[] IS NULL OR mb.user_id = ANY(%(users)s::bigint[]))
+    GROUP BY mb.user_id, r.slug
+"""
+
+
+def _counts(
+    user: Any = None, room: Any = None, users: list[Any] | None = None
+) -> list[tuple[Any, str, int, int]]:
+    """``(user_id, slug, unread, mentions)`` of the memberships of ``user``, of ``room``,
+    and among ``users`` (each filter only if given)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_COUNTS_SQL, {"user": user, "room": room, "users": users})
         return list(cursor.fetchall())
 
 
@@ -61,7 +68,7 @@ def counts_for(user: Any) -> dict[str, dict[str, int]]:
     """``{slug: {"unread", "mentions"}}`` for every room ``user`` is a member of."""
     if not user.is_authenticated:
         return {}
-    rows = _counts("mb.user_id = %s", [user.pk])
+    rows = _counts(user=user.pk)
     return {slug: {"unread": unread, "mentions": mentions} for _, slug, unread, mentions in rows}
 
 
@@ -69,9 +76,9 @@ def publish_counts(room: Room, user_pks: Iterable[Any] | None = None) -> None:
     """Publish ``room``'s count to its members (only those in ``user_pks`` if given), in
     the caller's transaction: delivered if and only if the change commits."""
     if user_pks is None:
-        rows = _counts("mb.room_id = %s", [room.pk])
+        rows = _counts(room=room.pk)
     else:
-        rows = _counts("mb.room_id = %s AND mb.user_id = ANY(%s)", [room.pk, list(user_pks)])
+        rows = _counts(room=room.pk, users=list(user_pks))
     for user_id, slug, unread, mentions in rows:
         pgsse.publish(
             user_channel(user_id),
