@@ -8,7 +8,7 @@ Each subscription has its own future (never one shared per channel: cancelling a
 task cancels the future it awaits, which would wake every other stream with an error).
 Time-based duties (heartbeats, the write timeout, the maximum age, aborting a stream that
 cannot end by itself) are not timers per stream: the hub's clock visits every
-subscription once per tick (see :mod:`pgsse.clock`).
+subscription once per tick (see ``Hub._tick``).
 """
 
 from __future__ import annotations
