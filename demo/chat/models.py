@@ -48,8 +48,9 @@ class Room(models.Model):
         return self.name
 
     @classmethod
-    def from_db(cls, db: Any, field_names: Any, values: Any) -> Room:
-        room = super().from_db(db, field_names, values)
+    def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> Room:
+        # **kwargs: Django 6 passes fetch_mode= and warns about overrides that refuse it.
+        room = super().from_db(db, field_names, values, **kwargs)
         slug, private = room.__dict__.get("slug"), room.__dict__.get("private")
         room._stored = (slug, private) if slug is not None and private is not None else None
         return room
@@ -134,8 +135,8 @@ class Message(models.Model):
         return f"{self.author_name}: {self.text[:40]}"
 
     @classmethod
-    def from_db(cls, db: Any, field_names: Any, values: Any) -> Message:
-        message = super().from_db(db, field_names, values)
+    def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> Message:
+        message = super().from_db(db, field_names, values, **kwargs)
         message._stored_text = message.__dict__.get("text")
         message._stored_mentions = message.__dict__.get("mentions")
         return message
