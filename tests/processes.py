@@ -64,6 +64,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.log.close()
                 raise RuntimeError(f"server exited early:\n{self.output()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
@@ -96,6 +97,7 @@ class ServerProcess:
     def stop(self, timeout: float = 10) -> None:
         """SIGTERM, and SIGKILL if the process is still there after ``timeout`` seconds."""
         if self.process is None or self.process.poll() is not None:
+            self.log.close()
             return
         try:
             self.terminate(timeout)

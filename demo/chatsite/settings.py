@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # ArrayField (a message's mentions); Django 6.1's checks require the app.
+    "django.contrib.postgres",
     "servestatic",
     "axes",
     "pgsse",
