@@ -110,7 +110,8 @@ class ServerProcess:
         return Path(self.log.name).read_text(errors="replace")
 
 
-def uvicorn_command(*extra: str) -> list[str]:
+def uvicorn_command(*extra: str, lifespan: str = "off") -> list[str]:
+    """uvicorn serving the chat (chatsite.asgi) on ``{port}``, warnings only."""
     return [
         sys.executable,
         "-m",
@@ -121,7 +122,7 @@ def uvicorn_command(*extra: str) -> list[str]:
         "--port",
         "{port}",
         "--lifespan",
-        "off",
+        lifespan,
         "--log-level",
         "warning",
         *extra,

@@ -95,18 +95,6 @@ def _publish_through_outage(channel: str, count: int, stop_at: int, outage: Iter
     connection.close()
 
 
-@pytest.fixture
-def restartable_pg(pg: Postgres, transactional_db: None) -> Iterator[Postgres]:
-    """The embedded server, which the test may restart; connections are renewed after."""
-    if not pg.can_restart:
-        pytest.skip("DATABASE_URL names an external server, which this test cannot restart")
-    yield pg
-    # The restart killed every connection: renew the main thread's (the flush after the
-    # test needs it) and the one asgiref's thread keeps for async tests.
-    connection.close()
-    asyncio.run(sync_to_async(connections.close_all)())
-
-
 async def test_postgres_restart_mid_run_streams_resume_and_gap_fill(
     stream_server: LiveServer, restartable_pg: Postgres
 ) -> None:

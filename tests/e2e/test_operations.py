@@ -16,7 +16,6 @@ import psycopg
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
-from django.db import connection, connections
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -130,18 +129,6 @@ async def test_metrics_are_off_by_default_and_need_an_allowed_address_or_the_tok
         assert await status({"Authorization": f"Bearer {TOKEN}"}, source="127.0.0.2") == 200
         assert await status({"Authorization": f"Bearer {TOKEN}x"}) == 403
         assert await status({"Authorization": f"Basic {TOKEN}"}) == 403
-
-
-@pytest.fixture
-def restartable_pg(pg: Postgres, transactional_db: None) -> Iterator[Postgres]:
-    """The embedded server, which the test may restart; connections are renewed after."""
-    if not pg.can_restart:
-        pytest.skip("DATABASE_URL names an external server, which this test cannot restart")
-    yield pg
-    # The restart killed every connection: renew the main thread's (the flush after the
-    # test needs it) and the one asgiref's thread keeps for async tests.
-    connection.close()
-    asyncio.run(sync_to_async(connections.close_all)())
 
 
 async def test_healthz_answers_and_readyz_follows_the_listener_and_the_log(

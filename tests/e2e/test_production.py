@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.postgres import Postgres
-from tests.servers import REPOSITORY, ServerProcess
+from tests.servers import REPOSITORY, ServerProcess, uvicorn_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,18 +80,7 @@ def test_production_settings_refuse_to_start_without_their_secrets(
 @pytest.fixture
 def production_server(pg: Postgres, static_root: Path) -> Iterator[ServerProcess]:
     server = ServerProcess(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "chatsite.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--log-level",
-            "warning",
-        ],
+        uvicorn_command(lifespan="auto"),
         pg.url,
         None,
         **production_env(pg.url, static_root),
@@ -137,18 +126,7 @@ def test_production_serves_hashed_compressed_static_files_and_probes_over_http(
 def test_make_run_serves_static_files_from_the_apps(pg: Postgres) -> None:
     """`make run`'s command and settings (DEBUG): files found in the apps, no collectstatic."""
     server = ServerProcess(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "chatsite.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--timeout-graceful-shutdown",
-            "5",
-        ],
+        uvicorn_command("--timeout-graceful-shutdown", "5", lifespan="auto"),
         pg.url,
         DJANGO_SETTINGS_MODULE="chatsite.settings",
         DJANGO_DEBUG="1",
