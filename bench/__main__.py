@@ -24,7 +24,7 @@ from bench.procfs import raise_open_files_limit
 from bench.publisher import close_django_connections, setup_django
 from bench.report import headlines, write
 from bench.results import Results
-from bench.servers import KINDS, PG_SSE_CAPS
+from bench.servers import KINDS, PG_SSE_CAPS, PGSSE_MAX_STREAMS
 
 #: Connections the driver itself may need while a server holds the rest.
 DRIVER_CONNECTIONS = 8
@@ -266,6 +266,12 @@ def notes(scale: Scale, fits: int) -> list[str]:
         "every uvicorn server: --loop uvloop --http httptools; two workers are two processes"
         " sharing the port with SO_REUSEPORT; the client connects from 127.0.1.1-64",
     ]
+    if any(kind.startswith("pgsse") or kind == "chat" for kind in scale.servers):
+        said.append(
+            f"pgsse's cap on streams per process (MAX_STREAMS) raised from 10,000 to"
+            f" {PGSSE_MAX_STREAMS:,}: two workers sharing a port do not get exactly half of"
+            " the streams each"
+        )
     if "pg-sse" in scale.servers:
         said.append(
             "pg-sse's caps raised from 500 streams per process and 5 per key and owner to"

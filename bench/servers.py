@@ -20,6 +20,7 @@ processes share the port (``SO_REUSEPORT``: the kernel spreads connections betwe
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import sys
 import time
@@ -43,6 +44,11 @@ READY = "bench: listening"
 #: Caps of pg-sse, raised from its defaults (500 streams per process, 5 per key and owner)
 #: so that the largest runs fit.
 PG_SSE_CAPS = {"PG_SSE_MAX_SUBSCRIBERS": "100000", "PG_SSE_MAX_PER_OWNER": "100000"}
+#: pgsse's cap on streams per process (MAX_STREAMS, 10,000 by default) raised likewise: two
+#: workers sharing a port with SO_REUSEPORT do not get 10,000 of 20,000 streams each (the
+#: kernel's spread measured 10,096 to 9,904), and a refusal would end the run.
+PGSSE_MAX_STREAMS = 100_000
+PGSSE_CAPS = {"TEST_PGSSE": json.dumps({"MAX_STREAMS": PGSSE_MAX_STREAMS})}
 
 
 @dataclass(frozen=True)
@@ -70,16 +76,23 @@ def _uvicorn(app: str, lifespan: str = "on") -> tuple[str, ...]:
 KINDS = {
     kind.name: kind
     for kind in (
-        Kind("pgsse", "pgsse (wrap(), as deployed)", _uvicorn("tests.asgi:application")),
+        Kind(
+            "pgsse",
+            "pgsse (wrap(), as deployed)",
+            _uvicorn("tests.asgi:application"),
+            environment=PGSSE_CAPS,
+        ),
         Kind(
             "pgsse-plain",
             "pgsse, Django ASGI without wrap()",
             _uvicorn("bench.django_plain_asgi:application", lifespan="off"),
+            environment=PGSSE_CAPS,
         ),
         Kind(
             "pgsse-takeover",
             "pgsse, wrap() taking streams over from Django's handler (design b)",
             _uvicorn("bench.takeover_asgi:application"),
+            environment=PGSSE_CAPS,
         ),
         Kind(
             "pgsse-asgi",
@@ -91,7 +104,7 @@ KINDS = {
             "chat room stream (3 channels, session)",
             _uvicorn("tests.asgi:application"),
             path=f"/rooms/{CHAT_ROOM}/events/",
-            environment={"TEST_ROOT_URLCONF": "chatsite.urls"},
+            environment={"TEST_ROOT_URLCONF": "chatsite.urls", **PGSSE_CAPS},
         ),
         Kind(
             "pg-sse",
