@@ -85,6 +85,10 @@ class FanoutResult:
     server_errors: list[str] = field(default_factory=list)
     #: Server CPU while the streams opened (and one second after), per stream opened.
     open_cpu_per_stream_us: float = 0.0
+    #: The longest full (generation 2) collection of any worker while the streams opened,
+    #: and once they were all open (until the last event was checked); None: there was none.
+    gc_full_opening_ms: float | None = None
+    gc_full_open_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,6 +175,7 @@ def run(
         server.warm_up(first_cookie)
         time.sleep(0.5)
         before = server.usage()
+        opening_from = time.monotonic()
         with BackendSampler(database) as sampler:
             swarm = stack.enter_context(
                 Swarm(
@@ -182,6 +187,7 @@ def run(
                 )
             )
             opened = swarm.opened
+            open_from = time.monotonic()
             live, probes = int(opened["live"]), int(opened["probes"])
             time.sleep(1.0)  # let the server settle (threads, allocator) before measuring
             at_rest = database.backends()
@@ -214,7 +220,9 @@ def run(
                 elsewhere = publish_for(OTHER_CHANNEL, elsewhere_seconds)
             close_django_connections()
             peak = sampler.peak
+            open_until = time.monotonic()
     output = server.output()
+    full = _full_collections(output)
     failure = _failure(streams, opened, check, timed_out, int(report["closed_by_server"]))
     failure = "; ".join(part for part in (refused, failure) if part)
     return FanoutResult(
@@ -243,13 +251,30 @@ def run(
         backends_peak=max(peak, at_rest),
         backends_at_rest=at_rest,
         other_channel_publishes_per_second=elsewhere,
-        gc_pauses=[line for line in output.splitlines() if line.startswith("gc ")],
+        gc_pauses=[line for line in output.splitlines() if line.startswith("gc generation")],
+        gc_full_opening_ms=_longest(full, opening_from, open_from),
+        gc_full_open_ms=_longest(full, open_from, open_until),
         streams_complete=int(check["complete"]),
         streams_out_of_order=int(check["out_of_order"]),
         failure=failure,
         server_errors=_errors(output),
         **extra,
     )
+
+
+def _full_collections(output: str) -> list[tuple[float, float]]:
+    """Every worker's full collections, as (CLOCK_MONOTONIC at the start, milliseconds)."""
+    pauses = []
+    for line in output.splitlines():
+        if line.startswith("gc full at: "):
+            for pause in line.removeprefix("gc full at: ").split():
+                at, milliseconds = pause.split(":")
+                pauses.append((float(at), float(milliseconds)))
+    return pauses
+
+
+def _longest(pauses: list[tuple[float, float]], start: float, end: float) -> float | None:
+    return max((ms for at, ms in pauses if start <= at < end), default=None)
 
 
 def _failure(

@@ -287,6 +287,33 @@ def _fanout_row(result: FanoutResult) -> list[str]:
     ]
 
 
+def gc_table(results: Results) -> list[str]:
+    """The longest full collection while the streams opened and once they were all open."""
+    rows = []
+    for (_, _, server), runs in _groups(results.runs("paced")):
+        if server == "bare" or not any(r.gc_pauses for r in runs):
+            continue
+        rows.append(
+            [
+                _streams(runs[0]),
+                label(server),
+                ", ".join(_milliseconds(r.gc_full_opening_ms) for r in runs),
+                ", ".join(_milliseconds(r.gc_full_open_ms) for r in runs),
+            ]
+        )
+    header = [
+        "streams",
+        "server",
+        "while the streams opened, ms (per round)",
+        "with every stream open, ms (per round)",
+    ]
+    return _table(header, rows)
+
+
+def _milliseconds(value: float | None) -> str:
+    return "none" if value is None else _number(value)
+
+
 def gc_lines(results: Results) -> list[str]:
     lines = []
     for result in results.fanout:
@@ -433,5 +460,6 @@ HEADLINES: tuple[tuple[str, Callable[[Results], list[str]]], ...] = (
     ("Bursts: events published faster than one fan-out round", burst_table),
     ("The chat's room stream against the single-channel stream", chat_table),
     ("Reconnect storm", storm_table),
+    ("Longest full garbage collection (any worker)", gc_table),
     ("pgsse against its other baselines", pgsse_baselines),
 )

@@ -5,8 +5,9 @@ no access log, backlog 4096, 3 s graceful shutdown), on a socket of its own boun
 ``SO_REUSEPORT``, so that a second worker on the same port shares the connections (the
 kernel spreads them). Two more things: it prints ``bench: listening`` once it serves, and a
 tally of the garbage collector's pauses when it stops (per generation: collections, total
-and longest pause). ``PGSSE_BENCH_GC=off`` disables the collector instead, to see what a
-server costs without it.
+and longest pause; then each full collection's start on CLOCK_MONOTONIC and its length).
+``PGSSE_BENCH_GC=off`` disables the collector instead, to see what a server costs without
+it.
 """
 
 from __future__ import annotations
@@ -23,20 +24,26 @@ from typing import Literal
 
 import uvicorn
 
-_started: dict[int, tuple[float, float]] = {}
+_started: dict[int, tuple[float, float, float]] = {}
 #: Per generation, each pause as (wall seconds, CPU seconds of the collecting thread): on a
 #: shared machine the wall time includes waiting for a core, the CPU time does not.
 _totals: dict[int, list[tuple[float, float]]] = {0: [], 1: [], 2: []}
+#: Each full (generation 2) collection as (CLOCK_MONOTONIC at its start, wall seconds): the
+#: driver, on the same system-wide clock, tells those with the streams open from the others
+#: (start-up, opening, shutdown).
+_full: list[tuple[float, float]] = []
 
 
 def _track(phase: str, info: dict[str, int]) -> None:
     generation = info["generation"]
     if phase == "start":
-        _started[generation] = (time.perf_counter(), time.thread_time())
+        _started[generation] = (time.perf_counter(), time.thread_time(), time.monotonic())
     else:
-        wall, cpu = _started.pop(generation, (0.0, 0.0))
+        wall, cpu, at = _started.pop(generation, (0.0, 0.0, 0.0))
         pause = (time.perf_counter() - wall, time.thread_time() - cpu)
         _totals[generation].append(pause)
+        if generation == 2:
+            _full.append((at, pause[0]))
 
 
 def _print_pauses() -> None:
@@ -50,7 +57,11 @@ def _print_pauses() -> None:
                 file=sys.stderr,
                 flush=True,
             )
+    if _full:
+        listed = " ".join(f"{at:.3f}:{wall * 1000:.1f}" for at, wall in _full)
+        print(f"gc full at: {listed}", file=sys.stderr, flush=True)
     _totals.update({0: [], 1: [], 2: []})  # printed once
+    _full.clear()
 
 
 def _exit(signum: int, frame: FrameType | None) -> None:
