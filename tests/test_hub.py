@@ -9,6 +9,8 @@ The same hub against a real PostgreSQL is tested in tests/e2e/.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import gc
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -157,7 +159,10 @@ async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
 
 
 @pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
+async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    """A started hub on a fake log; ``@pytest.mark.settings(KEY=value)`` changes its settings."""
+    marker = request.node.get_closest_marker("settings")
+    settings = dataclasses.replace(SETTINGS, **marker.kwargs) if marker else SETTINGS
     log = FakeLog()
     made: list[FakeListener] = []
 
@@ -165,7 +170,7 @@ async def rig() -> AsyncIterator[Rig]:
         made.append(FakeListener(*callbacks))
         return made[0]
 
-    hub = Hub(SETTINGS, reader=log, make_listener=make_listener)
+    hub = Hub(settings, reader=log, make_listener=make_listener)
     hub.start()
     await settle()
     yield Rig(hub, log, made[0])
@@ -348,3 +353,30 @@ async def test_a_client_ahead_of_this_hub_waits_until_it_catches_up(rig: Rig) ->
     assert payloads(first) == ["seen elsewhere"]
     for each in (first, subscription):
         rig.hub.unsubscribe(each)
+
+
+@pytest.mark.parametrize(
+    "frozen",
+    [
+        pytest.param(True, marks=pytest.mark.settings(GC_FREEZE=True), id="GC_FREEZE"),
+        pytest.param(False, marks=pytest.mark.settings(GC_FREEZE=False), id="without"),
+    ],
+)
+async def test_each_500_streams_opened_are_frozen_at_once_not_on_the_clock(
+    rig: Rig, frozen: bool
+) -> None:
+    """A worker taking back thousands of clients opens them faster than its clock ticks."""
+    before = gc.get_freeze_count()
+    first, _ = await rig.subscribe_ready(("room:f",))
+    opened = [first]
+    try:
+        for _ in range(498):
+            opened.append((await asyncio.wait_for(rig.hub.subscribe(("room:f",)), 2))[0])
+        assert gc.get_freeze_count() == before  # 499 streams: not yet
+        opened.append((await asyncio.wait_for(rig.hub.subscribe(("room:f",)), 2))[0])
+        # The 500th froze what the streams allocated, with no clock tick in between.
+        assert (gc.get_freeze_count() > before) is frozen
+    finally:
+        for subscription in opened:
+            rig.hub.unsubscribe(subscription)
+        gc.unfreeze()  # what this test froze goes back to the collector

@@ -91,7 +91,7 @@ class PgsseSettings:
     #: ``None`` leaves pruning to ``manage.py pgsse_prune``.
     PRUNE_INTERVAL: float | None = 600.0
     #: Keep long-lived objects out of the cyclic garbage collector's full passes
-    #: (``gc.freeze()``): once at start-up under ``wrap()``, and each time another
+    #: (``gc.freeze()``): once at start-up under ``wrap()``, and as soon as another
     #: 500 streams have opened. Full passes then last milliseconds, not a second, with
     #: thousands of streams open. See docs/performance.md for the trade-off.
     GC_FREEZE: bool = True
