@@ -29,7 +29,7 @@ from bench.servers import KINDS, PG_SSE_CAPS, PGSSE_MAX_STREAMS
 #: Connections the driver itself may need while a server holds the rest.
 DRIVER_CONNECTIONS = 8
 #: Servers measured unless ``--servers`` says otherwise (``pgsse-asgi`` on request only).
-SERVERS = ("pgsse", "pgsse-plain", "chat", "pg-sse", "eventstream", "bare")
+SERVERS = ("pgsse", "pgsse-takeover", "pgsse-plain", "chat", "pg-sse", "eventstream", "bare")
 #: Servers that can run as two workers sharing a port (django-eventstream's fan-out is in
 #: one process's memory; the chat's readers are measured in one worker).
 MULTI_WORKER = ("pgsse", "pgsse-plain", "pgsse-asgi", "pg-sse", "bare")
