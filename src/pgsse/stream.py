@@ -145,10 +145,12 @@ class Stream:
                         continue
                     frames = subscription.pending
                     if frames:
-                        subscription.pending = []
-                        subscription.pending_bytes = 0
-                        self.sent += len(frames)
                         chunk = frames[0] if len(frames) == 1 else b"".join(frames)
+                        self.sent += len(frames)
+                        # Emptied in place: a new list per stream per event would be one
+                        # more object for the collector's full passes to walk.
+                        frames.clear()
+                        subscription.pending_bytes = 0
                     else:
                         chunk = _HEARTBEAT
                     subscription.heartbeat_due = False
