@@ -24,7 +24,14 @@ from typing import Any
 import psycopg
 
 from loadtests import invariants, population, sampling
-from loadtests.cluster import REPOSITORY, Database, Supervisor, Worker, free_ports, setup_django
+from loadtests.cluster import (
+    Database,
+    Supervisor,
+    Worker,
+    free_ports,
+    run_in_new_folder,
+    setup_django,
+)
 from loadtests.invariants import Fault, Verdict
 from loadtests.publishing import Publisher
 from loadtests.streams import StreamClient
@@ -463,11 +470,4 @@ def _timestamp(iso: str) -> float:
 
 
 def run(config: ChaosConfig) -> ChaosResult:
-    run_dir = REPOSITORY / ".loadtest" / time.strftime("chaos-%Y%m%d-%H%M%S")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import uvloop
-
-        return uvloop.run(Chaos(config, run_dir).run())
-    except ImportError:
-        return asyncio.run(Chaos(config, run_dir).run())
+    return run_in_new_folder("chaos", lambda folder: Chaos(config, folder).run())

@@ -14,16 +14,33 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEMO = REPOSITORY / "demo"
 DATABASE = "pgsse_load"
+
+T = TypeVar("T")
+
+
+def run_in_new_folder(kind: str, main: Callable[[Path], Coroutine[Any, Any, T]]) -> T:
+    """Run ``main(folder)`` on uvloop (asyncio where uvloop is missing), ``folder`` being a
+    new folder of ``.loadtest/`` for this run's logs (``<kind>-<date>-<time>``)."""
+    folder = REPOSITORY / ".loadtest" / time.strftime(f"{kind}-%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import uvloop
+
+        return uvloop.run(main(folder))
+    except ImportError:
+        return asyncio.run(main(folder))
 
 
 class Database:
@@ -37,8 +54,9 @@ class Database:
         self.server: Any = embedded_db.start("loadtest", keep_running=False)
         admin_url = str(self.server.get_uri())
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {DATABASE}")
+            name = sql.Identifier(DATABASE)
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
         parts = urlsplit(admin_url)
         self.url = urlunsplit(parts._replace(path=f"/{DATABASE}"))
         self.admin_url = admin_url

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtests import invariants, population, sampling
-from loadtests.cluster import REPOSITORY, Database, Supervisor, free_ports, setup_django
+from loadtests.cluster import (
+    Database,
+    Supervisor,
+    free_ports,
+    run_in_new_folder,
+    setup_django,
+)
 from loadtests.invariants import Verdict
 from loadtests.publishing import Publisher
 from loadtests.streams import StreamClient
@@ -228,11 +234,4 @@ def judge(result: SoakResult) -> list[Criterion]:
 
 
 def run(config: SoakConfig) -> SoakResult:
-    run_dir = REPOSITORY / ".loadtest" / time.strftime("soak-%Y%m%d-%H%M%S")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import uvloop
-
-        return uvloop.run(Soak(config, run_dir).run())
-    except ImportError:
-        return asyncio.run(Soak(config, run_dir).run())
+    return run_in_new_folder("soak", lambda folder: Soak(config, folder).run())
