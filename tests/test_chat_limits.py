@@ -35,7 +35,8 @@ def test_edits_are_limited_and_refused_ones_are_neither_stored_nor_published(
     assert set(statuses[10:]) == {429}
     refused(alice.api("DELETE", url), "edits")
     assert Message.objects.get(id=sent["id"]).text == "v10"
-    assert Event.objects.filter(channel="room:lobby", type="message_updated").count() == 10
+    channel = Room.objects.get(slug="lobby").channel
+    assert Event.objects.filter(channel=channel, type="message_updated").count() == 10
     alice.close()
 
 

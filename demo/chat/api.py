@@ -188,6 +188,19 @@ def typing(request: HttpRequest, slug: str) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+@api_view(["GET"])
+def unread_counts(request: HttpRequest) -> HttpResponse:
+    """Your rooms' unread counts (``?rooms=<id>,<id>``: only those), as pages get them
+    with the page: ``{"rooms": [{"room_id", "room", "read", "unread", "mentions", "ids",
+    "mentioning"}]}``."""
+    user = reader(request)
+    if not user.is_authenticated:
+        raise not_authenticated()
+    rooms = inputs.query_ids(request, "rooms", unread.WINDOW)
+    counts = unread.counts_for(user, rooms)
+    return JsonResponse({"rooms": [count.as_page_data() for count in counts.values()]})
+
+
 @api_view(["POST"])
 def read(request: HttpRequest, slug: str) -> HttpResponse:
     """The page has shown the room's messages up to ``{"up_to": <id>}`` (all without it)."""
