@@ -51,6 +51,9 @@ DEFAULTS: dict[str, Any] = {
     # every CHAT_UNREAD_REFRESH seconds while the page is visible, and when it is shown.
     "CHAT_LIVE_ROOMS": 12,
     "CHAT_UNREAD_REFRESH": 60.0,
+    # Runs of a request whose transaction PostgreSQL ended for colliding with another (a
+    # deadlock, a serialization failure), in all; past that the answer is 503 "busy".
+    "CHAT_CONFLICT_ATTEMPTS": 3,
 }
 
 #: Channels a room page's stream has of its own: the room's three and the user's.

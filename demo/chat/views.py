@@ -6,7 +6,8 @@ pgsse's public API.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -14,14 +15,14 @@ from django.contrib.auth import login
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import pgsse
-from chat import access, conf, presence, ratelimit, rooms, unread
+from chat import access, conf, conflicts, presence, ratelimit, rooms, unread
 from chat.api import PAGE_SIZE, history_page
 from chat.models import MAX_MESSAGE_LENGTH, Room
 from chat.streams import follow_query, page_channels
@@ -33,11 +34,33 @@ def too_many(request: HttpRequest, exc: ratelimit.RateLimited) -> HttpResponse:
     return response
 
 
+def retrying_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A form's view run again when its transaction collided with another (see
+    chat.conflicts); past the last attempt, a page that says so (503, Retry-After)."""
+    run = conflicts.retrying(view)
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return run(request, *args, **kwargs)
+        except DatabaseError as exc:
+            kind = conflicts.conflict_of(exc)
+            if kind is None:
+                raise
+            message = conflicts.busy_message(kind)
+            response = render(request, "chat/busy.html", {"message": message}, status=503)
+            response["Retry-After"] = str(conflicts.RETRY_AFTER)
+            return response
+
+    return wrapped
+
+
 def login_form(request: HttpRequest) -> AuthenticationForm:
     return AuthenticationForm(request, data=request.POST or None)
 
 
 @require_http_methods(["GET", "POST"])
+@retrying_page
 def signup(request: HttpRequest) -> HttpResponse:
     """A new account (Django's password validation applies), logged in at once."""
     form: UserCreationForm[User] = UserCreationForm(request.POST or None)
@@ -126,6 +149,7 @@ def _with_counts(rooms: Iterable[Room], counts: dict[int, unread.RoomCount]) -> 
 
 
 @require_POST
+@retrying_page
 def create(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login("/")
@@ -157,6 +181,7 @@ def _readable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
 
 
 @require_GET
+@retrying_page
 def room(request: HttpRequest, slug: str) -> HttpResponse:
     current = _readable_room(request, slug)
     if isinstance(current, HttpResponse):
@@ -207,6 +232,7 @@ def _member_names(room: Room) -> list[str]:
     return sorted(room.members.values_list("username", flat=True))
 
 
+@retrying_page
 def _membership_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
     current = _readable_room(request, slug)
     if isinstance(current, HttpResponse):
