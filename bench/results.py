@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.chat_posting import ChatPostingResult
 from bench.fanout import FanoutResult
 from bench.storm import StormResult
 from bench.throughput import ThroughputResult
@@ -21,6 +22,8 @@ class Results:
     naive_cap: int = 0
     max_connections: int = 0
     throughput: list[ThroughputResult] = field(default_factory=list)
+    #: The chat's POST latency and log events per message, by room size.
+    chat_posting: list[ChatPostingResult] = field(default_factory=list)
     #: How the servers were set up for this run (raised caps and the like).
     notes: list[str] = field(default_factory=list)
     load_before: str = ""
@@ -41,6 +44,7 @@ class Results:
             "naive_cap": self.naive_cap,
             "max_connections": self.max_connections,
             "throughput": [result.as_dict() for result in self.throughput],
+            "chat_posting": [result.as_dict() for result in self.chat_posting],
         }
 
     @classmethod
@@ -55,6 +59,7 @@ class Results:
             naive_cap=data["naive_cap"],
             max_connections=data["max_connections"],
             throughput=[ThroughputResult(**result) for result in data["throughput"]],
+            chat_posting=[ChatPostingResult(**r) for r in data.get("chat_posting", [])],
             notes=data["notes"],
             load_before=data["load_average_before"],
             load_after=data["load_average_after"],
