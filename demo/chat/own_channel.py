@@ -6,6 +6,8 @@
 - ``removed`` ``{"room_id", "room"}``: their membership ended (they left, or the owner
   removed them): pages stop counting that room.
 
+A deleted account's channel is purged: its events go, and its name is never reused.
+
 Nothing here is per message: a message is published once, on its room's channel, and
 every page counts for itself (:mod:`chat.unread`). Only the user may read this channel.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.db.models.signals import post_delete
@@ -55,6 +58,13 @@ def _going_away(origin: object) -> bool:
     if isinstance(origin, QuerySet):
         return issubclass(origin.model, models)
     return isinstance(origin, models)
+
+
+@receiver(post_delete, sender=settings.AUTH_USER_MODEL)
+def account_deleted(sender: type[Any], instance: Any, **kwargs: Any) -> None:
+    """Nobody may read a deleted user's channel again: what it said goes too (the names of
+    the private rooms they were invited to)."""
+    pgsse.purge_channel(user_channel(instance.pk))
 
 
 @receiver(post_delete, sender=Membership)
