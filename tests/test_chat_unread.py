@@ -20,6 +20,7 @@ from chat import unread
 from chat.mentions import mentioned
 from chat.models import Membership, Message, Room
 from pgsse.models import Event
+from pgsse.position import MAX_POSITION_LENGTH
 from tests.chat_accounts import PASSWORD, ChatAccount
 from tests.clients import StreamReader, open_stream
 from tests.servers import LiveServer
@@ -230,18 +231,37 @@ def test_joining_a_room_starts_with_nothing_unread(server: LiveServer) -> None:
     bob.close()
 
 
-def test_a_room_page_follows_the_users_most_active_rooms(server: LiveServer) -> None:
-    alice = ChatAccount(server.url, "alice")
-    user = User.objects.get(username="alice")
-    rooms = [Room.objects.create(slug=f"room-{n}", name=f"Room {n}") for n in range(15)]
-    for room in reversed(rooms):  # room 0 is the most recently active
-        Membership.objects.create(room=room, user=user)
-        Message.objects.create(room=room, author=user, author_name="alice", text="hi")
-    page = page_config(alice.client.get("/rooms/room-3/").text)
+async def test_a_room_page_follows_the_users_most_active_rooms(server: LiveServer) -> None:
+    alice = await account(server, "alice")
+
+    def rooms_of_alice() -> list[Room]:
+        user = User.objects.get(username="alice")
+        rooms = [Room.objects.create(slug=f"room-{n}", name=f"Room {n}") for n in range(15)]
+        for room in reversed(rooms):  # room 0 is the most recently active
+            Membership.objects.create(room=room, user=user)
+            Message.objects.create(room=room, author=user, author_name="alice", text="hi")
+        return rooms
+
+    rooms = await sync_to_async(rooms_of_alice)()
+    page = page_config((await sync_to_async(alice.client.get)("/rooms/room-3/")).text)
     assert page["follow"] == [room.pk for room in rooms if room.slug != "room-3"][:12]
     assert len(page["unread"]) == 15
-    index = page_config(alice.client.get("/").text)
+    index = page_config((await sync_to_async(alice.client.get)("/")).text)
     assert index["follow"] == [room.pk for room in rooms][:12]
+    # The page's stream follows 16 channels, pgsse's most, and resumes from the page's
+    # position (no reset); its ids stay well within pgsse's longest position.
+    assert len(page["position"].split(":", 1)[1].split(".")) == 16
+    path = f"/rooms/room-3/events/{page['followQuery']}"
+    async with (
+        alice.stream_client() as client,
+        open_stream(client, path, last_event_id=page["position"]) as seen,
+    ):
+        await seen.wait_for(lambda r: bool(r.last_id))
+        sent = await sync_to_async(alice.say)("room-0", "in a followed room")
+        await seen.wait_for(lambda r: bool(r.messages()))
+        assert seen.messages() == [sent]
+        assert not seen.of_type("reset")
+        assert len(seen.last_id) < MAX_POSITION_LENGTH // 3
     alice.close()
 
 

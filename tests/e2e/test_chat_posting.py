@@ -83,11 +83,13 @@ async def poster(
 
 
 def room_log(rooms: list[Room]) -> dict[int, list[tuple[int, int]]]:
-    """Per room: ``(seq, message id)`` of its channel's events, in seq order."""
+    """Per room: ``(seq, message id)`` of its channel's events, in seq order (every event
+    is committed by now: none is waiting for its seq)."""
     found: dict[int, list[tuple[int, int]]] = {}
     for room in rooms:
-        events = Event.objects.filter(channel=room.channel).order_by("seq")
-        found[room.pk] = [(e.seq, json.loads(e.data)["id"]) for e in events]
+        events = list(Event.objects.filter(channel=room.channel).order_by("seq"))
+        assert all(e.seq is not None for e in events)
+        found[room.pk] = [(e.seq or 0, json.loads(e.data)["id"]) for e in events]
     return found
 
 
