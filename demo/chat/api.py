@@ -22,6 +22,8 @@ from chat.errors import ApiError, api_view, not_authenticated
 from chat.models import Message, Room
 from chat.rooms import RoomError, add_member, create_room, remove
 
+#: Rooms one request for unread counts may name.
+UNREAD_ROOMS_PER_REQUEST = 100
 #: Messages a history page holds by default, and at most.
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
@@ -196,7 +198,7 @@ def unread_counts(request: HttpRequest) -> HttpResponse:
     user = reader(request)
     if not user.is_authenticated:
         raise not_authenticated()
-    rooms = inputs.query_ids(request, "rooms", unread.WINDOW)
+    rooms = inputs.query_ids(request, "rooms", UNREAD_ROOMS_PER_REQUEST)
     counts = unread.counts_for(user, rooms)
     return JsonResponse({"rooms": [count.as_page_data() for count in counts.values()]})
 

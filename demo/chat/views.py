@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 import pgsse
 from chat import access, conf, conflicts, presence, ratelimit, rooms, unread
-from chat.api import PAGE_SIZE, history_page
+from chat.api import PAGE_SIZE, UNREAD_ROOMS_PER_REQUEST, history_page
 from chat.models import MAX_MESSAGE_LENGTH, Room
 from chat.streams import follow_query, page_channels
 
@@ -135,6 +135,7 @@ def _unread_config(
         "followQuery": follow_query(followed),
         "unread": [count.as_page_data() for count in counts.values()],
         "unreadRefreshSeconds": conf.get("CHAT_UNREAD_REFRESH"),
+        "unreadRoomsPerRequest": UNREAD_ROOMS_PER_REQUEST,
     }
 
 

@@ -191,15 +191,18 @@
   // then while the page is visible), and a room whose read position fell among messages
   // the page knows by number only.
   async function refreshCounts(roomIds) {
-    if (!me || !roomIds.length) return;
-    try {
-      const { response, body } = await call("GET", `/api/unread/?rooms=${roomIds.join(",")}`);
-      if (!response.ok) return;
-      for (const data of body.rooms) {
-        counts.refreshed(data);
-        showCount(data.room_id);
-      }
-    } catch (_) { /* offline: the next refresh will do */ }
+    if (!me) return;
+    for (let start = 0; start < roomIds.length; start += config.unreadRoomsPerRequest) {
+      const some = roomIds.slice(start, start + config.unreadRoomsPerRequest);
+      try {
+        const { response, body } = await call("GET", `/api/unread/?rooms=${some.join(",")}`);
+        if (!response.ok) return;
+        for (const data of body.rooms) {
+          counts.refreshed(data);
+          showCount(data.room_id);
+        }
+      } catch (_) { return; /* offline: the next refresh will do */ }
+    }
   }
   function notFollowed() {
     return [...counts.rooms.keys()].filter((roomId) => !followed.has(roomId));
