@@ -155,3 +155,18 @@ def test_an_edit_keeps_only_its_newest_text_in_the_log(server: LiveServer) -> No
     (newest,) = [data for _, data, at in rows if at is None]
     assert json.loads(newest)["text"] == "version three"
     alice.close()
+
+
+def test_a_deleted_accounts_own_channel_is_purged(server: LiveServer) -> None:
+    alice, bob = ChatAccount(server.url, "alice"), ChatAccount(server.url, "bob")
+    plans = alice.create_room("Plans", private=True)
+    assert alice.form(f"/rooms/{plans}/invite/", username="bob").status_code == 302
+    user = User.objects.get(username="bob")
+    channel = f"user:{user.pk}"
+    assert Event.objects.filter(channel=channel, type="invited").exists()
+    user.delete()
+    assert not Event.objects.filter(channel=channel).exists()
+    with pytest.raises(pgsse.ChannelPurged):
+        pgsse.publish(channel, "read", {"room_id": 1})
+    alice.close()
+    bob.close()
