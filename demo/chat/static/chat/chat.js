@@ -337,7 +337,12 @@
     return button;
   }
 
+  // Draws a message in its item, again on every edit. An item that has the focus keeps
+  // it (an edit arriving from the stream while the reader is on the message or one of its
+  // buttons), and its buttons stay reachable with Tab (see "Keyboard" below).
   function fill(item, message) {
+    const focused = item.contains(document.activeElement) ? document.activeElement : null;
+    const action = focused && focused !== item ? focused.dataset.action : null;
     item.replaceChildren();
     const created = new Date(message.created_at);
     const head = document.createElement("div");
@@ -379,6 +384,11 @@
     item.dataset.created = message.created_at;
     item.classList.toggle("mine", mine);
     item.classList.toggle("mentions-me", !mine && mentionsMe(message.text));
+    if (focused) {
+      for (const button of item.querySelectorAll(".actions button")) button.tabIndex = 0;
+      const same = action && item.querySelector(`button[data-action="${CSS.escape(action)}"]`);
+      (same || item).focus();
+    }
   }
 
   function find(id) {
