@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import chat_posting, fanout, peer_tables, storm, throughput
+from bench import chat_posting, fanout, listeners, peer_tables, storm, throughput
 from bench.chat_users import create_readers
 from bench.database import BenchDatabase
 from bench.fanout import FanoutResult
@@ -58,6 +58,8 @@ class Scale:
     #: Messages posted through the chat's JSON API in a room of each size (0: skip).
     chat_posts: int = 200
     chat_members: tuple[int, ...] = (10, 10_000)
+    #: Listening workers (one LISTEN connection each) in the many-workers phase.
+    listeners: tuple[int, ...] = listeners.COUNTS
     #: Only the fan-out rounds (no naive server, no publish throughput).
     fanout_only: bool = False
     #: Run the pgsse servers with Python's cyclic garbage collector disabled (a diagnosis).
@@ -80,6 +82,7 @@ QUICK = Scale(
     elsewhere_seconds=2.0,
     publish_rounds=2,
     chat_posts=50,
+    listeners=(1, 8),
 )
 FULL = Scale(
     streams=(1000, 4000, 10000),
@@ -235,6 +238,10 @@ def run(scale: Scale, database: BenchDatabase) -> Results:
         for number in range(1, scale.rounds + 1):
             for kind in scale.servers:
                 sweep.measure(kind, streams, round_=number)
+            if streams == counts[0] and "pgsse" in scale.servers:
+                # Beside pgsse, in the same round: its publishers notifying in their own
+                # transactions, as pgsse did before its notifier (the latency baseline).
+                sweep.measure("pgsse-notify-tx", streams, round_=number)
     for streams in scale.two_workers:
         for kind in scale.servers:
             if kind in MULTI_WORKER:
@@ -269,6 +276,10 @@ def run(scale: Scale, database: BenchDatabase) -> Results:
         )
         results.throughput = throughput.run(
             scale.publishers, scale.publish_seconds, scale.publish_rounds
+        )
+        progress(f"many workers: {scale.listeners} listeners, both NOTIFY modes")
+        results.listeners = listeners.run(
+            database, scale.listeners, seconds=scale.publish_seconds, rounds=scale.publish_rounds
         )
     if scale.chat_posts and not scale.fanout_only:
         sizes = ", ".join(f"{members:,}" for members in scale.chat_members)

@@ -7,6 +7,7 @@ from typing import Any
 
 from bench.chat_posting import ChatPostingResult
 from bench.fanout import FanoutResult
+from bench.listeners import ListenersResult
 from bench.storm import StormResult
 from bench.throughput import ThroughputResult
 
@@ -24,6 +25,8 @@ class Results:
     throughput: list[ThroughputResult] = field(default_factory=list)
     #: The chat's POST latency and log events per message, by room size.
     chat_posting: list[ChatPostingResult] = field(default_factory=list)
+    #: Publish rate and delivery latency by the number of listening workers.
+    listeners: list[ListenersResult] = field(default_factory=list)
     #: How the servers were set up for this run (raised caps and the like).
     notes: list[str] = field(default_factory=list)
     load_before: str = ""
@@ -45,6 +48,7 @@ class Results:
             "max_connections": self.max_connections,
             "throughput": [result.as_dict() for result in self.throughput],
             "chat_posting": [result.as_dict() for result in self.chat_posting],
+            "listeners": [result.as_dict() for result in self.listeners],
         }
 
     @classmethod
@@ -60,6 +64,7 @@ class Results:
             max_connections=data["max_connections"],
             throughput=[ThroughputResult(**result) for result in data["throughput"]],
             chat_posting=[ChatPostingResult(**r) for r in data.get("chat_posting", [])],
+            listeners=[ListenersResult(**result) for result in data.get("listeners", [])],
             notes=data["notes"],
             load_before=data["load_average_before"],
             load_after=data["load_average_after"],
