@@ -55,8 +55,9 @@ def retrying_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
     return wrapped
 
 
-def login_form(request: HttpRequest) -> AuthenticationForm:
-    return AuthenticationForm(request, data=request.POST or None)
+def blank_login_form(request: HttpRequest) -> AuthenticationForm:
+    """The log-in form, not bound to what was posted (no errors), the username kept."""
+    return AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
 
 
 @require_http_methods(["GET", "POST"])

@@ -134,10 +134,13 @@ LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "chat:login"
 
 # Log-in throttling (django-axes, attempts stored in PostgreSQL: shared by every process).
-# Five failures lock that username, and that client address, for five minutes.
+# Five failures lock that username *from that client address* for five minutes: one
+# address's typos (or guesses at made-up names) lock nobody else out, and nobody can lock
+# an account out for its owner from elsewhere. Guessing one password from many addresses
+# is what the password validators are for.
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=5)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "chat.auth.lockout_response"
 AXES_VERBOSE = False
