@@ -289,8 +289,3 @@ def invite(request: HttpRequest, slug: str) -> HttpResponse:
 def remove(request: HttpRequest, slug: str) -> HttpResponse:
     """The owner's *Remove* button beside a member of a private room."""
     return _membership_action(request, slug, "remove")
-
-
-def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """The chat's 404 page (not under DEBUG, where Django shows its own)."""
-    return render(request, "chat/not_found.html", {"message": str(exception)}, status=404)

@@ -79,6 +79,8 @@ MIDDLEWARE = [
     # After the session's user: a bearer token's user replaces it (API, presence, streams).
     "chat.auth.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Every HTML 404 is the chat's page, under DEBUG too (Django's lists the URLconf).
+    "chat.not_found.NotFoundPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns the log-in form's lockout into the chat's 429 page.
     "axes.middleware.AxesMiddleware",
