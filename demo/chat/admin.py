@@ -3,20 +3,22 @@ pages live: :mod:`chat.signals` publishes every change, whoever makes it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 
-from chat.models import Membership, Message, Room
+from chat.models import Attachment, Membership, Message, Room
 
 #: Characters of a message's text shown in the admin's list.
 SHORT_TEXT = 80
 
 if TYPE_CHECKING:
+    AttachmentInlineBase = admin.TabularInline[Attachment, Message]
     MembershipInlineBase = admin.TabularInline[Membership, Room]
     RoomAdminBase = admin.ModelAdmin[Room]
     MessageAdminBase = admin.ModelAdmin[Message]
 else:
+    AttachmentInlineBase = admin.TabularInline
     MembershipInlineBase = admin.TabularInline
     RoomAdminBase = admin.ModelAdmin
     MessageAdminBase = admin.ModelAdmin
@@ -37,13 +39,26 @@ class RoomAdmin(RoomAdminBase):
     inlines = [MembershipInline]
 
 
+class AttachmentInline(AttachmentInlineBase):
+    """A message's files: a moderator deletes one (its message shows it gone, live), never
+    adds or changes one here."""
+
+    model = Attachment
+    extra = 0
+    fields = readonly_fields = ("name", "content_type", "size", "width", "height", "created_at")
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Message)
 class MessageAdmin(MessageAdminBase):
     list_display = ["id", "room", "author_name", "short_text", "created_at", "edited_at"]
     list_filter = ["room"]
     search_fields = ["text", "author_name"]
     raw_id_fields = ["author"]
-    readonly_fields = ["created_at", "edited_at", "mentions"]
+    readonly_fields = ["created_at", "edited_at", "mentions", "attachments"]
+    inlines = [AttachmentInline]
     # Newest first: what a moderator looks for is usually what was just posted.
     ordering = ["-id"]
     list_display_links = ["id", "short_text"]

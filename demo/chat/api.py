@@ -16,7 +16,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 import pgsse
-from chat import access, conf, inputs, presence, ratelimit, unread
+from chat import access, attachments, conf, inputs, presence, ratelimit, unread, uploads
 from chat.auth import authenticate, reader
 from chat.errors import ApiError, api_view, not_authenticated
 from chat.models import Message, Room
@@ -43,20 +43,34 @@ def find_room(user: Any, slug: str) -> Room:
 
 @api_view(["GET", "POST"])
 def messages(request: HttpRequest, slug: str) -> HttpResponse:
-    """GET: a page of history (``?before=<id>``, ``?limit=``); POST: post ``{"text"}``."""
+    """GET: a page of history (``?before=<id>``, ``?limit=``); POST: post ``{"text"}``, or
+    a multipart form with ``text`` and up to 4 ``file`` fields (chat.uploads)."""
     if request.method == "GET":
         return _history(request, slug)
     user = authenticate(request)
     room = find_room(user, slug)
     if not access.can_post(user, room):
         raise ApiError(403, "Only members may post in this private room.")
-    text = inputs.message_text(inputs.body(request))
-    with transaction.atomic():
+    data = inputs.body(request)
+    posted = uploads.posted_files(request)
+    text = inputs.message_text(data, with_files=bool(posted))
+    if posted:
+        # Counted before the files are decoded and stored: a refused upload costs neither.
+        with transaction.atomic():
+            for _ in posted:
+                ratelimit.check("upload", request, user)
+    files = [uploads.check(uploaded) for uploaded in posted]
+    with attachments.stored(files), transaction.atomic():
         ratelimit.check("message", request, user)
         add_member(room, user)
         message = Message.objects.create(
-            room=room, author=user, author_name=user.get_username(), text=text
+            room=room,
+            author=user,
+            author_name=user.get_username(),
+            text=text,
+            attachments=[attachments.public_data(checked) for checked in files],
         )
+        attachments.record(message, files)
         # What one posts is read: the poster's own position follows.
         unread.mark_read(room, user, message.id)
     return JsonResponse(message.as_event_data(room.slug), status=201)
@@ -92,7 +106,7 @@ def message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
     """PATCH ``{"text"}``: the author edits; DELETE: the author or the room's owner."""
     user = authenticate(request)
     room = find_room(user, slug)
-    text = inputs.message_text(inputs.body(request)) if request.method == "PATCH" else ""
+    data = inputs.body(request) if request.method == "PATCH" else {}
     with transaction.atomic():
         found = Message.objects.select_for_update().filter(room=room, id=message_id).first()
         if found is None:
@@ -105,6 +119,8 @@ def message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
             return HttpResponse(status=204)
         if not access.can_edit(user, found):
             raise ApiError(403, "Only its author may edit a message.")
+        # A message with files may lose its text; they stay.
+        text = inputs.message_text(data, with_files=bool(found.attachments))
         ratelimit.check("edit", request, user)
         found.text = text
         found.save(update_fields=["text"])  # the model sets edited_at

@@ -9,5 +9,6 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         # Connect the receivers: publishing every message change, telling users their
-        # memberships ended, and ending the streams of those whose access is taken away.
-        from chat import own_channel, revocation, signals  # noqa: F401
+        # memberships ended, ending the streams of those whose access is taken away, and
+        # deleting an attachment's stored files with its row.
+        from chat import attachments, own_channel, revocation, signals  # noqa: F401

@@ -60,6 +60,7 @@ WHAT = {
     "removal": "removals of members",
     "signup": "new accounts from your address",
     "note": "notes from your address",
+    "upload": "files",
 }
 
 

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.db import transaction
 from django.urls import path, re_path
 
-from chat import api, errors, streams, views
+from chat import api, downloads, errors, streams, views
 
 app_name = "chat"
 
@@ -33,6 +33,13 @@ urlpatterns = [
     path("api/rooms/<slug:slug>/typing/", api.typing, name="api_typing"),
     path("api/rooms/<slug:slug>/read/", api.read, name="api_read"),
     path("api/rooms/<slug:slug>/members/<str:username>/", api.member, name="api_member"),
+    # Attachments, by their random id (stable whatever the room's slug becomes).
+    path("api/attachments/<uuid:attachment_id>/", downloads.original, name="api_attachment"),
+    path(
+        "api/attachments/<uuid:attachment_id>/preview/",
+        downloads.preview,
+        name="api_attachment_preview",
+    ),
     # Anything else under /api/: a JSON 404, under DEBUG too.
     re_path(r"^api/(?P<path>.*)$", errors.not_found, name="api_not_found"),
 ]

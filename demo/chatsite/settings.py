@@ -8,6 +8,8 @@
 - ``DJANGO_ALLOWED_HOSTS``: comma-separated; defaults to localhost names.
 - ``CHAT_ANONYMOUS_READ``: ``1`` lets visitors who are not logged in read public rooms.
 - ``CHAT_HTMX_RECIPE``: ``1`` serves the htmx recipe's notice board under ``/htmx/``.
+- ``DJANGO_MEDIA_ROOT``: the folder of attachments (default storage); defaults to the
+  repository's ``.pgdata/media``, beside the development database.
 """
 
 from __future__ import annotations
@@ -114,6 +116,11 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# Attachments, through Django's storage API (chat/attachments.py): a folder here; a
+# deployment may set STORAGES["default"] to an object store instead. Never served from
+# MEDIA_URL: only chat/downloads.py serves them, to those who may read their room.
+MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT") or BASE_DIR.parent / ".pgdata" / "media")
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
