@@ -207,7 +207,8 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
             "current": current,
             "rooms": _with_counts(access.visible_rooms(user), counts),
             "history": page,
-            "present": presence.present_users(current),
+            # The page's own user is here from the start (their heartbeat follows).
+            "present": _present_with(user, presence.present_users(current)),
             "is_member": access.is_member(user, current),
             "can_post": access.can_post(user, current),
             "is_owner": is_owner,
@@ -224,10 +225,20 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
                 "heartbeatSeconds": conf.get("CHAT_PRESENCE_HEARTBEAT"),
                 "maxLength": MAX_MESSAGE_LENGTH,
                 "lastReadId": last_read,
+                "attachments": {
+                    "maxFiles": conf.get("CHAT_ATTACHMENTS_PER_MESSAGE"),
+                    "maxBytes": conf.get("CHAT_ATTACHMENT_MAX_BYTES"),
+                },
                 **_unread_config(position, followed, counts),
             },
         },
     )
+
+
+def _present_with(user: Any, present: list[str]) -> list[str]:
+    if not user.is_authenticated:
+        return present
+    return sorted({*present, user.get_username()})
 
 
 def _member_names(room: Room) -> list[str]:

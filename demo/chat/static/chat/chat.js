@@ -168,10 +168,35 @@
     document.title = document.visibilityState === "hidden" && total > 0 ? `(${total}) ${baseTitle}` : baseTitle;
   }
 
+  // At phone width the room list is folded behind a button (sidebar.js): it shows the
+  // other rooms' unread total, so that nothing waiting there goes unseen.
+  const sidebarUnread = document.getElementById("sidebar-unread");
+  function showSidebarTotal() {
+    if (!sidebarUnread) return;
+    let unread = 0;
+    let mentions = 0;
+    for (const [roomId, count] of counts.rooms) {
+      if (roomId === currentRoom) continue;
+      unread += count.unread;
+      mentions += count.mentions;
+    }
+    const visible = document.createElement("span");
+    visible.setAttribute("aria-hidden", "true");
+    visible.textContent = (mentions ? "@" : "") + String(unread);
+    const spoken = document.createElement("span");
+    spoken.className = "visually-hidden";
+    spoken.textContent = `, ${unread} unread in other rooms` + (mentions ? `, ${mentions} mentioning you` : "");
+    sidebarUnread.replaceChildren(visible, spoken);
+    sidebarUnread.classList.toggle("mentioned", mentions > 0);
+    sidebarUnread.hidden = unread === 0;
+  }
+
   function showCount(roomId) {
     showBadge(roomId);
     showTitle();
+    showSidebarTotal();
   }
+  showSidebarTotal();
 
   function notify(title, body) {
     if (!("Notification" in window) || Notification.permission !== "granted") return;
@@ -378,7 +403,12 @@
     const text = document.createElement("p");
     text.className = "text";
     text.append(rendered(message.text));
+    text.hidden = message.text === ""; // a message may be its files alone
     item.append(head, text);
+    // Attachments (attachments.js): kept on the item, to draw it again after an edit.
+    const files = message.attachments || [];
+    if (files.length) item.append(chatAttachments.rendered(files));
+    item.dataset.attachments = JSON.stringify(files);
     item.dataset.text = message.text;
     item.dataset.user = message.user;
     item.dataset.created = message.created_at;
@@ -543,6 +573,9 @@
 
   // Presence and typing.
   function showPresence(users) {
+    // The page's own user is here while it follows the room, whether or not their first
+    // heartbeat has reached the list yet (it showed "Here now 0" on load).
+    if (me && !ended && !users.includes(me)) users = [...users, me].sort();
     presenceList.replaceChildren(...users.map((name) => {
       const item = document.createElement("li");
       item.textContent = name;
@@ -601,8 +634,8 @@
     for (const timer of typists.values()) clearTimeout(timer);
     typists.clear();
     showTyping();
-    showPresence([]);
-    if (form) for (const control of form.querySelectorAll("textarea, button")) control.disabled = true;
+    showPresence([]); // `ended` is set: the page's own user leaves the list too
+    if (form) for (const control of form.querySelectorAll("textarea, button, input")) control.disabled = true;
   }
 
   // The stream carries this room's messages, and those of the rooms followed for their
@@ -690,6 +723,7 @@
       id: Number(item.dataset.id), user: item.dataset.user,
       created_at: item.dataset.created, text: item.dataset.text,
       edited_at: item.querySelector(".edited") ? "yes" : null,
+      attachments: JSON.parse(item.dataset.attachments || "[]"),
     }));
     decorate();
   }
@@ -765,6 +799,20 @@
 
   if (!form) return;
   const counter = document.getElementById("counter");
+  const sendButton = document.getElementById("send");
+  const attachStatus = document.getElementById("attach-status");
+  // Files to send with the message: picked, pasted or dropped (attachments.js).
+  const picker = chatAttachments.picker({
+    input: document.getElementById("file-input"),
+    button: document.getElementById("attach"),
+    chips: document.getElementById("attached"),
+    status: attachStatus,
+    dropZone: document.getElementById("room"),
+    textarea,
+    limits: config.attachments,
+    onError(text) { showError({ error: text }); },
+    onChange() { error.hidden = true; },
+  });
 
   function showCounter() {
     const count = length(textarea.value);
@@ -776,10 +824,36 @@
       : `${(-left).toLocaleString("en")} characters over the limit of ${maxLength.toLocaleString("en")}`;
   }
 
+  // A message with files goes as a multipart form, with its upload's progress shown on
+  // the Send button; one without, as JSON.
+  let uploading = false;
+  function post(text, files) {
+    if (!files.length) return call("POST", `${api}/messages/`, { text });
+    const data = new FormData();
+    data.append("text", text);
+    for (const file of files) data.append("file", file, file.name || "pasted image.png");
+    uploading = true;
+    sendButton.disabled = true;
+    let shown = -1;
+    return chatAttachments.upload(`${api}/messages/`, data, csrfToken(), (part) => {
+      const percent = Math.floor(part * 100);
+      if (percent === shown) return;
+      shown = percent;
+      sendButton.textContent = `${percent}%`;
+      if (percent % 25 === 0) attachStatus.textContent = `Uploading: ${percent}%`;
+    }).finally(() => {
+      uploading = false;
+      sendButton.disabled = ended;
+      sendButton.textContent = "Send";
+    });
+  }
+
   async function send() {
+    if (uploading) return;
     const text = textarea.value;
+    const files = picker.files;
     error.hidden = true;
-    if (!text.trim()) {
+    if (!text.trim() && !files.length) {
       error.textContent = "A message cannot be empty.";
       error.hidden = false;
       return;
@@ -787,10 +861,11 @@
     const refusal = tooLong(text);
     if (refusal) { showError({ error: refusal }); return; }
     try {
-      const { response, body } = await call("POST", `${api}/messages/`, { text });
+      const { response, body } = await post(text, files);
       if (response.status === 201) {
         // Keep whatever was typed while this one was on its way.
         if (textarea.value === text) textarea.value = "";
+        if (files.length) picker.clear();
         showCounter();
         add(body); // the echo from the stream is recognised by its id
         toBottom();

@@ -1,0 +1,172 @@
+"""Attachments in Chromium: picked by keyboard, pasted, reviewed and removed before
+sending; shown live on every page (image previews, downloads); an SVG or HTML file never
+runs; the checks and the page are accessible."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import BrowserContext, Dialog, Error, FilePayload, Page, expect
+
+from tests.attachment_files import HTML_WITH_SCRIPT, PDF, SVG_WITH_SCRIPT, image
+from tests.e2e.test_chat_accessibility import violations
+from tests.e2e.test_chat_browser import DIALOGS, join, send
+from tests.servers import LiveServer
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="session"),
+]
+
+NewContext = Callable[..., Awaitable[BrowserContext]]
+
+
+def payload(name: str, data: bytes, mime: str) -> FilePayload:
+    return FilePayload(name=name, mimeType=mime, buffer=data)
+
+
+async def pick_by_keyboard(page: Page, *files: FilePayload) -> None:
+    """From the composer, Tab to the Attach button and press Enter: the file chooser."""
+    await page.bring_to_front()  # a window in the background opens no file chooser
+    await page.focus("#text")
+    await page.keyboard.press("Tab")
+    await expect(page.locator("#attach")).to_be_focused()
+    async with page.expect_file_chooser() as chooser:
+        await page.keyboard.press("Enter")
+    await (await chooser.value).set_files(list(files))
+
+
+async def test_files_are_picked_reviewed_sent_and_shown_live(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    photo = image("PNG", (1200, 900))
+    await pick_by_keyboard(
+        alice,
+        payload("photo.png", photo, "image/png"),
+        payload("report.pdf", PDF, "application/pdf"),
+        payload("notes.txt", b"remove me", "text/plain"),
+    )
+    chips = alice.locator("#attached .chip")
+    await expect(chips).to_have_count(3)
+    await expect(alice.locator("#attach-status")).to_have_text("3 files ready to send.")
+    # Removed by keyboard: the focus stays in the list.
+    await alice.locator("#attached button[aria-label='Remove notes.txt']").focus()
+    await alice.keyboard.press("Enter")
+    await expect(chips).to_have_count(2)
+    await expect(alice.locator("#attached .chip-name")).to_have_text(["photo.png", "report.pdf"])
+    await expect(alice.locator("#attached .chip-remove").first).to_be_focused()
+    assert await violations(alice) == [], "files to send"
+    await send(alice, "the plan")
+    await expect(chips).to_have_count(0)
+    await expect(alice.locator("#attached")).to_be_hidden()
+    for page in (alice, bob):
+        message = page.locator(".message").last
+        await expect(message.locator(".text")).to_have_text("the plan")
+        picture = message.locator(".file.image img")
+        await expect(picture).to_have_attribute("alt", "photo.png")
+        await expect(picture).to_have_attribute("width", "1200")
+        # The preview loaded (the browser decoded it).
+        await page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth === 640",
+            arg=await picture.element_handle(),
+        )
+        download = message.locator(".file:not(.image) a")
+        await expect(download).to_contain_text("report.pdf")
+        await expect(download).to_contain_text("PDF, ")
+        await expect(download).to_have_attribute("download", "report.pdf")
+    async with bob.expect_download() as saved:
+        await bob.locator(".message .file:not(.image) a").click()
+    assert (await saved.value).suggested_filename == "report.pdf"
+    assert Path(await (await saved.value).path()).read_bytes() == PDF
+    assert await violations(bob) == [], "message with files"
+
+
+async def test_a_pasted_image_is_sent_alone_and_kept_through_an_edit(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    data = base64.b64encode(image("PNG", (80, 60))).decode()
+    await alice.focus("#text")
+    # What a browser does when an image is pasted from the clipboard.
+    await alice.evaluate(
+        """(data) => {
+          const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+          const transfer = new DataTransfer();
+          transfer.items.add(new File([bytes], "image.png", {type: "image/png"}));
+          const event = new ClipboardEvent("paste", {clipboardData: transfer, bubbles: true,
+                                                     cancelable: true});
+          document.getElementById("text").dispatchEvent(event);
+        }""",
+        data,
+    )
+    await expect(alice.locator("#attached .chip-name")).to_have_text(["image.png"])
+    await alice.press("#text", "Enter")  # no text: the image alone
+    message = alice.locator(".message").last
+    await expect(message.locator(".file.image img")).to_have_attribute("alt", "image.png")
+    await expect(message.locator(".text")).to_be_hidden()
+    # Editing the text, then cancelling, keeps the image.
+    await alice.keyboard.press("ArrowUp")
+    await alice.keyboard.press("Tab")
+    await alice.keyboard.press("Enter")
+    await expect(alice.locator(".editor")).to_be_focused()
+    await alice.keyboard.press("Escape")
+    await expect(message.locator(".file.image img")).to_have_count(1)
+    # Nothing at all is still refused.
+    await send(alice, "  ")
+    await expect(alice.locator("#composer-error")).to_have_text("A message cannot be empty.")
+
+
+async def test_too_large_files_are_refused_at_once(
+    server: LiveServer, new_context: NewContext, settings: Any
+) -> None:
+    settings.CHAT_ATTACHMENT_MAX_BYTES = 1000
+    alice = await join(new_context, server, "alice", "lobby")
+    await alice.set_input_files(
+        "#file-input", [payload("big.bin", b"x" * 1001, "application/octet-stream")]
+    )
+    await expect(alice.locator("#composer-error")).to_have_text(
+        "big.bin is 1001 B; a file is at most 1000 B."
+    )
+    await expect(alice.locator("#attached .chip")).to_have_count(0)
+
+
+async def test_svg_and_html_files_never_run(server: LiveServer, new_context: NewContext) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    await alice.set_input_files(
+        "#file-input",
+        [
+            payload("drawing.svg", SVG_WITH_SCRIPT, "image/svg+xml"),
+            payload("page.html", HTML_WITH_SCRIPT, "text/html"),
+        ],
+    )
+    await send(alice, "careful")
+    links = bob.locator(".message .file a")
+    await expect(links).to_have_count(2)
+    await expect(bob.locator(".message img")).to_have_count(0)  # not shown as images
+    urls = [await link.get_attribute("href") for link in await links.all()]
+    # Opened directly, each is a download, never a page of the chat's origin.
+    for url in urls:
+        opened = await bob.context.new_page()
+        dialogs: list[str] = []
+        DIALOGS[opened] = dialogs
+
+        def seen(dialog: Dialog, dialogs: list[str] = dialogs) -> None:
+            dialogs.append(dialog.message)
+
+        opened.on("dialog", seen)
+        async with opened.expect_download() as saved:
+            with pytest.raises(Error, match="Download is starting"):
+                await opened.goto(f"{server.url}{url}")
+        assert (await saved.value).suggested_filename in ("drawing.svg", "page.html")
+        assert DIALOGS[opened] == []
+        await opened.close()
+    assert DIALOGS[bob] == []
+    assert DIALOGS[alice] == []
