@@ -97,35 +97,69 @@
   // `events`: the handler of every event type the page listens to (pgsse.js listens to
   // these only). `hooks.reconnected()`: live again after a cut; `hooks.ended()`: the
   // stream has ended for good.
+  //
+  // The network: when the browser says it is offline, the stream is opened afresh (it
+  // fails at once, and waits); when the browser says it is back online, a stream waiting
+  // to reconnect after a network failure reconnects at once instead of waiting out its
+  // retry timer (up to 30 s). A wait the server asked for (429 or 503 with Retry-After)
+  // is still waited out. Either way the new stream resumes from the last position seen.
   function follow(path, events, hooks) {
     let reloading = false;
     let wasLive = false;
-    const stream = pgsse.connect(path, {
-      position: config.position,
-      events,
-      onstate(state, info) {
-        if (reloading) return;
-        if (state === "live") {
-          if (wasLive && hooks.reconnected) hooks.reconnected();
-          wasLive = true;
-          showState(state);
-        } else if (state === "reconnecting") {
-          showState(state, info.delay ? `reconnecting in ${Math.ceil(info.delay / 1000)} s…` : null);
-        } else if (state === "denied" || state === "closed") {
-          if (hooks.ended) hooks.ended();
-          showEnd(state, info);
-        } else {
-          showState(state);
-        }
-      },
-      onreset() {
-        // The log no longer holds the page's position: what the page shows may be stale,
-        // and the events in between will not come. Show it afresh.
-        reloading = true;
-        stream.close();
-        showState("reset");
-        setTimeout(() => window.location.reload(), 500);
-      },
+    let replacing = false; // a stream closed by us, to open another: not an end
+    let networkFailed = false; // the wait is for the network, not for the server
+    let offline = false;
+
+    function connect(position) {
+      return pgsse.connect(path, {
+        position,
+        events,
+        onstate(state, info) {
+          if (reloading || replacing) return;
+          if (state === "live") {
+            offline = false;
+            if (wasLive && hooks.reconnected) hooks.reconnected();
+            wasLive = true;
+            showState(state);
+          } else if (state === "reconnecting") {
+            networkFailed = !info.status;
+            const label = offline ? "offline, waiting for the network…"
+              : info.delay ? `reconnecting in ${Math.ceil(info.delay / 1000)} s…` : null;
+            showState(state, label);
+          } else if (state === "denied" || state === "closed") {
+            if (hooks.ended) hooks.ended();
+            showEnd(state, info);
+          } else {
+            showState(state);
+          }
+        },
+        onreset() {
+          // The log no longer holds the page's position: what the page shows may be stale,
+          // and the events in between will not come. Show it afresh.
+          reloading = true;
+          stream.close();
+          showState("reset");
+          setTimeout(() => window.location.reload(), 500);
+        },
+      });
+    }
+
+    let stream = connect(config.position);
+    function reopen() {
+      replacing = true;
+      const position = stream.position;
+      stream.close();
+      replacing = false;
+      stream = connect(position);
+    }
+    window.addEventListener("offline", () => {
+      if (reloading || stream.state === "closed" || stream.state === "denied") return;
+      offline = true;
+      reopen();
+    });
+    window.addEventListener("online", () => {
+      offline = false;
+      if (stream.state === "reconnecting" && networkFailed) reopen();
     });
     return stream;
   }
