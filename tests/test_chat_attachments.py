@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +31,8 @@ from tests.chat_accounts import PASSWORD, ChatAccount
 from tests.servers import LiveServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 File = tuple[str, bytes, str]
 
@@ -319,3 +324,18 @@ def test_a_moderator_deletes_one_file_and_its_message_shows_it_gone(
     assert updated is not None
     assert json.loads(updated.data)["attachments"] == [second]
     root.close()
+
+
+def test_make_run_keeps_attachments_beside_its_database(tmp_path: Path) -> None:
+    """Under ``make run`` (no DJANGO_MEDIA_ROOT) files go to ``.pgdata/media``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
+    env.update(DJANGO_DEBUG="1", DATABASE_URL="postgresql://nobody@localhost/none")
+    shown = subprocess.run(
+        [sys.executable, "-c", "from chatsite import settings; print(settings.MEDIA_ROOT)"],
+        cwd=REPOSITORY / "demo",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(shown.stdout.strip()) == REPOSITORY / ".pgdata" / "media"
