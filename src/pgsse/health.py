@@ -3,8 +3,10 @@
 - ``/healthz`` (liveness) answers 200 as long as the process serves requests at all. It
   touches nothing else, so a database outage never gets healthy workers restarted.
 - ``/readyz`` (readiness) answers 200 when this process can serve streams: its hub runs and
-  is not shutting down, its listener is connected, and the event log answers a small read
-  within ``PGSSE["PROBE_TIMEOUT"]`` seconds. Otherwise 503, with the reasons.
+  is not shutting down, it holds fewer than ``MAX_STREAMS`` streams (so that it admits a
+  new one), its listener is connected, and the event log answers a small read within
+  ``PGSSE["PROBE_TIMEOUT"]`` seconds. Otherwise 503, with the reasons: a load balancer
+  then sends new clients to the other workers.
 
 Both are async views: they run on the server's loop, where the hub lives, and never wait
 for a thread. Route them with ``path("", include("pgsse.urls"))`` or one by one.
@@ -56,6 +58,12 @@ async def readiness_problems() -> list[str]:
     if hub.shutting_down:
         return ["the process is shutting down"]
     problems = []
+    limit = hub.settings.MAX_STREAMS
+    if limit is not None and hub.admission.open >= limit:
+        problems.append(
+            f"the process holds {hub.admission.open} streams, its limit (MAX_STREAMS):"
+            " it refuses new ones"
+        )
     if hub.listener_pid is None:
         problems.append("the listener is not connected to PostgreSQL")
     timeout = get_settings().PROBE_TIMEOUT
