@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from pgsse.atomic_requests import never_atomic
 from pgsse.closing import CONTROL_CHANNEL
 from pgsse.conf import get_settings
 from pgsse.hub import get_hub
@@ -28,6 +29,7 @@ from pgsse.hub import get_hub
 __all__ = ["healthz", "readiness_problems", "readyz"]
 
 
+@never_atomic
 @require_safe
 @never_cache
 async def healthz(request: HttpRequest) -> HttpResponse:
@@ -35,6 +37,7 @@ async def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok\n", content_type="text/plain; charset=utf-8")
 
 
+@never_atomic
 @require_safe
 @never_cache
 async def readyz(request: HttpRequest) -> HttpResponse:

@@ -31,7 +31,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
-from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -40,6 +39,7 @@ from django.utils.module_loading import import_string
 from django.views import View
 
 from pgsse.admission import Refusal
+from pgsse.atomic_requests import never_atomic
 from pgsse.authorization import allow_authenticated
 from pgsse.channels import InvalidChannel, validate_channel
 from pgsse.closing import user_key
@@ -111,7 +111,7 @@ class StreamView(View):
         view = super().as_view(**initkwargs)
         # A stream is never one transaction: exempt it from ATOMIC_REQUESTS, which Django
         # refuses for async views ("You cannot use ATOMIC_REQUESTS with async views").
-        view._non_atomic_requests = set(django_settings.DATABASES)  # type: ignore[attr-defined]
+        never_atomic(view)
         view.pgsse_stream_view = True  # type: ignore[attr-defined]  # found by the checks
         return view
 
