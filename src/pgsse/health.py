@@ -18,6 +18,7 @@ import asyncio
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.defaultfilters import pluralize
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -62,9 +63,10 @@ async def readiness_problems() -> list[str]:
         return ["the process is shutting down"]
     problems = []
     limit = hub.settings.MAX_STREAMS
-    if limit is not None and hub.admission.open >= limit:
+    held = hub.admission.open
+    if limit is not None and held >= limit:
         problems.append(
-            f"the process holds {hub.admission.open} streams, its limit (MAX_STREAMS):"
+            f"the process holds {held} stream{pluralize(held)}, its limit (MAX_STREAMS):"
             " it refuses new ones"
         )
     if hub.listener_pid is None:

@@ -291,3 +291,18 @@ async def test_pgsse_stats_shows_prefixes_queue_and_listener_connections(
     assert pid in [listener["pid"] for listener in report["listeners"]]
     assert "Listener connections:" in text.getvalue()
     assert "room:" in text.getvalue()
+
+
+def test_pgsse_prune_says_what_it_pruned_in_words() -> None:
+    with override_settings(PGSSE={"RETENTION": {"words:": {"max_events": 1}}}):
+        pgsse.publish("words:a", "e", 1)
+        pgsse.publish("words:a", "e", 2)
+        out = io.StringIO()
+        call_command("pgsse_prune", stdout=out)
+        assert out.getvalue() == "Pruned 1 event from 1 channel.\n"
+        for n in range(3, 6):
+            pgsse.publish("words:a", "e", n)
+            pgsse.publish("words:b", "e", n)
+        out = io.StringIO()
+        call_command("pgsse_prune", stdout=out)
+        assert out.getvalue() == "Pruned 5 events from 2 channels.\n"
