@@ -218,8 +218,14 @@ def test_an_unwrapped_asgi_application_is_flagged() -> None:
 def test_deployment_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not [m for m in run_checks(include_deployment_checks=True) if m.id == "pgsse.W009"]
     monkeypatch.setitem(settings.DATABASES["default"], "CONN_MAX_AGE", 60)
-    with override_settings(PGSSE={"MAX_STREAM_AGE": None, "HANDLE_SIGNALS": False}):
+    with override_settings(
+        PGSSE={"MAX_STREAM_AGE": None, "REAUTHORIZE_INTERVAL": None, "HANDLE_SIGNALS": False}
+    ):
         found = {m.id for m in run_checks(include_deployment_checks=True, tags=["pgsse"])}
         plain = {m.id for m in run_checks(tags=["pgsse"])}
     assert {"pgsse.W009", "pgsse.W010", "pgsse.W011"} <= found
     assert not plain & {"pgsse.W009", "pgsse.W010", "pgsse.W011"}
+    # Streams that never age are still re-checked, every five minutes by default.
+    with override_settings(PGSSE={"MAX_STREAM_AGE": None}):
+        found = {m.id for m in run_checks(include_deployment_checks=True, tags=["pgsse"])}
+    assert "pgsse.W010" not in found
