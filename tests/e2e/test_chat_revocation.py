@@ -33,7 +33,8 @@ from django.test import Client
 from chat.models import Membership, Presence, Room
 from tests.chat_accounts import ChatAccount
 from tests.clients import StreamReader, open_stream
-from tests.servers import LiveServer, ServerProcess
+from tests.postgres import Postgres
+from tests.servers import LiveServer, ServerProcess, uvicorn_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -476,3 +477,36 @@ async def test_a_new_api_token_ends_the_streams_opened_with_the_old_one(
         assert not carols_page.ended
     assert ended_after < BOUND
     carol.close()
+
+
+async def test_a_change_no_signal_reports_ends_streams_at_the_next_recheck(
+    transactional_db: None, pg: Postgres
+) -> None:
+    """An UPDATE behind the chat's back (no signal, so no close request): pgsse's periodic
+    re-check (REAUTHORIZE_INTERVAL, five minutes by default, half a second here) runs the
+    stream's request phase again, the chat's hooks refuse it, and the stream ends."""
+    server = ServerProcess(
+        uvicorn_command(), pg.url, TEST_PGSSE=json.dumps({"REAUTHORIZE_INTERVAL": 0.5})
+    ).start()
+    try:
+        bob = await sync_to_async(ChatAccount)(server.url, "bob")
+        carol = await sync_to_async(ChatAccount)(server.url, "carol")
+        async with (
+            streams_of(bob, server.url) as bobs,
+            streams_of(carol, server.url) as carols,
+            open_stream(bobs, "/rooms/lobby/events/") as bobs_page,
+            open_stream(carols, "/rooms/lobby/events/") as carols_page,
+        ):
+            await bobs_page.wait_for(live)
+            await carols_page.wait_for(live)
+            await sync_to_async(User.objects.filter(username="bob").update)(is_active=False)
+            await bobs_page.wait_for(lambda r: r.ended, timeout=10)
+            refused = await bobs.get("/rooms/lobby/events/")
+            assert refused.status_code == 401
+            said = await sync_to_async(carol.say)("lobby", "still here")
+            await carols_page.wait_for(lambda r: r.messages() == [said])
+            assert not carols_page.ended
+        bob.close()
+        carol.close()
+    finally:
+        server.stop()
