@@ -9,6 +9,7 @@ the page and line of each reference to nothing:
   imported as a user would; pgsse.js's own functions (```pgsse.connect(url, options)```) and
   pgsse's logger names count too;
 - a system check (```pgsse.W006```): an ``id=`` in ``src/pgsse/checks.py``;
+- a permission (```pgsse.change_event```): one Django gives a model of pgsse's;
 - a setting (```PGSSE["MAX_STREAMS"]```): a field of ``pgsse.conf.PgsseSettings``;
 - a management command (```manage.py pgsse_stats```): pgsse's, the chat's or Django's.
 
@@ -40,6 +41,8 @@ _PATH = re.compile(r"^((?:src|tests|demo|bench|loadtests|docs)/[\w./-]*\w)(?:::(
 #: A dotted name of the package, maybe called: the name is what precedes the first "(".
 _NAME = re.compile(r"^(pgsse(?:\.[A-Za-z_]\w*)+)(?:\(.*)?$")
 _CHECK_ID = re.compile(r"^pgsse\.[EW]\d{3}$")
+#: A permission of pgsse's models, as ``user.has_perm()`` names it.
+_PERMISSION = re.compile(r"^pgsse\.(?:add|change|delete|view)_\w+$")
 _SETTING = re.compile(r"""PGSSE\[["'](\w+)["']\]""")
 _COMMAND = re.compile(r"^(?:python )?manage\.py (\w+)")
 #: Folders that builds make: named by the pages, never in the repository.
@@ -111,6 +114,16 @@ def _commands() -> set[str]:
     return found
 
 
+def _permissions() -> set[str]:
+    from django.apps import apps
+
+    return {
+        f"pgsse.{action}_{model._meta.model_name}"
+        for model in apps.get_app_config("pgsse").get_models()
+        for action in model._meta.default_permissions
+    }
+
+
 def _defines(path: Path, name: str) -> bool:
     """Whether the Python file at ``path`` defines a function or class ``name``."""
     tree = ast.parse(path.read_text())
@@ -130,6 +143,7 @@ class References:
         self.script = _script_functions()
         self.checks = _check_ids()
         self.commands = _commands()
+        self.permissions = _permissions()
 
     def problem(self, text: str) -> str | None:
         """What is wrong with the inline literal ``text`` as a reference; None if nothing
@@ -139,6 +153,8 @@ class References:
             return self._path_problem(match.group(1), match.group(2))
         if _CHECK_ID.match(text):
             return None if text in self.checks else f"no system check {text} in checks.py"
+        if _PERMISSION.match(text):
+            return None if text in self.permissions else f"pgsse's models have no {text}"
         if (match := _NAME.match(text)) and not text.endswith(_FILE_SUFFIXES):
             return self._name_problem(match.group(1))
         for key in _SETTING.findall(text):
