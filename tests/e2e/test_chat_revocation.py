@@ -485,9 +485,11 @@ async def test_a_change_no_signal_reports_ends_streams_at_the_next_recheck(
     """An UPDATE behind the chat's back (no signal, so no close request): pgsse's periodic
     re-check (REAUTHORIZE_INTERVAL, five minutes by default, half a second here) runs the
     stream's request phase again, the chat's hooks refuse it, and the stream ends."""
+    await sync_to_async(Room.objects.get_or_create)(slug="lobby", defaults={"name": "Lobby"})
     server = ServerProcess(
         uvicorn_command(), pg.url, TEST_PGSSE=json.dumps({"REAUTHORIZE_INTERVAL": 0.5})
     ).start()
+    bob = carol = None
     try:
         bob = await sync_to_async(ChatAccount)(server.url, "bob")
         carol = await sync_to_async(ChatAccount)(server.url, "carol")
@@ -506,7 +508,8 @@ async def test_a_change_no_signal_reports_ends_streams_at_the_next_recheck(
             said = await sync_to_async(carol.say)("lobby", "still here")
             await carols_page.wait_for(lambda r: r.messages() == [said])
             assert not carols_page.ended
-        bob.close()
-        carol.close()
     finally:
+        for account in (bob, carol):
+            if account is not None:
+                account.close()
         server.stop()
