@@ -21,7 +21,6 @@ What it does:
   loading (modules, URLconf, settings) are frozen out of the garbage collector's sight
   (``gc.freeze()``): full collections then walk only what requests create, which keeps
   their pauses short with thousands of open streams.
-
 - **Static files in development.** With ``DEBUG`` on, ``STATIC_URL`` is served as
   ``runserver`` serves it (:mod:`pgsse.static_files`), so that ``uvicorn --reload`` works
   like the development server; never with ``DEBUG`` off.
