@@ -435,13 +435,13 @@ def test_room_stream_statuses(people: dict[str, Any], settings: Any) -> None:
 
 
 def test_a_users_own_channel_is_readable_by_that_user_only(server: LiveServer) -> None:
-    """``user:<pk>`` carries one user's unread counts. Its streams take the channel from
+    """``user:<pk>`` carries what is one user's own. Its streams take the channel from
     the user asking, never from the request; and the hook refuses anyone else's."""
     from django.contrib.auth.models import AnonymousUser, User
     from django.test import RequestFactory
 
+    from chat.own_channel import user_channel
     from chat.streams import may_read
-    from chat.unread import user_channel
 
     alice, bob = User.objects.create_user("alice"), User.objects.create_user("bob")
     request = RequestFactory().get("/events/me/")

@@ -239,7 +239,7 @@ TEMPLATES = [
 #: Marked safe on purpose: Django's own password help texts (HTML written by Django).
 SAFE_ALLOWED = {"registration/signup.html": "field.help_text|safe"}
 SCRIPTS = [
-    REPOSITORY / "demo/chat/static/chat/chat.js",
+    *REPOSITORY.glob("demo/chat/static/chat/*.js"),
     REPOSITORY / "src/pgsse/static/pgsse/pgsse.js",
     *REPOSITORY.glob("demo/htmx_recipe/static/htmx_recipe/*.js"),
 ]

@@ -22,6 +22,8 @@ from chat.errors import ApiError, api_view, not_authenticated
 from chat.models import Message, Room
 from chat.rooms import RoomError, add_member, create_room, remove
 
+#: Rooms one request for unread counts may name.
+UNREAD_ROOMS_PER_REQUEST = 100
 #: Messages a history page holds by default, and at most.
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
@@ -186,6 +188,19 @@ def typing(request: HttpRequest, slug: str) -> HttpResponse:
         ratelimit.check("typing", request, user, scope=str(room.pk))
         pgsse.publish(room.typing_channel, "typing", {"user": user.get_username(), "after": after})
     return HttpResponse(status=204)
+
+
+@api_view(["GET"])
+def unread_counts(request: HttpRequest) -> HttpResponse:
+    """Your rooms' unread counts (``?rooms=<id>,<id>``: only those), as pages get them
+    with the page: ``{"rooms": [{"room_id", "room", "read", "unread", "mentions", "ids",
+    "mentioning"}]}``."""
+    user = reader(request)
+    if not user.is_authenticated:
+        raise not_authenticated()
+    rooms = inputs.query_ids(request, "rooms", UNREAD_ROOMS_PER_REQUEST)
+    counts = unread.counts_for(user, rooms)
+    return JsonResponse({"rooms": [count.as_page_data() for count in counts.values()]})
 
 
 @api_view(["POST"])

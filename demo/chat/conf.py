@@ -46,11 +46,31 @@ DEFAULTS: dict[str, Any] = {
     # Open tabs one user may have present in one room (a heartbeat with a new tab id
     # beyond that is answered 429).
     "CHAT_PRESENCE_MAX_TABS": 10,
+    # Rooms a page follows live besides the one it shows (the sidebar's and the room
+    # list's counts): the user's most active rooms. The others' counts are refreshed
+    # every CHAT_UNREAD_REFRESH seconds while the page is visible, and when it is shown.
+    "CHAT_LIVE_ROOMS": 12,
+    "CHAT_UNREAD_REFRESH": 60.0,
+    # Runs of a request whose transaction PostgreSQL ended for colliding with another (a
+    # deadlock, a serialization failure), in all; past that the answer is 503 "busy".
+    "CHAT_CONFLICT_ATTEMPTS": 3,
 }
+
+#: Channels a room page's stream has of its own: the room's three and the user's.
+ROOM_PAGE_CHANNELS = 4
 
 
 def get(name: str) -> Any:
     return getattr(settings, name, DEFAULTS[name])
+
+
+def live_rooms() -> int:
+    """``CHAT_LIVE_ROOMS``, within what one pgsse stream may follow beside a room page's
+    own channels (pgsse's ``MAX_CHANNELS_PER_STREAM``)."""
+    from pgsse.conf import get_settings
+
+    room = get_settings().MAX_CHANNELS_PER_STREAM - ROOM_PAGE_CHANNELS
+    return max(0, min(int(get("CHAT_LIVE_ROOMS")), room))
 
 
 def rate_limit(action: str) -> tuple[int | None, int | None, float]:

@@ -3,8 +3,9 @@
 :func:`api_view` turns whatever goes wrong in an API view into such an answer: the
 chat's own refusals (:class:`ApiError`), a rate limit (429 with ``Retry-After``), a body
 over Django's size limit (413), a multipart body that cannot be parsed (no boundary, say)
-and any other request Django calls suspicious (400), the database being unreachable (503
-with ``Retry-After``) and, last, a bug (500, logged).
+and any other request Django calls suspicious (400), a transaction that collided with
+others once retried (503 "busy" with ``Retry-After``, see :mod:`chat.conflicts`), the
+database being unreachable (503 with ``Retry-After``) and, last, a bug (500, logged).
 Under ``DEBUG`` too: an API client never gets an HTML page.
 """
 
@@ -22,6 +23,8 @@ from django.http.multipartparser import MultiPartParserError
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 
+from chat import conflicts
+from chat.conflicts import retrying
 from chat.ratelimit import RateLimited
 
 logger = logging.getLogger("django.request")
@@ -76,6 +79,11 @@ def error_for_exception(request: HttpRequest, exc: Exception) -> JsonResponse:
             f"The multipart body cannot be read ({exc}); send JSON (application/json) or "
             "a form with its boundary.",
         )
+    collision = conflicts.conflict_of(exc)
+    if collision is not None:
+        logger.warning("Busy: %s", exc, extra={"request": request})
+        message = conflicts.busy_message(collision)
+        return json_error(503, message, Retry_After=str(conflicts.RETRY_AFTER))
     if isinstance(exc, OperationalError | InterfaceError):
         logger.warning("Database unreachable: %s", exc, extra={"request": request})
         return database_unavailable()
@@ -91,9 +99,12 @@ View = Callable[..., HttpResponse]
 
 def api_view(methods: list[str]) -> Callable[[View], View]:
     """JSON errors for everything, methods checked, CSRF checked only for session writes
-    (by :func:`chat.auth.authenticate`: bearer-token requests carry no cookie to forge)."""
+    (by :func:`chat.auth.authenticate`: bearer-token requests carry no cookie to forge),
+    and a transaction that collided with another run again (:mod:`chat.conflicts`)."""
 
     def decorate(view: View) -> View:
+        run = retrying(view)
+
         @csrf_exempt
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -102,7 +113,7 @@ def api_view(methods: list[str]) -> Callable[[View], View]:
                 response["Allow"] = ", ".join(methods)
                 return response
             try:
-                return view(request, *args, **kwargs)
+                return run(request, *args, **kwargs)
             except Exception as exc:  # every failure answers JSON, see the module's doc
                 return error_for_exception(request, exc)
 

@@ -38,7 +38,7 @@ class Room(models.Model):
     # a save takes access away from open streams (see chat.revocation).
     _stored: tuple[str, bool] | None = None
     #: Set by save(): the channel whose open streams must end (the room became private,
-    #: or moved to another slug), else None.
+    #: or moved to another slug, which its pages' addresses name), else None.
     closes_channel: str | None = None
 
     class Meta:
@@ -61,32 +61,41 @@ class Room(models.Model):
         if not self._state.adding and stored is not None:
             slug, private = stored
             if slug != self.slug or (self.private and not private):
-                self.closes_channel = self.channel_of(slug)
+                self.closes_channel = self.channel
         super().save(*args, **kwargs)
         self._stored = (self.slug, self.private)
 
+    # Channels are named by the room's primary key, never by its slug: a slug can change
+    # hands (a room deleted, another created with the same name), a primary key never
+    # does, so no position and no replay can ever reach another room's events.
+
     @staticmethod
-    def channel_of(slug: str) -> str:
-        """The pgsse channel carrying the messages of the room called ``slug``."""
-        return f"room:{slug}"
+    def channel_of(pk: Any) -> str:
+        """The pgsse channel carrying the messages of the room whose primary key is ``pk``."""
+        return f"room:{pk}"
+
+    def _named(self, kind: str) -> str:
+        if self.pk is None:
+            raise ValueError("an unsaved room has no channels yet")
+        return f"{kind}:{self.pk}"
 
     @property
     def channel(self) -> str:
-        """The pgsse channel carrying this room's messages."""
-        return self.channel_of(self.slug)
+        """The pgsse channel carrying this room's messages, ``room:<pk>``."""
+        return self._named("room")
 
     @property
     def presence_channel(self) -> str:
-        return f"presence:{self.slug}"
+        return self._named("presence")
 
     @property
     def typing_channel(self) -> str:
         """Typing notices: a channel of its own, so a short retention can prune it."""
-        return f"typing:{self.slug}"
+        return self._named("typing")
 
     @property
     def channels(self) -> list[str]:
-        """Everything a room page follows, on one stream."""
+        """Everything a room page follows of its room, on one stream."""
         return [self.channel, self.presence_channel, self.typing_channel]
 
 
@@ -124,8 +133,6 @@ class Message(models.Model):
     mentions = ArrayField(models.CharField(max_length=150), default=list, blank=True)
     # What the database holds (set when loaded or saved), to tell what a save changes.
     _stored_text: str | None = None
-    _stored_mentions: list[str] | None = None
-    mentions_changed = False
 
     class Meta:
         ordering = ["id"]
@@ -138,15 +145,12 @@ class Message(models.Model):
     def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> Message:
         message = super().from_db(db, field_names, values, **kwargs)
         message._stored_text = message.__dict__.get("text")
-        message._stored_mentions = message.__dict__.get("mentions")
         return message
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Every save keeps the mentions in step with the text, and every change of the
         text (API, page, admin, shell) marks the message edited."""
         self.mentions = mentioned(self.text)
-        #: Whether this save changes who is mentioned (unread mention counts change).
-        self.mentions_changed = self.mentions != getattr(self, "_stored_mentions", None)
         stored = getattr(self, "_stored_text", None)
         if not self._state.adding and stored is not None and stored != self.text:
             self.edited_at = timezone.now()
@@ -155,13 +159,18 @@ class Message(models.Model):
             kwargs["update_fields"] = {*update_fields, "mentions", "edited_at"}
         super().save(*args, **kwargs)
         self._stored_text = self.text
-        self._stored_mentions = self.mentions
+
+    @property
+    def event_key(self) -> str:
+        """What names this message's events in the log, so that they can be redacted."""
+        return f"message:{self.id}"
 
     def as_event_data(self, room_slug: str | None = None) -> dict[str, object]:
         """What ``message_*`` events carry, and what the API returns."""
         return {
             "id": self.id,
             "room": room_slug or self.room.slug,
+            "room_id": self.room_id,
             "user": self.author_name,
             "text": self.text,
             "created_at": self.created_at.isoformat(),

@@ -26,6 +26,7 @@ urlpatterns = [
     # The page's form post; the same endpoint as the API's.
     path("rooms/<slug:slug>/messages/", api.messages, name="post_message"),
     path("api/rooms/", api.rooms, name="api_rooms"),
+    path("api/unread/", api.unread_counts, name="api_unread"),
     path("api/rooms/<slug:slug>/messages/", api.messages, name="api_messages"),
     path("api/rooms/<slug:slug>/messages/<int:message_id>/", api.message, name="api_message"),
     path("api/rooms/<slug:slug>/presence/", api.heartbeat, name="api_presence"),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from chat.models import Presence, Room
 from chat.presence import present_users
@@ -65,6 +65,11 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     while not await sync_to_async(condition)():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+def unread_badge(page: Page, slug: str) -> Locator:
+    """The unread badge of room ``slug`` in a room list (the index's, or a room's sidebar)."""
+    return page.locator(f'li:has(> a[href="/rooms/{slug}/"]) [data-unread-for]')
 
 
 async def send(page: Page, text: str) -> None:

@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.chat_accounts import PASSWORD, ChatAccount
-from tests.e2e.test_chat_browser import open_room, sign_up
+from tests.e2e.test_chat_browser import open_room, sign_up, unread_badge
 from tests.servers import LiveServer
 
 pytestmark = [
@@ -79,7 +79,7 @@ async def test_desktop_layout(server: LiveServer, new_context: NewContext) -> No
     await other.type("#text", "typing a reply")
     await expect(page.locator("#typing")).to_have_text("dave is typing…")
     await page.fill("#text", "On it, @bob!")
-    await expect(page.locator('[data-unread-for="random"]')).to_contain_text("2 unread")
+    await expect(unread_badge(page, "random")).to_contain_text("2 unread")
     await expect(page.locator(".message.mentions-me")).to_have_count(1)
     sidebar = await page.locator(".sidebar").bounding_box()
     messages = await page.locator("#scroller").bounding_box()

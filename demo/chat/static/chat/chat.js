@@ -1,6 +1,6 @@
 // The chat's pages: the room list (live unread counts) and a room (live messages, edits,
 // deletes, presence, typing and unread counts over one stream of pgsse.js, which
-// {% pgsse_script %} loads first; posting with fetch()).
+// {% pgsse_script %} loads first, with unread.js; posting with fetch()).
 // Text is only ever inserted as text nodes (textContent); links are built as <a> elements
 // whose href is checked to be http(s). No innerHTML anywhere.
 "use strict";
@@ -132,33 +132,45 @@
 
   // ---------------------------------------------------------------------------------
   // Unread counts, on both pages: badges in the room lists, and the total in the tab's
-  // title while the tab is hidden. Mentions may raise a browser notification, once the
-  // user asked for them with the button (never on page load).
+  // title while the tab is hidden. The page counts for itself (unread.js): from the
+  // counts it was rendered with, the messages of the rooms its stream follows, and the
+  // read positions of the user's other pages (`read` on the user's own channel). Rooms
+  // past the ones followed live are asked for again now and then. Mentions may raise a
+  // browser notification, once the user asked for them with the button (never on load).
 
-  const unread = new Map(Object.entries(config.unread || {}));
-  const currentRoom = config.page === "room" ? config.room : null;
+  const me = config.user;
+  const currentRoom = config.page === "room" ? config.roomId : null;
+  const counts = new chatUnread.UnreadCounts(config.unread || [], me);
+  const followed = new Set(config.follow || []);
+  if (currentRoom !== null) followed.add(currentRoom);
 
-  function showBadge(room) {
-    const count = unread.get(room) || { unread: 0, mentions: 0 };
+  function showBadge(roomId) {
+    const count = counts.get(roomId);
+    const unread = count ? count.unread : 0;
+    const mentions = count ? count.mentions : 0;
     // The open room's own count is not shown while it is being read.
-    const shown = room === currentRoom && document.visibilityState === "visible" ? 0 : count.unread;
-    for (const badge of document.querySelectorAll(`[data-unread-for="${CSS.escape(room)}"]`)) {
+    const shown = roomId === currentRoom && document.visibilityState === "visible" ? 0 : unread;
+    for (const badge of document.querySelectorAll(`[data-unread-for="${CSS.escape(String(roomId))}"]`)) {
       const visible = document.createElement("span");
       visible.setAttribute("aria-hidden", "true");
-      visible.textContent = (count.mentions ? "@" : "") + String(shown);
+      visible.textContent = (mentions ? "@" : "") + String(shown);
       const spoken = document.createElement("span");
       spoken.className = "visually-hidden";
-      spoken.textContent = `${shown} unread` + (count.mentions ? `, ${count.mentions} mentioning you` : "");
+      spoken.textContent = `${shown} unread` + (mentions ? `, ${mentions} mentioning you` : "");
       badge.replaceChildren(visible, spoken);
-      badge.classList.toggle("mentioned", count.mentions > 0);
+      badge.classList.toggle("mentioned", mentions > 0);
       badge.hidden = shown === 0;
     }
   }
 
   function showTitle() {
-    let total = 0;
-    for (const count of unread.values()) total += count.unread;
+    const total = counts.total();
     document.title = document.visibilityState === "hidden" && total > 0 ? `(${total}) ${baseTitle}` : baseTitle;
+  }
+
+  function showCount(roomId) {
+    showBadge(roomId);
+    showTitle();
   }
 
   function notify(title, body) {
@@ -167,15 +179,70 @@
     try { new Notification(title, { body, tag: "pgsse-chat-mention" }); } catch (_) { /* unsupported here */ }
   }
 
-  function onUnread(data) {
-    const before = unread.get(data.room) || { unread: 0, mentions: 0 };
-    unread.set(data.room, { unread: data.unread, mentions: data.mentions });
-    showBadge(data.room);
-    showTitle();
-    if (data.mentions > before.mentions && data.room !== currentRoom) {
-      notify(`You were mentioned in #${data.room}`, `${data.mentions} unread mention(s)`);
+  // Text with its http(s) links and @mentions found (shared with the room page's drawing).
+  const TOKENS = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]|(?<![\w@.+-])@[\w.+-]*[\w+-]/g;
+  function mentionsMe(text) {
+    if (!me) return false;
+    for (const match of text.matchAll(TOKENS)) if (match[0] === `@${me}`) return true;
+    return false;
+  }
+
+  // The server's counts of some rooms, again: those the stream does not follow (now and
+  // then while the page is visible), and a room whose read position fell among messages
+  // the page knows by number only.
+  async function refreshCounts(roomIds) {
+    if (!me) return;
+    for (let start = 0; start < roomIds.length; start += config.unreadRoomsPerRequest) {
+      const some = roomIds.slice(start, start + config.unreadRoomsPerRequest);
+      try {
+        const { response, body } = await call("GET", `/api/unread/?rooms=${some.join(",")}`);
+        if (!response.ok) return;
+        for (const data of body.rooms) {
+          counts.refreshed(data);
+          showCount(data.room_id);
+        }
+      } catch (_) { return; /* offline: the next refresh will do */ }
     }
   }
+  function notFollowed() {
+    return [...counts.rooms.keys()].filter((roomId) => !followed.has(roomId));
+  }
+  if (me && notFollowed().length && config.unreadRefreshSeconds) {
+    setInterval(() => {
+      if (document.visibilityState === "visible") refreshCounts(notFollowed());
+    }, config.unreadRefreshSeconds * 1000);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") refreshCounts(notFollowed());
+    });
+  }
+
+  // Events of the rooms followed for their counts (the room page's own room included).
+  function countCreated(message) {
+    const mentioned = mentionsMe(message.text);
+    if (!counts.created(message, mentioned)) return;
+    showCount(message.room_id);
+    if (mentioned && message.room_id !== currentRoom) {
+      notify(`${message.user} mentioned you in #${message.room}`, message.text.slice(0, 140));
+    }
+  }
+  function countUpdated(message) {
+    if (counts.updated(message, mentionsMe(message.text))) showCount(message.room_id);
+  }
+  function countDeleted(data) {
+    if (counts.deleted(data)) showCount(data.room_id);
+  }
+  // The user's own channel (chat/own_channel.py).
+  const ownEvents = {
+    read(data) {
+      const changed = counts.readUpTo(data.room_id, data.up_to);
+      if (changed === "stale") refreshCounts([data.room_id]);
+      if (changed) showCount(data.room_id);
+    },
+    removed(data) {
+      if (counts.removed(data.room_id)) showCount(data.room_id);
+    },
+    invited() { /* the room list shows it on its next load */ },
+  };
 
   const notifyButton = document.getElementById("notify-mentions");
   if (notifyButton && "Notification" in window && Notification.permission === "default") {
@@ -188,7 +255,12 @@
 
   if (config.page === "index") {
     document.addEventListener("visibilitychange", showTitle);
-    follow("/events/me/", { unread: onUnread }, {});
+    follow(`/events/me/${config.followQuery}`, {
+      ...ownEvents,
+      message_created: countCreated,
+      message_updated: countUpdated,
+      message_deleted: countDeleted,
+    }, {});
     return;
   }
 
@@ -196,7 +268,6 @@
   // The room page.
 
   const api = `/api/rooms/${encodeURIComponent(config.room)}`;
-  const me = config.user;
   const list = document.getElementById("messages");
   const scroller = document.getElementById("scroller");
   const olderButton = document.getElementById("load-older");
@@ -229,7 +300,6 @@
   }
 
   // Text with its http(s) links made clickable and its @mentions marked, node by node.
-  const TOKENS = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]|(?<![\w@.+-])@[\w.+-]*[\w+-]/g;
   function rendered(text) {
     const fragment = document.createDocumentFragment();
     let last = 0;
@@ -256,12 +326,6 @@
     return fragment;
   }
 
-  function mentionsMe(text) {
-    if (!me) return false;
-    for (const match of text.matchAll(TOKENS)) if (match[0] === `@${me}`) return true;
-    return false;
-  }
-
   function actionButton(label, action, extraLabel) {
     const button = document.createElement("button");
     button.type = "button";
@@ -273,7 +337,12 @@
     return button;
   }
 
+  // Draws a message in its item, again on every edit. An item that has the focus keeps
+  // it (an edit arriving from the stream while the reader is on the message or one of its
+  // buttons), and its buttons stay reachable with Tab (see "Keyboard" below).
   function fill(item, message) {
+    const focused = item.contains(document.activeElement) ? document.activeElement : null;
+    const action = focused && focused !== item ? focused.dataset.action : null;
     item.replaceChildren();
     const created = new Date(message.created_at);
     const head = document.createElement("div");
@@ -315,6 +384,11 @@
     item.dataset.created = message.created_at;
     item.classList.toggle("mine", mine);
     item.classList.toggle("mentions-me", !mine && mentionsMe(message.text));
+    if (focused) {
+      for (const button of item.querySelectorAll(".actions button")) button.tabIndex = 0;
+      const same = action && item.querySelector(`button[data-action="${CSS.escape(action)}"]`);
+      (same || item).focus();
+    }
   }
 
   function find(id) {
@@ -384,10 +458,21 @@
     return true;
   }
 
+  // Whether a message of this id belongs among those shown: newer than the oldest shown,
+  // or the whole history is shown.
+  function withinShown(id) {
+    const first = list.querySelector("li.message");
+    return olderButton.hidden || Boolean(first && id > Number(first.dataset.id));
+  }
+
   function update(message) {
     const item = find(message.id);
     if (item && !item.classList.contains("editing")) { fill(item, message); decorate(); }
     else if (item) item.dataset.pending = JSON.stringify(message);
+    // A message this page never showed: its creation was redacted (it was edited since)
+    // before the stream reached it. Shown now, where it belongs; an edit of a message
+    // older than those loaded waits for "Load older messages".
+    else if (!deleted.has(message.id) && withinShown(message.id)) arrived(message);
   }
 
   function remove(data) {
@@ -520,15 +605,18 @@
     if (form) for (const control of form.querySelectorAll("textarea, button")) control.disabled = true;
   }
 
+  // The stream carries this room's messages, and those of the rooms followed for their
+  // counts: each counts, only this room's are drawn.
+  const here = (data) => data.room_id === currentRoom;
   follow(
-    `/rooms/${encodeURIComponent(config.room)}/events/`,
+    `/rooms/${encodeURIComponent(config.room)}/events/${config.followQuery}`,
     {
-      message_created: arrived,
-      message_updated: update,
-      message_deleted: remove,
+      message_created(message) { countCreated(message); if (here(message)) arrived(message); },
+      message_updated(message) { countUpdated(message); if (here(message)) update(message); },
+      message_deleted(data) { countDeleted(data); if (here(data)) remove(data); },
       presence: (data) => showPresence(data.users),
       typing,
-      unread: onUnread,
+      ...ownEvents,
     },
     {
       // Back after a cut: say at once that we are here (others may have dropped us).
@@ -538,8 +626,7 @@
   );
 
   document.addEventListener("visibilitychange", () => {
-    showBadge(config.room);
-    showTitle();
+    showCount(currentRoom);
     if (document.visibilityState === "visible") { heartbeat(); markRead(); }
   });
 
