@@ -309,12 +309,15 @@ def test_a_moderator_deletes_one_file_and_its_message_shows_it_gone(
     first, second = message["attachments"]
     User.objects.create_superuser("root", password=PASSWORD)
     root = ChatAccount(server.url, "root", signup=False)
-    page = root.client.get(f"/admin/chat/message/{message['id']}/change/")
+    page = root.client.get("/admin/chat/attachment/")
     assert page.status_code == 200
     assert "a.pdf" in page.text
     assert "b.png" in page.text
-
-    Attachment.objects.get(pk=first["id"]).delete()
+    # Deleted in the admin, as a moderator does.
+    delete = f"/admin/chat/attachment/{first['id']}/delete/"
+    assert root.client.get(delete).status_code == 200
+    done = root.client.post(delete, data={"post": "yes", "csrfmiddlewaretoken": root.csrf_token})
+    assert done.status_code == 302
     assert Message.objects.get(pk=message["id"]).attachments == [second]
     assert alice.client.get(first["url"]).status_code == 404
     assert alice.client.get(second["url"]).status_code == 200

@@ -13,12 +13,12 @@ from chat.models import Attachment, Membership, Message, Room
 SHORT_TEXT = 80
 
 if TYPE_CHECKING:
-    AttachmentInlineBase = admin.TabularInline[Attachment, Message]
+    AttachmentAdminBase = admin.ModelAdmin[Attachment]
     MembershipInlineBase = admin.TabularInline[Membership, Room]
     RoomAdminBase = admin.ModelAdmin[Room]
     MessageAdminBase = admin.ModelAdmin[Message]
 else:
-    AttachmentInlineBase = admin.TabularInline
+    AttachmentAdminBase = admin.ModelAdmin
     MembershipInlineBase = admin.TabularInline
     RoomAdminBase = admin.ModelAdmin
     MessageAdminBase = admin.ModelAdmin
@@ -39,18 +39,6 @@ class RoomAdmin(RoomAdminBase):
     inlines = [MembershipInline]
 
 
-class AttachmentInline(AttachmentInlineBase):
-    """A message's files: a moderator deletes one (its message shows it gone, live), never
-    adds or changes one here."""
-
-    model = Attachment
-    extra = 0
-    fields = readonly_fields = ("name", "content_type", "size", "width", "height", "created_at")
-
-    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Message)
 class MessageAdmin(MessageAdminBase):
     list_display = ["id", "room", "author_name", "short_text", "created_at", "edited_at"]
@@ -58,7 +46,6 @@ class MessageAdmin(MessageAdminBase):
     search_fields = ["text", "author_name"]
     raw_id_fields = ["author"]
     readonly_fields = ["created_at", "edited_at", "mentions", "attachments"]
-    inlines = [AttachmentInline]
     # Newest first: what a moderator looks for is usually what was just posted.
     ordering = ["-id"]
     list_display_links = ["id", "short_text"]
@@ -67,3 +54,21 @@ class MessageAdmin(MessageAdminBase):
     def short_text(self, message: Message) -> str:
         text = " ".join(message.text.split())
         return text if len(text) <= SHORT_TEXT else text[: SHORT_TEXT - 1] + "…"
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(AttachmentAdminBase):
+    """Files posted with messages. A moderator deletes one (its message then shows it gone,
+    live, on every page: chat.attachments), never adds or changes one here."""
+
+    list_display = ["name", "content_type", "size", "message", "created_at"]
+    list_filter = ["content_type"]
+    search_fields = ["name"]
+    ordering = ["-created_at"]
+    fields = readonly_fields = ("name", "content_type", "size", "width", "height", "message")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
