@@ -20,6 +20,7 @@ import httpx
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
@@ -342,3 +343,17 @@ def test_make_run_keeps_attachments_beside_its_database(tmp_path: Path) -> None:
         check=True,
     )
     assert Path(shown.stdout.strip()) == REPOSITORY / ".pgdata" / "media"
+
+
+def test_files_no_message_has_are_pruned_after_a_grace_time(alice: ChatAccount) -> None:
+    kept = post(alice, "lobby", [("kept.pdf", PDF, "application/pdf")]).json()
+    # What a process that died between the write and the commit leaves behind.
+    orphan = default_storage.save(f"attachments/ab/{uuid.uuid4().hex}", ContentFile(b"x"))
+    out = io.StringIO()
+    call_command("chat_prune_files", stdout=out)
+    assert out.getvalue().strip() == "0 files deleted."  # too young: maybe still committing
+    call_command("chat_prune_files", "--grace-minutes=0", stdout=out)
+    assert f"deleted {orphan}" in out.getvalue()
+    assert not default_storage.exists(orphan)
+    assert alice.client.get(kept["attachments"][0]["url"]).status_code == 200
+    assert len(stored_files()) == 1

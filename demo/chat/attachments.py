@@ -8,14 +8,18 @@ random id alone: nothing the client sent names a stored file.
 Files are written before the message's transaction and deleted again if it fails
 (storage is not transactional, and an object store's write may take a while: no database
 lock is held meanwhile). An attachment's files are deleted when its row's deletion
-commits: with its message, its room, or in the admin.
+commits: with its message, its room, or in the admin. A process that dies in between
+(after the write, before the commit; after the commit, before the deletion) leaves files
+no row names: :func:`prune_orphans` (``manage.py chat_prune_files``) deletes them.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -25,6 +29,7 @@ from django.db.models import QuerySet
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.urls import reverse
+from django.utils import timezone
 
 from chat.models import Attachment, Message
 from chat.uploads import PREVIEW_FORMAT, CheckedFile
@@ -129,3 +134,41 @@ def files_deleted(sender: type[Attachment], instance: Attachment, **kwargs: Any)
             kept = [data for data in message.attachments if data.get("id") != str(instance.pk)]
             message.attachments = kept
             message.save(update_fields=["attachments"])
+
+
+#: Files younger than this are never pruned: their message may still be committing.
+ORPHAN_GRACE = timedelta(hours=1)
+
+
+def stored_names() -> Iterator[str]:
+    """Every stored attachment file (and preview), by its storage name."""
+    folders, _ = default_storage.listdir(FOLDER)
+    for folder in sorted(folders):
+        _, files = default_storage.listdir(f"{FOLDER}/{folder}")
+        for name in sorted(files):
+            yield f"{FOLDER}/{folder}/{name}"
+
+
+def _attachment_id(name: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(name.rsplit("/", 1)[-1].split(".", 1)[0])
+    except ValueError:
+        return None
+
+
+def prune_orphans(grace: timedelta = ORPHAN_GRACE) -> list[str]:
+    """Delete the stored files that no attachment names, older than ``grace``; return
+    their names. Only the storage API is used, so an object store is pruned alike."""
+    if not default_storage.exists(FOLDER):
+        return []
+    cutoff = timezone.now() - grace
+    pruned = []
+    for name in stored_names():
+        file_id = _attachment_id(name)
+        if file_id is not None and Attachment.objects.filter(pk=file_id).exists():
+            continue
+        if default_storage.get_modified_time(name) > cutoff:
+            continue
+        default_storage.delete(name)
+        pruned.append(name)
+    return pruned

@@ -21,6 +21,4 @@ from chat.conf import max_request_bytes  # noqa: E402  (needs the settings)
 from chatsite.body_limit import limit_body  # noqa: E402
 from chatsite.static_files import with_static_files  # noqa: E402
 
-application = with_static_files(
-    pgsse.asgi.wrap(limit_body(django_application, max_request_bytes))
-)
+application = with_static_files(pgsse.asgi.wrap(limit_body(django_application, max_request_bytes)))
