@@ -107,6 +107,22 @@ async def test_a_pasted_image_is_sent_alone_and_kept_through_an_edit(
         data,
     )
     await expect(alice.locator("#attached .chip-name")).to_have_text(["image.png"])
+    # A file dropped on the room joins it.
+    await alice.evaluate(
+        """() => {
+          const transfer = new DataTransfer();
+          transfer.items.add(new File(["%PDF-1.4\\n"], "dropped.pdf", {type: "application/pdf"}));
+          const room = document.getElementById("room");
+          for (const type of ["dragover", "drop"]) {
+            room.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true,
+                                                     cancelable: true}));
+          }
+        }"""
+    )
+    await expect(alice.locator("#attached .chip-name")).to_have_text(["image.png", "dropped.pdf"])
+    await expect(alice.locator("#text")).to_be_focused()
+    await alice.locator("#attached button[aria-label='Remove dropped.pdf']").click()
+    await alice.focus("#text")
     await alice.press("#text", "Enter")  # no text: the image alone
     message = alice.locator(".message").last
     await expect(message.locator(".file.image img")).to_have_attribute("alt", "image.png")
