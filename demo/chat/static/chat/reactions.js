@@ -116,9 +116,8 @@
         button.textContent = emoji;
         button.setAttribute("aria-label", `React with ${emoji}`);
         button.addEventListener("click", () => {
-          picker.remove();
           toggle(id, emoji, !mineOf(id).has(emoji), opener);
-          opener.focus();
+          opener.focus(); // closes the picker (focusout)
         });
         picker.append(button);
       }
@@ -128,8 +127,7 @@
         if (event.key === "Escape") {
           event.preventDefault();
           event.stopPropagation();
-          picker.remove();
-          opener.focus();
+          opener.focus(); // closes the picker (focusout)
         } else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
           event.preventDefault();
           event.stopPropagation();
@@ -138,7 +136,8 @@
         }
       });
       picker.addEventListener("focusout", (event) => {
-        if (!picker.contains(event.relatedTarget)) picker.remove();
+        // Removing the focused button blurs it again: remove once.
+        if (!picker.contains(event.relatedTarget) && picker.isConnected) picker.remove();
       });
       item.querySelector(".meta").after(picker);
       picker.querySelector("button").focus();
