@@ -53,6 +53,7 @@
 
     function close() {
       list.hidden = true;
+      list.replaceChildren();
       names = [];
       typed = null;
       textarea.removeAttribute("aria-activedescendant");

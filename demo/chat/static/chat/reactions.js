@@ -159,7 +159,7 @@
         draw(item, id);
         const actions = item.querySelector(".actions");
         if (actions && page.form) {
-          const react = page.actionButton("React", "react", "Add a reaction");
+          const react = page.actionButton("React", "react", "React to this message");
           react.addEventListener("click", () => openPicker(item, id, react));
           actions.prepend(react);
         }
