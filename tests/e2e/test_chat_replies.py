@@ -41,8 +41,10 @@ async def test_replying_and_the_thread_live_on_two_pages(
     await expect(bob.locator("#replying")).to_be_hidden()
     for page in (alice, bob):
         reply = page.locator(".message").nth(1)
-        await expect(reply.locator(".quote")).to_contain_text("alice: Who reviews the release notes?")
-        await expect(page.locator(".message").first.locator(".replies")).to_contain_text("1 reply")
+        quoted = reply.locator(".quote")
+        await expect(quoted).to_contain_text("alice: Who reviews the release notes?")
+        replies = page.locator(".message").first.locator(".replies")
+        await expect(replies).to_contain_text("1 reply")
     # The answered message edited: the quotes follow, live.
     await alice.locator(".message").first.locator(".text").click()
     await alice.locator(".message").first.locator("button[data-action=edit]").click()
@@ -62,7 +64,8 @@ async def test_replying_and_the_thread_live_on_two_pages(
     await alice.locator("#thread-text").press("Enter")
     await expect(panel.locator("#thread-replies .text")).to_have_text(["I do", "thanks @bob!"])
     for page in (alice, bob):
-        await expect(page.locator(".message").first.locator(".replies")).to_contain_text("2 replies")
+        replies = page.locator(".message").first.locator(".replies")
+        await expect(replies).to_contain_text("2 replies")
         await expect(page.locator(".message .text").last).to_have_text("thanks @bob!")
     # Bob's reply arrives live in Alice's open thread; deleting it leaves it, and counts.
     await send(bob, "another answer, not in the thread")
