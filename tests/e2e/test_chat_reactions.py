@@ -72,14 +72,10 @@ async def test_reactions_live_for_everyone_with_who_reacted(
     # Bob takes his back by pressing his chip: Alice's page follows. (Chips are in the
     # order of their emoji's oldest reaction: 👍 now comes after ❤️.)
     await bob.keyboard.press("Enter")
-    await expect(alice.locator(".message").first.locator(".reaction")).to_have_text(
-        ["❤️ 1", "👍 1"]
-    )
+    await expect(alice.locator(".message").first.locator(".reaction")).to_have_text(["❤️ 1", "👍 1"])
     bobs = bob.locator(".message").first.locator(".reaction[data-emoji='👍']")
     await expect(bobs).to_have_attribute("aria-pressed", "false")
     await expect(bobs).to_be_focused()
     # A page opened now shows the same, with its user's own marked.
     again = await join(new_context, server, "carol", "lobby")
-    await expect(again.locator(".message").first.locator(".reaction")).to_have_text(
-        ["❤️ 1", "👍 1"]
-    )
+    await expect(again.locator(".message").first.locator(".reaction")).to_have_text(["❤️ 1", "👍 1"])
