@@ -109,7 +109,7 @@ def populate(messages: int) -> dict[str, object]:
                    (SELECT string_agg((%(words)s::text[])[
                         least(%(vocabulary)s, floor(exp(random() * ln(%(vocabulary)s)))::int)
                     ], ' ')
-                    FROM generate_series(1, 4 + mod(n * 7919, 27)) AS w),
+                    FROM generate_series(1, 4 + mod(n::bigint * 7919, 27)::int) AS w),
                    now() - make_interval(secs => %(count)s - n), '{}'
             FROM generate_series(1, %(count)s) AS n
             CROSS JOIN (SELECT array_agg(id ORDER BY id) AS ids FROM chat_room) r
