@@ -16,18 +16,30 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 import pgsse
-from chat import access, attachments, conf, inputs, presence, ratelimit, unread, uploads
+from chat import (
+    access,
+    attachments,
+    conf,
+    history,
+    inputs,
+    message_data,
+    presence,
+    ratelimit,
+    threads,
+    unread,
+    uploads,
+)
 from chat.auth import authenticate, reader
 from chat.errors import ApiError, api_view, not_authenticated
+from chat.history import MAX_PAGE_SIZE, PAGE_SIZE
 from chat.models import Message, Room
 from chat.rooms import RoomError, add_member, create_room, remove
 
 #: Rooms one request for unread counts may name.
 UNREAD_ROOMS_PER_REQUEST = 100
-#: Messages a history page holds by default, and at most.
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 100
 MAX_TAB_LENGTH = 64
+#: Where a history page starts (at most one of them).
+HISTORY_ANCHORS = ("before", "after", "around")
 
 
 def find_room(user: Any, slug: str) -> Room:
@@ -43,8 +55,9 @@ def find_room(user: Any, slug: str) -> Room:
 
 @api_view(["GET", "POST"])
 def messages(request: HttpRequest, slug: str) -> HttpResponse:
-    """GET: a page of history (``?before=<id>``, ``?limit=``); POST: post ``{"text"}``, or
-    a multipart form with ``text`` and up to 4 ``file`` fields (chat.uploads)."""
+    """GET: a page of history (``?before=``, ``?after=`` or ``?around=<id>``, ``?limit=``);
+    POST: post ``{"text"}``, or ``{"text", "reply_to": <id>}`` to answer a message, or a
+    multipart form with ``text``, ``reply_to`` and up to 4 ``file`` fields (chat.uploads)."""
     if request.method == "GET":
         return _history(request, slug)
     user = authenticate(request)
@@ -54,6 +67,7 @@ def messages(request: HttpRequest, slug: str) -> HttpResponse:
     data = inputs.body(request)
     posted = uploads.posted_files(request)
     text = inputs.message_text(data, with_files=bool(posted))
+    reply_to = inputs.optional_id(data, "reply_to") or None
     if posted:
         # Counted before the files are decoded and stored: a refused upload costs neither.
         with transaction.atomic():
@@ -62,6 +76,7 @@ def messages(request: HttpRequest, slug: str) -> HttpResponse:
     files = [uploads.check(uploaded) for uploaded in posted]
     with attachments.stored(files), transaction.atomic():
         ratelimit.check("message", request, user)
+        target = threads.target(room, reply_to) if reply_to is not None else None
         add_member(room, user)
         message = Message.objects.create(
             room=room,
@@ -69,41 +84,41 @@ def messages(request: HttpRequest, slug: str) -> HttpResponse:
             author_name=user.get_username(),
             text=text,
             attachments=[attachments.public_data(checked) for checked in files],
+            reply_to=target.reply_to if target else None,
+            thread_id=target.thread_id if target else None,
         )
         attachments.record(message, files)
         # What one posts is read: the poster's own position follows.
         unread.mark_read(room, user, message.id)
-    return JsonResponse(message.as_event_data(room.slug), status=201)
+        answer = message_data.describe_one(message, room.slug, user)
+    return JsonResponse(answer, status=201)
 
 
 def _history(request: HttpRequest, slug: str) -> HttpResponse:
-    room = find_room(reader(request), slug)
+    user = reader(request)
+    room = find_room(user, slug)
     limit = inputs.query_integer(request, "limit", PAGE_SIZE)
-    before = inputs.query_integer(request, "before", None)
     assert limit is not None
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ApiError(400, f"'limit' must be between 1 and {MAX_PAGE_SIZE}.")
-    return JsonResponse(history_page(room, before, limit))
+    anchors = {name: inputs.query_integer(request, name, None) for name in HISTORY_ANCHORS}
+    given = {name: value for name, value in anchors.items() if value is not None}
+    if len(given) > 1:
+        raise ApiError(400, "Give at most one of 'before', 'after' and 'around'.")
+    return JsonResponse(history.page(room, user, limit=limit, **given))
 
 
-def history_page(room: Room, before: int | None, limit: int = PAGE_SIZE) -> dict[str, Any]:
-    """Up to ``limit`` messages older than id ``before`` (the newest if None), oldest first.
-
-    Paginated by id, not offset: messages posted meanwhile do not shift the pages.
-    """
-    query = room.messages.order_by("-id")
-    if before is not None:
-        query = query.filter(id__lt=before)
-    page = list(query[: limit + 1])
-    return {
-        "messages": [m.as_event_data(room.slug) for m in reversed(page[:limit])],
-        "has_more": len(page) > limit,
-    }
-
-
-@api_view(["PATCH", "DELETE"])
+@api_view(["GET", "PATCH", "DELETE"])
 def message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
-    """PATCH ``{"text"}``: the author edits; DELETE: the author or the room's owner."""
+    """GET: one message; PATCH ``{"text"}``: the author edits; DELETE: the author or the
+    room's owner."""
+    if request.method == "GET":
+        user = reader(request)
+        room = find_room(user, slug)
+        found = Message.objects.filter(room=room, id=message_id).first()
+        if found is None:
+            raise ApiError(404, f"There is no message {message_id} in this room.")
+        return JsonResponse(message_data.describe_one(found, room.slug, user))
     user = authenticate(request)
     room = find_room(user, slug)
     data = inputs.body(request) if request.method == "PATCH" else {}
@@ -124,7 +139,8 @@ def message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
         ratelimit.check("edit", request, user)
         found.text = text
         found.save(update_fields=["text"])  # the model sets edited_at
-    return JsonResponse(found.as_event_data(room.slug))
+        answer = message_data.describe_one(found, room.slug, user)
+    return JsonResponse(answer)
 
 
 @api_view(["POST"])

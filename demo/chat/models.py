@@ -137,12 +137,41 @@ class Message(models.Model):
     #: API carry it: kept with the message, since a posted file never changes, so that
     #: the event published when the message is saved has it (chat.attachments).
     attachments = models.JSONField(default=list, blank=True)
+    # Replies (chat.threads). No database constraint on either: a reply outlives the
+    # message it answers, and says that it was deleted.
+    #: The message this one answers, None if it is not a reply.
+    reply_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    #: The first message of the thread this reply belongs to (the root of ``reply_to``).
+    thread = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # chat_message_thread_id serves it
+        related_name="replies",
+    )
     # What the database holds (set when loaded or saved), to tell what a save changes.
     _stored_text: str | None = None
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["room", "id"], name="chat_message_room_id")]
+        indexes = [
+            models.Index(fields=["room", "id"], name="chat_message_room_id"),
+            models.Index(
+                fields=["thread", "id"],
+                name="chat_message_thread_id",
+                condition=models.Q(thread__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.author_name}: {self.text[:40]}"
@@ -274,3 +303,20 @@ class Attachment(models.Model):
     @property
     def is_image(self) -> bool:
         return self.width is not None
+
+
+class Reaction(models.Model):
+    """One user's emoji reaction to a message (chat.reactions): each emoji once per user."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    emoji = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "emoji", "user"], name="chat_reaction_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by {self.user} on {self.message_id}"

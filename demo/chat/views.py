@@ -22,8 +22,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import pgsse
-from chat import access, conf, conflicts, presence, ratelimit, rooms, unread
-from chat.api import PAGE_SIZE, UNREAD_ROOMS_PER_REQUEST, history_page
+from chat import access, conf, conflicts, history, presence, ratelimit, rooms, unread
+from chat.api import UNREAD_ROOMS_PER_REQUEST
+from chat.inputs import is_id_text
 from chat.models import MAX_MESSAGE_LENGTH, Room
 from chat.streams import follow_query, page_channels
 
@@ -193,11 +194,15 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
     # Position first, history and counts second: whatever commits in between is replayed
     # by the stream (and recognised by its message id), never lost.
     position = pgsse.current_position(page_channels(current, user, followed))
-    page = history_page(current, None, PAGE_SIZE)
+    # ?message=<id> (a search result, a reply's link): the history around that message.
+    target = _id_parameter(request, "message")
+    page = history.page(current, user, around=target)
     last_read = None
     if user.is_authenticated:
+        # Opening a room reads it, up to what the page shows.
+        shown = page["messages"][-1]["id"] if page["has_newer"] else None
         with transaction.atomic():
-            last_read = unread.mark_read(current, user)  # opening a room reads it
+            last_read = unread.mark_read(current, user, shown)
     counts = unread.counts_for(user)
     is_owner = user.is_authenticated and current.owner_id == user.pk
     return render(
@@ -222,6 +227,9 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
                 "user": user.get_username() if user.is_authenticated else "",
                 "isOwner": is_owner,
                 "hasMore": page["has_more"],
+                "hasNewer": page["has_newer"],
+                "target": target,
+                "thread": _id_parameter(request, "thread"),
                 "heartbeatSeconds": conf.get("CHAT_PRESENCE_HEARTBEAT"),
                 "maxLength": MAX_MESSAGE_LENGTH,
                 "lastReadId": last_read,
@@ -239,6 +247,13 @@ def _present_with(user: Any, present: list[str]) -> list[str]:
     if not user.is_authenticated:
         return present
     return sorted({*present, user.get_username()})
+
+
+def _id_parameter(request: HttpRequest, name: str) -> int | None:
+    """A message id in the page's query (``?message=``, ``?thread=``); None if absent or
+    not an id (the page then opens as usual)."""
+    value = request.GET.get(name, "")
+    return int(value) if is_id_text(value) and int(value) > 0 else None
 
 
 def _member_names(room: Room) -> list[str]:

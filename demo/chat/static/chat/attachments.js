@@ -4,7 +4,8 @@
 //
 // Everything is built as DOM nodes; names are text nodes, never markup. Files are shown
 // from the chat's own URLs only (`/api/attachments/<id>/`), which serve images inline and
-// everything else as a download (chat/downloads.py). Defines `window.chatAttachments`.
+// everything else as a download (chat/downloads.py). Defines `window.chatAttachments`, and
+// a part of `window.chatParts` (chat.js) that draws a message's files.
 "use strict";
 
 (function (root) {
@@ -189,4 +190,25 @@
   }
 
   root.chatAttachments = { rendered, picker, upload, size };
+
+  // A message's files in the room's list, drawn through chat.js's parts (`page` there):
+  // right after its text, before what threads.js and reactions.js draw (this script runs
+  // before theirs, and they draw after a message's files).
+  (root.chatParts = root.chatParts || []).push(() => {
+    //: Each message's files as last known: a message drawn again without them (an edit
+    //: cancelled, drawn from what its item holds) keeps them.
+    const known = new Map();
+    return {
+      fill(item, message) {
+        if (message.attachments) known.set(message.id, message.attachments);
+        const files = known.get(message.id) || [];
+        const text = item.querySelector(":scope > .text");
+        text.hidden = message.text === ""; // a message may be its files alone
+        if (files.length) text.after(rendered(files));
+        // What a reply to it quotes when it has no text (threads.js).
+        item.dataset.files = files.map((file) => file.name).join(", ");
+      },
+      deleted(data) { known.delete(data.id); },
+    };
+  });
 })(window);

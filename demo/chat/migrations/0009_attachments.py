@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0005_forget_slug_channels'),
+        ('chat', '0008_reactions'),
     ]
 
     operations = [
