@@ -287,6 +287,45 @@ def test_a_message_with_files_may_be_edited_to_no_text(alice: ChatAccount) -> No
     refused(emptied, 400, "cannot be empty")
 
 
+def test_a_reply_carries_files_and_a_reply_to_files_alone_quotes_their_names(
+    alice: ChatAccount,
+) -> None:
+    files = [("chart.png", image(), "image/png"), ("plan.pdf", PDF, "application/pdf")]
+    alone = post(alice, "lobby", files, text=None).json()
+
+    def reply(room: str, to: int) -> httpx.Response:
+        return alice.client.post(
+            f"/api/rooms/{room}/messages/",
+            data={"text": "the numbers", "reply_to": str(to)},
+            files=[("file", ("report.pdf", PDF, "application/pdf"))],
+            headers={"X-CSRFToken": alice.csrf_token},
+        )
+
+    response = reply("lobby", alone["id"])
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert [file["name"] for file in answer["attachments"]] == ["report.pdf"]
+    excerpt = "📎 chart.png, plan.pdf"
+    assert answer["reply_to"] == {"id": alone["id"], "user": "alice", "excerpt": excerpt}
+    assert answer["thread"]["id"] == alone["id"]
+    assert answer["thread"]["replies"] == 1
+    # The thread shows the files of its first message and of its replies.
+    thread = alice.api("GET", f"/api/rooms/lobby/messages/{alone['id']}/thread/").json()
+    assert thread["root"]["attachments"] == alone["attachments"]
+    assert [each["attachments"] for each in thread["replies"]] == [answer["attachments"]]
+    # The reply's event carries its files (and, as every reply's event, no excerpt).
+    created = Event.objects.filter(type="message_created").order_by("-id").first()
+    assert created is not None
+    data = json.loads(created.data)
+    assert data["attachments"] == answer["attachments"]
+    assert data["reply_to"] == {"id": alone["id"], "user": "alice"}
+    # A reply to a message of another room is refused, and its files are not kept.
+    elsewhere = alice.create_room("Elsewhere")
+    refused(reply(elsewhere, alone["id"]), 404, "to reply to")
+    assert Attachment.objects.count() == 3
+    assert len(stored_files()) == 3  # the small image is its own preview
+
+
 def test_only_the_storage_api_is_used(alice: ChatAccount, settings: Any) -> None:
     """A deployment's object store works as the folder does: nothing here reads a path."""
     settings.STORAGES = {

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import BrowserContext, Dialog, Error, FilePayload, Page, expect
+from playwright.async_api import BrowserContext, Dialog, Error, FilePayload, Locator, Page, expect
 
 from tests.attachment_files import HTML_WITH_SCRIPT, PDF, SVG_WITH_SCRIPT, image
 from tests.e2e.test_chat_accessibility import violations
@@ -187,3 +187,63 @@ async def test_svg_and_html_files_never_run(server: LiveServer, new_context: New
     assert DIALOGS[bob] == []
     assert DIALOGS[alice] == []
 
+
+async def parts(message: Locator) -> list[str]:
+    """What a message's item holds, in reading order (each part by its first class)."""
+    found = await message.evaluate("(item) => [...item.children].map((part) => part.classList[0])")
+    return [str(name) for name in found]
+
+
+async def test_a_reply_carries_files_and_the_thread_shows_them(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    await alice.set_input_files(
+        "#file-input", [payload("chart.png", image("PNG", (120, 80)), "image/png")]
+    )
+    await alice.press("#text", "Enter")  # the image alone
+    root = bob.locator(".message").first
+    await expect(root.locator(".file.image img")).to_have_attribute("alt", "chart.png")
+    # Bob replies with a file: Reply, then attach as usual. A message that is its files
+    # alone is quoted by their names.
+    await root.hover()
+    await root.locator("button[data-action=reply]").click()
+    await expect(bob.locator("#replying-text")).to_have_text("alice: 📎 chart.png")
+    await bob.set_input_files("#file-input", [payload("report.pdf", PDF, "application/pdf")])
+    await send(bob, "the numbers")
+    await expect(bob.locator("#replying")).to_be_hidden()
+    for page in (alice, bob):
+        first = page.locator(".message").first
+        reply = page.locator(".message").last
+        await expect(reply.locator(".quote")).to_contain_text("alice: 📎 chart.png")
+        await expect(reply.locator(".file a")).to_contain_text("report.pdf")
+        await expect(first.locator(".replies")).to_contain_text("1 reply")
+        # The files follow the text; the replies and reactions come after them.
+        assert await parts(reply) == ["meta", "quote", "text", "files"]
+        assert await parts(first) == ["meta", "text", "files", "replies"]
+    # Alice reacts: the reactions go after the replies, on both pages, live.
+    first = alice.locator(".message").first
+    await first.hover()
+    await first.locator("button[data-action=react]").click()
+    await first.locator(".picker button[aria-label='React with 👍']").click()
+    for page in (alice, bob):
+        first = page.locator(".message").first
+        await expect(first.locator(".reaction")).to_have_text("👍 1")
+        assert await parts(first) == ["meta", "text", "files", "replies", "reactions"]
+    # The thread panel shows every message's files, and those of new replies, live.
+    await alice.locator(".message").first.locator(".replies").click()
+    panel = alice.locator("#thread-panel")
+    await expect(panel.locator("#thread-root .file.image img")).to_have_attribute(
+        "alt", "chart.png"
+    )
+    await expect(panel.locator("#thread-root .text")).to_be_hidden()
+    await expect(panel.locator("#thread-replies .file a")).to_contain_text("report.pdf")
+    root = bob.locator(".message").first
+    await root.hover()
+    await root.locator("button[data-action=reply]").click()
+    await bob.set_input_files("#file-input", [payload("notes.pdf", PDF, "application/pdf")])
+    await send(bob, "and the notes")
+    await expect(panel.locator("#thread-replies .file a")).to_have_count(2)
+    await expect(panel.locator("#thread-replies .file a").last).to_contain_text("notes.pdf")
+    assert await violations(alice) == [], "a thread with files"

@@ -128,4 +128,14 @@ async def test_phone_layout_fits_360_pixels(server: LiveServer, new_context: New
         assert box["x"] >= 0, selector
         assert box["x"] + box["width"] <= 360, selector
     await expect(page.locator(send_button)).to_be_in_viewport()
+    # The top bar is one line: the name, the badge, the search box and the account side by
+    # side, none of them wrapped or cut.
+    middles = []
+    for selector in (".brand", "#connection", "#search-box", "#me", ".account button"):
+        box = await page.locator(selector).bounding_box()
+        assert box is not None, selector
+        assert box["height"] < 40, selector
+        middles.append(box["y"] + box["height"] / 2)
+    assert max(middles) - min(middles) < 6, middles
+    assert await page.locator("#me").evaluate("(me) => me.scrollWidth <= me.clientWidth")
     await screenshot(page, "chat-phone.png")

@@ -206,3 +206,37 @@ async def test_here_now_never_shows_zero_for_the_pages_own_user(
     await expect(page.locator("#presence li")).to_have_text(["carol"])
     assert counts[0] == "1"
     assert "0" not in counts, counts
+
+
+async def test_a_tap_on_a_message_shows_its_actions(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    """A touch screen has no hover: the first tap on a message focuses it and shows its
+    actions, and never lands on one of them while they are hidden."""
+
+    async def phone(**options: object) -> BrowserContext:
+        return await new_context(has_touch=True, is_mobile=True, viewport=PHONE, **options)
+
+    bob = await sync_to_async(ChatAccount)(server.url, "bob")
+    await sync_to_async(bob.say)("lobby", "lunch at noon?")
+    page = await open_room(await sign_up(phone, server.url, "carol"), server.url, "lobby")
+    assert await page.evaluate("matchMedia('(hover: none)').matches")
+    message = page.locator(".message").first
+    actions = message.locator(".actions")
+    reply = message.locator("button[data-action=reply]")
+    await expect(actions).to_have_css("opacity", "0")
+    # Tapped where the hidden Reply button is: the message takes the tap.
+    box = await reply.bounding_box()
+    assert box is not None
+    await page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await expect(message).to_be_focused()
+    await expect(actions).to_have_css("opacity", "1")
+    await expect(page.locator("#replying")).to_be_hidden()
+    # Now shown, Reply answers a tap; the composer, with what it answers, stays on screen.
+    await reply.tap()
+    await expect(page.locator("#replying-text")).to_have_text("bob: lunch at noon?")
+    await expect(page.locator("#text")).to_be_focused()
+    await expect(actions).to_have_css("opacity", "0")
+    for selector in ("#replying", "#text", "#send"):
+        await on_screen(page, page.locator(selector))
+    await sync_to_async(bob.close)()
