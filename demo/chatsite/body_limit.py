@@ -40,7 +40,9 @@ async def _refuse(send: Callable[[Message], Any], limit: int) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
+                # Not "Connection: close": closing with the body still arriving resets the
+                # connection, and the client, still sending, never reads this answer. Kept
+                # open, the server reads the rest of the body and drops it, unread by Django.
             ],
         }
     )
