@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import BrowserContext, Dialog, Error, FilePayload, Locator, Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.attachment_files import HTML_WITH_SCRIPT, PDF, SVG_WITH_SCRIPT, image
 from tests.e2e.test_chat_accessibility import violations
@@ -32,13 +33,23 @@ def payload(name: str, data: bytes, mime: str) -> FilePayload:
 
 async def pick_by_keyboard(page: Page, *files: FilePayload) -> None:
     """From the composer, Tab to the Attach button and press Enter: the file chooser."""
-    await page.bring_to_front()  # a window in the background opens no file chooser
-    await page.focus("#text")
-    await page.keyboard.press("Tab")
-    await expect(page.locator("#attach")).to_be_focused()
-    async with page.expect_file_chooser() as chooser:
-        await page.keyboard.press("Enter")
-    await (await chooser.value).set_files(list(files))
+    # Chromium opens no file chooser for a window in the background, and on a loaded machine
+    # a window brought to the front may not be there yet when Enter is pressed: the chooser
+    # is waited for a while and the whole keyboard path is taken again if it did not come.
+    for attempt in range(3):
+        await page.bring_to_front()
+        await page.focus("#text")
+        await page.keyboard.press("Tab")
+        await expect(page.locator("#attach")).to_be_focused()
+        try:
+            async with page.expect_file_chooser(timeout=10_000) as chooser:
+                await page.keyboard.press("Enter")
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            continue
+        await (await chooser.value).set_files(list(files))
+        return
 
 
 async def test_files_are_picked_reviewed_sent_and_shown_live(
