@@ -1,7 +1,8 @@
 """Replies and threads in Chromium, two users: reply from a message's Reply button, the
 reply shows what it answers (and follows its edits and deletion), the first message's
 "N replies" counts live on both pages, the thread panel opens by mouse and by keyboard,
-replies live, and answering there; a reply to your message is counted as a mention."""
+replies live, and answering there; a reply to your message is counted as a mention; a
+cancelled edit or deletion leaves what the message showed."""
 
 from __future__ import annotations
 
@@ -131,3 +132,58 @@ async def test_a_thread_by_keyboard_and_a_reply_counted_as_a_mention(
     await expect(badge).to_contain_text("1 unread, 1 mentioning you")
     await expect(badge).to_have_class("unread mentioned")
     bob.close()
+
+
+async def test_a_cancelled_edit_or_deletion_leaves_the_message_as_it_was(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await sync_to_async(ChatAccount)(server.url, "bob")
+    question = await sync_to_async(bob.say)("lobby", "a question")
+    await sync_to_async(bob.api)(
+        "POST", "/api/rooms/lobby/messages/", {"text": "and more", "reply_to": question["id"]}
+    )
+    first = alice.locator(".message").first
+    await expect(first.locator(".replies")).to_contain_text("1 reply")
+    await first.locator(".text").click()
+    await first.locator("button[data-action=reply]").click()
+    await send(alice, "my answer")
+    await expect(alice.locator(".message")).to_have_count(3)
+    await expect(alice.locator("#text")).to_have_value("")
+    mine = alice.locator(".message").nth(2)
+    await mine.locator(".text").click()  # her own message's actions show on hover and focus
+    mine_id = await mine.get_attribute("data-id")
+    await sync_to_async(bob.api)(
+        "POST", f"/api/rooms/lobby/messages/{mine_id}/reactions/", {"emoji": "👍"}
+    )
+    await expect(mine.locator(".reactions button")).to_have_count(1)
+    await expect(first.locator(".replies")).to_contain_text("2 replies")
+    await expect(mine.locator(".quote")).to_contain_text("a question")
+
+    async def unchanged() -> None:
+        """What the other scripts drew is still there: the replies' count under the first
+        message, and her reply's quote, reactions and text."""
+        await expect(first.locator(".replies")).to_contain_text("2 replies")
+        await expect(mine.locator(".quote")).to_contain_text("a question")
+        await expect(mine.locator(".reactions button")).to_have_count(1)
+        await expect(mine.locator(".text")).to_have_text("my answer")
+
+    # Edit, then Escape; edit, then Cancel; Delete, then Keep.
+    await alice.locator("#text").press("ArrowUp")
+    await expect(mine.locator(".editor")).to_be_focused()
+    await alice.keyboard.press("Escape")
+    await expect(mine.locator(".editor")).to_have_count(0)
+    await unchanged()
+    await mine.locator(".text").click()
+    await mine.locator("button[data-action=edit]").click()
+    await mine.locator("button[data-action=cancel]").click()
+    await expect(mine.locator(".editor")).to_have_count(0)
+    await unchanged()
+    await mine.locator(".text").click()
+    await mine.locator("button[data-action=delete]").click()
+    await mine.locator("button[data-action=cancel-delete]").click()
+    await expect(mine.locator("button[data-action=confirm-delete]")).to_have_count(0)
+    await unchanged()
+    await expect(mine.locator("button[data-action=edit]")).to_have_count(1)
+    await expect(mine.locator("button[data-action=delete]")).to_have_count(1)
+    await sync_to_async(bob.close)()

@@ -405,10 +405,15 @@
     return button;
   }
 
+  // What an edit or a delete question replaced in an item, to put back if it is cancelled
+  // (see "Edit and delete" below).
+  const putBack = new WeakMap();
+
   // Draws a message in its item, again on every edit. An item that has the focus keeps
   // it (an edit arriving from the stream while the reader is on the message or one of its
   // buttons), and its buttons stay reachable with Tab (see "Keyboard" below).
   function fill(item, message) {
+    putBack.delete(item);
     const focused = item.contains(document.activeElement) ? document.activeElement : null;
     const action = focused && focused !== item ? focused.dataset.action : null;
     item.replaceChildren();
@@ -820,6 +825,14 @@
   }
 
   // Edit and delete: buttons on one's own messages (and on all, for the room's owner).
+  // Cancelling puts back what the editor or the question replaced, as it was: drawn again
+  // from the item's data it would lose what other scripts drew (the quote of what it
+  // answers, its replies, its files, its reactions). A message drawn again meanwhile has
+  // nothing to put back.
+  function replacing(item, undo) {
+    const earlier = putBack.get(item);
+    putBack.set(item, earlier ? () => { undo(); earlier(); } : undo);
+  }
   function startEdit(item) {
     item.classList.add("editing");
     const text = item.querySelector(".text");
@@ -835,6 +848,7 @@
     box.className = "edit-box";
     box.append(editor, save, cancel);
     text.replaceWith(box);
+    replacing(item, () => box.replaceWith(text));
     editor.focus();
     editor.setSelectionRange(editor.value.length, editor.value.length);
     editor.addEventListener("keydown", (event) => {
@@ -851,11 +865,10 @@
     item.classList.remove("editing");
     const pending = item.dataset.pending;
     delete item.dataset.pending;
-    fill(item, message || (pending ? JSON.parse(pending) : {
-      id: Number(item.dataset.id), user: item.dataset.user,
-      created_at: item.dataset.created, text: item.dataset.text,
-      edited_at: item.querySelector(".edited") ? "yes" : null,
-    }));
+    const undo = putBack.get(item);
+    putBack.delete(item);
+    if (message || pending) fill(item, message || JSON.parse(pending));
+    else if (undo) undo();
     decorate();
   }
   async function saveEdit(item) {
@@ -875,7 +888,9 @@
     const no = actionButton("Keep", "cancel-delete");
     yes.tabIndex = 0;
     no.tabIndex = 0;
+    const before = [...actions.childNodes];
     actions.replaceChildren(question, yes, no);
+    replacing(item, () => actions.replaceChildren(...before));
     no.focus();
   }
   list.addEventListener("click", async (event) => {
