@@ -140,10 +140,23 @@ class Rig:
     async def subscribe_ready(
         self, channels: tuple[str, ...], client: str = ""
     ) -> tuple[Subscription, dict[str, int]]:
-        waiting = asyncio.ensure_future(self.hub.subscribe(channels, client))
+        waiting = asyncio.ensure_future(join(self.hub, channels, client))
         await settle()
         self.listener.listen()
         return await asyncio.wait_for(waiting, 2)
+
+
+async def join(
+    hub: Hub,
+    channels: tuple[str, ...],
+    client: str = "",
+    close_position: int | None = None,
+    **options: object,
+) -> tuple[Subscription, dict[str, int]]:
+    """A stream's subscription, as a stream takes it: tracked, then joined."""
+    subscription = hub.track(channels, client)
+    live_from = await hub.subscribe(subscription, close_position, **options)  # type: ignore[arg-type]
+    return subscription, live_from
 
 
 async def settle(rounds: int = 5) -> None:
@@ -189,7 +202,7 @@ def payloads(subscription: Subscription) -> list[object]:
 
 async def test_a_feed_is_ready_only_once_its_listen_is_in_place(rig: Rig) -> None:
     rig.log.append("room:a", 1)
-    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",)))
+    waiting = asyncio.ensure_future(join(rig.hub, ("room:a",)))
     await asyncio.sleep(0.2)  # four sweeps: each reads heads, none may make the feed ready
     assert not waiting.done()
     rig.listener.listen()
@@ -202,9 +215,9 @@ async def test_while_the_listener_is_away_new_streams_wait_then_get_refused(rig:
     first, _ = await rig.subscribe_ready(("room:a",))
     rig.listener.lose()
     with pytest.raises(SubscribeTimeout):
-        await rig.hub.subscribe(("room:a",))
+        await join(rig.hub, ("room:a",))
     # Back: the next stream gets in, and the open one never ended.
-    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",)))
+    waiting = asyncio.ensure_future(join(rig.hub, ("room:a",)))
     await settle()
     rig.listener.listen()
     second, _ = await asyncio.wait_for(waiting, 1)
@@ -333,7 +346,7 @@ async def test_a_close_request_before_the_stream_joined_still_ends_it(rig: Rig) 
     position = rig.hub.close_position()  # the stream's hooks run from here...
     seq = rig.log.append(CONTROL_CHANNEL, {"client": "user:1", "channel": None}, "close")
     rig.listener.notify(CONTROL_CHANNEL, rig.inline(CONTROL_CHANNEL, seq))
-    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",), "user:1", position))
+    waiting = asyncio.ensure_future(join(rig.hub, ("room:a",), "user:1", position))
     await settle()
     rig.listener.listen()
     late, _ = await asyncio.wait_for(waiting, 1)  # ...and it joins after the request
@@ -347,7 +360,7 @@ async def test_a_close_request_before_the_stream_joined_still_ends_it(rig: Rig) 
 async def test_a_client_ahead_of_this_hub_waits_until_it_catches_up(rig: Rig) -> None:
     first, _ = await rig.subscribe_ready(("room:a",))
     seq = rig.log.append("room:a", "seen elsewhere")  # committed, not yet notified here
-    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",), at_least={"room:a": seq}))
+    waiting = asyncio.ensure_future(join(rig.hub, ("room:a",), at_least={"room:a": seq}))
     subscription, live_from = await asyncio.wait_for(waiting, 1)  # the hub read the log
     assert live_from == {"room:a": seq}
     assert payloads(first) == ["seen elsewhere"]
@@ -371,9 +384,9 @@ async def test_each_500_streams_opened_are_frozen_at_once_not_on_the_clock(
     opened = [first]
     try:
         for _ in range(498):
-            opened.append((await asyncio.wait_for(rig.hub.subscribe(("room:f",)), 2))[0])
+            opened.append((await asyncio.wait_for(join(rig.hub, ("room:f",)), 2))[0])
         assert gc.get_freeze_count() == before  # 499 streams: not yet
-        opened.append((await asyncio.wait_for(rig.hub.subscribe(("room:f",)), 2))[0])
+        opened.append((await asyncio.wait_for(join(rig.hub, ("room:f",)), 2))[0])
         # The 500th froze what the streams allocated, with no clock tick in between.
         assert (gc.get_freeze_count() > before) is frozen
     finally:

@@ -47,10 +47,28 @@ class PgsseSettings:
     #: Bytes a stream may have queued or in flight before it is closed as too slow (it then
     #: resumes from the log on reconnect). Also bounds a replay's batches (half of it).
     MAX_BUFFERED_BYTES: int = 256 * 1024
-    #: Seconds a write to a client may take before the stream is closed.
+    #: Seconds a write to a client may take before the stream is closed and its connection
+    #: dropped.
     WRITE_TIMEOUT: float = 30.0
+    #: Largest event ``publish()`` accepts: bytes of its data's JSON text (UTF-8).
+    MAX_EVENT_BYTES: int = 64 * 1024
+    #: Most bytes of events one stream open may replay; the stream then ends with
+    #: ``retry:`` and its reconnect goes on from there. ``None``: no limit.
+    MAX_REPLAY_BYTES: int | None = 2 * 1024 * 1024
+    #: Largest request body a stream request may carry (a GET has none): 413 beyond, before
+    #: the request is authenticated.
+    MAX_REQUEST_BODY_BYTES: int = 16 * 1024
+    #: Stream opens allowed per minute to one logged-in user, and to one client address
+    #: (any user), in one process, refused or not (429 beyond). ``None``: no limit.
+    OPENS_PER_MINUTE_PER_USER: int | None = 120
+    OPENS_PER_MINUTE_PER_ADDRESS: int | None = 3000
     #: Events read from the log per query when replaying or gap-filling.
     REPLAY_BATCH: int = 500
+    #: Bytes and seconds for which reads of the log are kept to serve other streams.
+    READ_CACHE_BYTES: int = 16 * 1024 * 1024
+    READ_CACHE_SECONDS: float = 5.0
+    #: Seconds a read of the log may take before its connection is given up.
+    READ_TIMEOUT: float = 10.0
     #: Seconds between checks of the log for events whose notification was lost.
     SWEEP_INTERVAL: float = 5.0
     #: Seconds of silence after which the listener checks its connection with a query.
@@ -191,7 +209,15 @@ _CHECKS: dict[str, _Check] = {
     "RETRY_MS": _number(positive=False, integer=True),
     "MAX_BUFFERED_BYTES": _number(integer=True),
     "WRITE_TIMEOUT": _number(),
+    "MAX_EVENT_BYTES": _number(integer=True),
+    "MAX_REPLAY_BYTES": _number(integer=True, optional=True),
+    "MAX_REQUEST_BODY_BYTES": _number(positive=False, integer=True),
+    "OPENS_PER_MINUTE_PER_USER": _number(integer=True, optional=True),
+    "OPENS_PER_MINUTE_PER_ADDRESS": _number(integer=True, optional=True),
     "REPLAY_BATCH": _number(integer=True),
+    "READ_CACHE_BYTES": _number(positive=False, integer=True),
+    "READ_CACHE_SECONDS": _number(positive=False),
+    "READ_TIMEOUT": _number(),
     "SWEEP_INTERVAL": _number(),
     "HEALTH_INTERVAL": _number(),
     "HEALTH_TIMEOUT": _number(),

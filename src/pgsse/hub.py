@@ -43,6 +43,7 @@ from pgsse.feed import Feed
 from pgsse.listener import Listener
 from pgsse.log import ChannelHead, LoggedEvent
 from pgsse.log_reader import LogReader
+from pgsse.open_rate import OpenRate
 from pgsse.position import InvalidPosition
 from pgsse.retention import rule_for
 from pgsse.shutdown import install_shutdown_handlers
@@ -118,6 +119,7 @@ class Hub:
         self.counters = counters or Counters()
         self.reader: LogSource = reader  # type: ignore[assignment]  # set by from_django
         self.admission = Admission(settings, self.counters)
+        self.opens = OpenRate(settings, self.counters)
         #: Admission of new streams: at most SETUP_CONCURRENCY run their hooks at once (in
         #: threads: request phases are sync code).
         self.setup_slots = threading.BoundedSemaphore(settings.SETUP_CONCURRENCY)
@@ -262,18 +264,32 @@ class Hub:
         is still closed by any matching request that follows it (see :meth:`subscribe`)."""
         return self._control.last_seq
 
+    def track(self, channels: tuple[str, ...], client: str = "") -> Subscription:
+        """A subscription for a stream starting now in the running task, watched by the
+        clock from its first write; :meth:`subscribe` joins it to its channels, and
+        :meth:`unsubscribe` lets go of it."""
+        age = self.settings.MAX_STREAM_AGE
+        now = asyncio.get_running_loop().time()
+        deadline = now + age * random.uniform(0.75, 1.0) if age is not None else math.inf
+        subscription = Subscription(channels, client, self.settings.MAX_BUFFERED_BYTES, deadline)
+        subscription.last_write = now
+        self.now = now
+        self._subscriptions.add(subscription)
+        if self._closed:
+            subscription.end(EndReason.SHUTDOWN)
+        return subscription
+
     async def subscribe(
         self,
-        channels: tuple[str, ...],
-        client: str = "",
+        subscription: Subscription,
         close_position: int | None = None,
         *,
         at_least: dict[str, int] | None = None,
         reauthorize: bool = False,
-    ) -> tuple[Subscription, dict[str, int]]:
-        """Join canonical ``channels``; return the subscription and the seq each channel is
-        live from. Every event with a seq above it reaches the subscription; the caller
-        replays the log up to it.
+    ) -> dict[str, int]:
+        """Join ``subscription`` (from :meth:`track`) to its channels; return the seq each
+        channel is live from. Every event with a seq above it reaches the subscription;
+        the caller replays the log up to it.
 
         ``reauthorize``: the stream can re-check its authorization (every
         ``REAUTHORIZE_INTERVAL``, if set).
@@ -284,9 +300,10 @@ class Hub:
         Raises :class:`SubscribeTimeout`, and :class:`InvalidPosition` for a position
         ahead of the log itself.
         """
-        if self._closed:
-            raise SubscribeTimeout("the hub is shut down")
+        if self._closed or subscription.end_reason is not None:
+            raise SubscribeTimeout("the hub is shut down, or the stream ended")
         self.start()
+        channels = subscription.channels
         feeds = tuple(self._retain(name) for name in channels)
         try:
             async with asyncio.timeout(self.settings.SUBSCRIBE_TIMEOUT):
@@ -305,19 +322,15 @@ class Hub:
                     if not behind:
                         break
                     await self._wait_for_seqs(behind)
-            if self._closed:  # shut down while waiting: end_streams() did not see us
-                raise SubscribeTimeout("the hub is shut down")
+            if self._closed or subscription.end_reason is not None:
+                raise SubscribeTimeout("the hub is shut down, or the stream ended")
         except BaseException as exc:
             self._release(channels)
             if isinstance(exc, TimeoutError):
                 raise SubscribeTimeout("the listener is not LISTENing") from exc
             raise
         # No await from here on: reading the feeds' seqs and joining them is atomic.
-        age = self.settings.MAX_STREAM_AGE
         now = asyncio.get_running_loop().time()
-        deadline = now + age * random.uniform(0.75, 1.0) if age is not None else math.inf
-        subscription = Subscription(channels, client, self.settings.MAX_BUFFERED_BYTES, deadline)
-        subscription.last_write = now
         self.now = now
         recheck = self.settings.REAUTHORIZE_INTERVAL
         if reauthorize and recheck is not None:
@@ -330,7 +343,7 @@ class Hub:
             for feed in feeds:
                 feed.channel_sets.append(channel_set)
         channel_set.subscribers.add(subscription)
-        self._subscriptions.add(subscription)
+        subscription.joined = True
         self.counters.streams_opened += 1
         if self.settings.GC_FREEZE:
             # Here rather than on the clock: a worker taking back thousands of clients opens
@@ -342,16 +355,18 @@ class Hub:
             for seq, request in self._recent_closes
         ):
             subscription.end(EndReason.CLOSED_ON_PURPOSE)
-        return subscription, channel_set.position()
+        return channel_set.position()
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        """Leave every channel of ``subscription``; idempotent."""
+        """Let go of ``subscription`` (leave its channels if it joined them); idempotent."""
         if subscription.finished:
             return
         subscription.finished = True
         self._subscriptions.discard(subscription)
         reason = subscription.end_reason or EndReason.CLIENT_LEFT
         self.counters.streams_closed[reason] += 1
+        if not subscription.joined:
+            return
         channel_set = self._channel_sets[subscription.channels]
         channel_set.subscribers.discard(subscription)
         if not channel_set.subscribers:

@@ -39,6 +39,8 @@ class EndReason:
     LOG_UNAVAILABLE = "log_unavailable"
     #: The listener could not LISTEN in time.
     NOT_STARTED = "not_started"
+    #: The replay reached ``MAX_REPLAY_BYTES``: the client resumes where it stopped.
+    REPLAY_LIMIT = "replay_limit"
 
 
 class Subscription:
@@ -55,6 +57,7 @@ class Subscription:
         "finished",
         "heartbeat_due",
         "in_flight",
+        "joined",
         "last_write",
         "limit",
         "pending",
@@ -83,7 +86,8 @@ class Subscription:
         self.in_flight = 0
         #: Set when the server ends the stream: it sends ``retry:`` and returns.
         self.end_reason: str | None = None
-        #: The hub has let go of this subscription.
+        #: Joined to its channels (events reach it); the hub has let go of it.
+        self.joined = False
         self.finished = False
         #: The hub cancelled the stream's task (see ``task``).
         self.aborted = False

@@ -24,6 +24,7 @@ has finished, so an open stream holds no thread; without it, the stream is the b
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import weakref
@@ -48,6 +49,7 @@ from pgsse.hub import Hub, get_hub
 from pgsse.position import canonical_channels
 from pgsse.stream import Stream
 from pgsse.takeover import TAKEOVER_HEADER, Takeover
+from pgsse.transport import drop_connection
 
 __all__ = ["STREAM_HEADERS", "StreamView", "allow_authenticated", "stream"]
 
@@ -149,11 +151,14 @@ class StreamView(View):
         except ImproperlyConfigured as exc:
             logger.error("stream refused: %s", exc)
             return self.error_response(request, 500, str(exc), {})
+        rechecking = takeover is not None and takeover.rechecking
         close_position = hub.close_position()
         try:
+            if not rechecking:
+                self._count_open(hub, request, takeover)
             with hub.setup_slots:
                 channels, client = self._check(request, kwargs)
-            if takeover is not None and takeover.rechecking:
+            if rechecking:
                 return HttpResponse(status=204)  # still allowed (see pgsse.takeover)
             place = hub.admission.admit(client)
             if isinstance(place, Refusal):
@@ -175,16 +180,29 @@ class StreamView(View):
             recheck=takeover.recheck if takeover and get_settings().REAUTHORIZE_INTERVAL else None,
         )
         if takeover is not None:
-            takeover.stream = stream
+            takeover.hand_over(stream)
             response = _stream_response(_connections_closed())
             response[TAKEOVER_HEADER] = "1"
             response.pgsse_stream = True  # type: ignore[attr-defined]
             return response
+        # Served by Django's handler: only the socket can be dropped (see pgsse.transport).
+        stream.drop = functools.partial(drop_connection, scope, None)
         body = stream.chunks(before=_close_connections)
         # A response that is never iterated (the client left at once) never runs the
         # stream's finally: give the place back when the iterator is collected.
         weakref.finalize(body, stream.discard)
         return _stream_response(body)
+
+    def _count_open(self, hub: Hub, request: HttpRequest, takeover: Takeover | None) -> None:
+        """Count this open against its address (unless the wrapper did, before the request
+        phase) and its user; raises :class:`_Refused` beyond their rates."""
+        refusal = None
+        if takeover is None or not takeover.address_counted:
+            refusal = hub.opens.refuse_address(request.META.get("REMOTE_ADDR") or "")
+        if refusal is None:
+            refusal = hub.opens.refuse_user(_client(request))
+        if refusal is not None:
+            raise _Refused(refusal.status, refusal.message, refusal.retry_after)
 
     def _check(self, request: HttpRequest, kwargs: dict[str, Any]) -> tuple[tuple[str, ...], str]:
         """The canonical channels to stream and who the stream counts against; raises

@@ -44,7 +44,8 @@ def wait_for_connections(pg: Postgres, expected: int) -> list[str]:
 
 async def _stream_once(loops: list[asyncio.AbstractEventLoop] | None = None) -> None:
     hub = hubs.get_hub()
-    subscription, _ = await hub.subscribe(("room:lifecycle",))
+    subscription = hub.track(("room:lifecycle",))
+    await hub.subscribe(subscription)
     hub.unsubscribe(subscription)
     if loops is not None:
         loops.append(asyncio.get_running_loop())
