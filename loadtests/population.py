@@ -50,9 +50,9 @@ def read_log(channels: set[str]) -> tuple[list[tuple[str, int, str]], dict[tuple
 
     rows = []
     created = {}
-    for channel, seq, data, at in Event.objects.filter(channel__in=channels).values_list(
-        "channel", "seq", "data", "created_at"
-    ):
+    committed = Event.objects.filter(channel__in=channels, seq__isnull=False)
+    for channel, seq, data, at in committed.values_list("channel", "seq", "data", "created_at"):
+        assert seq is not None
         rows.append((channel, seq, data))
         created[(channel, seq)] = at.timestamp()
     connection.close()

@@ -88,3 +88,12 @@ def two_processes(transactional_db: None, pg: postgres.Postgres) -> Iterator[lis
         for server in servers:
             server.kill()
             server.log.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _notifier_stopped_before_the_database_goes() -> Iterator[None]:
+    """The notifier's connection ends before pytest-django drops the test database."""
+    yield
+    from pgsse.notifier import stop_notifier
+
+    stop_notifier()

@@ -21,7 +21,7 @@ from pgsse.channels import pg_channel_name
 from pgsse.closing import CONTROL_CHANNEL
 from pgsse.conf import PgsseSettings
 from pgsse.hub import Hub, SubscribeTimeout
-from pgsse.log import ChannelHead, LoggedEvent
+from pgsse.log import ChannelHead, LoggedEvent, wake_payload
 from pgsse.subscription import EndReason, Subscription
 
 
@@ -35,6 +35,8 @@ class FakeLog:
     head_reads: int = 0
     failing: bool = False
     batch: int = 500
+    #: Channels the hub asked to forget (their history changed).
+    forgotten: list[str] = field(default_factory=list)
 
     def append(self, channel: str, data: object, event_type: str = "e") -> int:
         head = self.heads_.get(channel, ChannelHead(0, 0))
@@ -66,6 +68,9 @@ class FakeLog:
         if self.failing:
             raise ConnectionError("the log is unreachable")
         return {name: self.heads_.get(name, ChannelHead(0, 0)) for name in channels}
+
+    def forget(self, channel: str) -> None:
+        self.forgotten.append(channel)
 
 
 class FakeListener:
@@ -237,6 +242,34 @@ async def test_events_are_delivered_inline_or_read_once_when_sent_by_reference(r
     await until(lambda: bool(subscription.pending))
     assert payloads(subscription) == ["by reference"]
     assert rig.log.reads == reads + 1
+    rig.hub.unsubscribe(subscription)
+
+
+@pytest.mark.settings(SWEEP_INTERVAL=60.0)
+async def test_a_wake_up_makes_the_hub_read_the_head_and_the_events_once(rig: Rig) -> None:
+    """``NOTIFY = "in_transaction"`` announces staged events without their seqs: one head
+    read for a burst of wake-ups, then the events, in order."""
+    subscription, _ = await rig.subscribe_ready(("room:a",))
+    heads, reads = rig.log.head_reads, rig.log.reads
+    for n in range(3):
+        rig.log.append("room:a", n)
+        rig.listener.notify("room:a", wake_payload("room:a"))
+    await until(lambda: len(subscription.pending) == 3)
+    assert payloads(subscription) == [0, 1, 2]
+    assert rig.log.head_reads == heads + 1
+    assert rig.log.reads == reads + 1
+    rig.hub.unsubscribe(subscription)
+
+
+async def test_a_forget_notice_drops_what_the_reader_kept_of_its_channel(rig: Rig) -> None:
+    from pgsse.closing import CONTROL_CHANNEL
+
+    subscription, _ = await rig.subscribe_ready(("room:a",))
+    seq = rig.log.append(CONTROL_CHANNEL, {"channel": "room:a"}, event_type="forget")
+    rig.listener.notify(CONTROL_CHANNEL, rig.inline(CONTROL_CHANNEL, seq))
+    await until(lambda: rig.log.forgotten == ["room:a"])
+    assert rig.hub.close_position() == seq
+    assert subscription.end_reason is None  # forgetting closes nothing by itself
     rig.hub.unsubscribe(subscription)
 
 

@@ -13,8 +13,10 @@ from pgsse.log import (
     NOTIFY_PAYLOAD_LIMIT,
     PAYLOAD_HEAD_MAX,
     SEQ_DIGITS,
+    UNKNOWN_SEQ,
     notify_tail,
     parse_payload,
+    wake_payload,
 )
 from pgsse.publish import MAX_EVENT_TYPE_LENGTH as PUBLISH_MAX_EVENT_TYPE_LENGTH
 from pgsse.publish import InvalidEvent
@@ -33,7 +35,7 @@ def test_seq_width_is_that_of_a_postgresql_bigint() -> None:
         (str(MAX_SEQ + 1), False),  # 19 digits, but beyond a bigint
         ("9" * 19, False),
         ("1" + "0" * 19, False),  # 20 digits
-        ("0", False),
+        ("0", True),  # a wake-up: new events, seqs unknown (never with an event inline)
         ("01", False),
     ],
 )
@@ -44,6 +46,12 @@ def test_payload_seq_must_be_a_bigint(seq: str, accepted: bool) -> None:
     else:
         with pytest.raises(ValueError, match="not a pgsse"):
             parse_payload(payload)
+
+
+def test_a_wake_up_never_carries_an_event() -> None:
+    assert parse_payload(wake_payload("room:a")) == ("room:a", UNKNOWN_SEQ, None, None)
+    with pytest.raises(ValueError, match="a pgsse wake-up carries no event"):
+        parse_payload("0\troom:a\tt\t{}")
 
 
 def test_the_inline_limit_leaves_room_for_the_longest_head() -> None:

@@ -1,4 +1,5 @@
-"""publish(): seqs, transactions and the notification, against the real test database."""
+"""publish(): seqs at commit, transactions, limits and the notification, against the real
+test database."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.test import override_settings
 from django.utils.translation import gettext_lazy
 
 from pgsse import InvalidChannel, InvalidEvent, apublish, publish, publish_many
 from pgsse.channels import pg_channel_name
-from pgsse.log import NOTIFY_PAYLOAD_LIMIT, parse_payload
-from pgsse.models import Event
+from pgsse.log import NOTIFY_PAYLOAD_LIMIT, UNKNOWN_SEQ, parse_payload
+from pgsse.models import Channel, Event
+from pgsse.notifier import get_notifier
 from tests.postgres import Postgres
 
 
@@ -29,21 +32,44 @@ def publish_and_roll_back(channel: str) -> None:
         raise RuntimeError("roll back")
 
 
-@pytest.mark.django_db
+def logged(channel: str) -> list[tuple[int | None, str]]:
+    return list(Event.objects.filter(channel=channel).order_by("seq").values_list("seq", "data"))
+
+
+@pytest.mark.django_db(transaction=True)
 def test_seqs_count_up_per_channel() -> None:
-    assert [publish("room:a", "t", i) for i in range(3)] == [1, 2, 3]
-    assert publish("room:b", "t", None) == 1
-    rows = list(Event.objects.filter(channel="room:a").values_list("seq", "data"))
-    assert rows == [(1, "0"), (2, "1"), (3, "2")]
+    for i in range(3):
+        assert publish("room:a", "t", i) is None
+    publish("room:b", "t", None)
+    assert logged("room:a") == [(1, "0"), (2, "1"), (3, "2")]
+    assert logged("room:b") == [(1, "null")]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
+def test_events_published_in_a_transaction_get_their_seqs_at_commit() -> None:
+    publish("room:a", "t", "before")
+    with transaction.atomic():
+        publish("room:a", "t", "staged")
+        publish("room:b", "t", "staged")
+        publish("room:a", "t", "staged too")
+        # Staged: no seq taken, no channel row locked until COMMIT.
+        assert logged("room:a") == [(1, '"before"'), (None, '"staged"'), (None, '"staged too"')]
+        assert Channel.objects.get(name="room:a").last_seq == 1
+    assert logged("room:a") == [(1, '"before"'), (2, '"staged"'), (3, '"staged too"')]
+    assert logged("room:b") == [(1, '"staged"')]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_rollback_gives_the_seq_back() -> None:
     publish("room:a", "t", "kept")
     with pytest.raises(RuntimeError):
         publish_and_roll_back("room:a")
-    assert publish("room:a", "t", "next") == 2
-    assert [e.data for e in Event.objects.order_by("seq")] == ['"kept"', '"next"']
+    with transaction.atomic():
+        publish("room:a", "t", "next")
+        with pytest.raises(RuntimeError):
+            publish_and_roll_back("room:a")  # a savepoint, rolled back
+        publish("room:a", "t", "last")
+    assert logged("room:a") == [(1, '"kept"'), (2, '"next"'), (3, '"last"')]
 
 
 @pytest.mark.django_db
@@ -56,7 +82,41 @@ def test_bad_input_is_refused_before_touching_the_database() -> None:
         publish("room:a", "reset", 1)
     with pytest.raises(TypeError):
         publish("room:a", "t", object())
+    with pytest.raises(InvalidEvent, match="key must be"):
+        publish("room:a", "t", 1, key="")
+    with pytest.raises(InvalidEvent, match="key must be"):
+        publish("room:a", "t", 1, key="k" * 201)
     assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+@override_settings(PGSSE={"MAX_EVENT_BYTES": 1000})
+def test_an_event_larger_than_the_limit_is_refused_with_the_limit_named() -> None:
+    publish("room:a", "t", "é" * 497)  # 994 bytes of UTF-8 and two quotes: 996
+    with pytest.raises(InvalidEvent, match=r"is 1002 bytes of JSON; the limit is 1000"):
+        publish("room:a", "t", "é" * 500)
+    with pytest.raises(InvalidEvent, match="the limit is 1000"):
+        publish_many([("room:a", "t", 1), ("room:b", "t", "x" * 1000)])
+    assert Event.objects.count() == 1
+
+
+@pytest.mark.django_db
+@override_settings(PGSSE={"MAX_EVENT_BYTES": 10**6, "MAX_BUFFERED_BYTES": 4096})
+def test_no_event_may_overflow_a_stream_by_itself() -> None:
+    with pytest.raises(InvalidEvent, match="the limit is 2048"):
+        publish("room:a", "t", "x" * 2047)
+
+
+@pytest.mark.django_db
+def test_a_key_is_stored_with_its_event() -> None:
+    publish("room:a", "message_created", {"id": 7}, key="message:7")
+    publish_many([("room:a", "message_updated", {"id": 7}, "message:7"), ("room:b", "t", 1)])
+    rows = Event.objects.order_by("id").values_list("channel", "type", "key")
+    assert list(rows) == [
+        ("room:a", "message_created", "message:7"),
+        ("room:a", "message_updated", "message:7"),
+        ("room:b", "t", None),
+    ]
 
 
 def _listen(pg: Postgres, channel: str) -> psycopg.Connection:
@@ -66,7 +126,7 @@ def _listen(pg: Postgres, channel: str) -> psycopg.Connection:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_notification_is_sent_at_commit_only(pg: Postgres) -> None:
+def test_notification_is_sent_after_commit_only(pg: Postgres) -> None:
     listener = _listen(pg, pg_channel_name("room:a"))
     with transaction.atomic():
         publish("room:a", "hello", {"text": "it's '; select 1; --"})
@@ -79,12 +139,55 @@ def test_notification_is_sent_at_commit_only(pg: Postgres) -> None:
     )
     with pytest.raises(RuntimeError):
         publish_and_roll_back("room:a")
+    assert get_notifier().flush(5)
     assert list(listener.notifies(timeout=0.3)) == []
     listener.close()
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("size", "inline"), [(7_900, True), (7_999, False), (100_000, False)])
+def test_the_publishing_transaction_sends_no_notify(pg: Postgres) -> None:
+    """NOTIFY takes a database-wide lock at commit: the application's transaction never
+    does, the notifier's own connection does."""
+    listener = _listen(pg, pg_channel_name("room:a"))
+    with transaction.atomic():
+        publish("room:a", "t", 1)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            publisher_pid = cursor.fetchone()[0]
+    (notify,) = list(listener.notifies(timeout=5, stop_after=1))
+    assert notify.pid != publisher_pid
+    with psycopg.connect(pg.url, autocommit=True) as admin:
+        name = admin.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = %s", (notify.pid,)
+        ).fetchone()
+    assert name is not None
+    assert name[0].startswith("pgsse-notifier ")
+    listener.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(PGSSE={"NOTIFY": "in_transaction"})
+def test_notify_in_transaction_is_sent_by_the_publishing_transaction(pg: Postgres) -> None:
+    listener = _listen(pg, pg_channel_name("room:a"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        publisher_pid = cursor.fetchone()[0]
+    publish("room:a", "t", "autocommit")  # sequenced at once: the event itself is sent
+    with transaction.atomic():
+        publish("room:a", "t", "staged")  # its seq is not known before commit: a wake-up
+        publish("room:a", "t", "staged too")
+    notifies = list(listener.notifies(timeout=5, stop_after=2))
+    assert [n.pid for n in notifies] == [publisher_pid] * 2
+    assert [parse_payload(n.payload)[:3] for n in notifies] == [
+        ("room:a", 1, ("t", '"autocommit"')),
+        ("room:a", UNKNOWN_SEQ, None),  # PostgreSQL sends one of identical notifications
+    ]
+    assert list(listener.notifies(timeout=0.3)) == []
+    listener.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("size", "inline"), [(7_900, True), (7_999, False), (60_000, False)])
 def test_large_events_are_notified_by_reference(pg: Postgres, size: int, inline: bool) -> None:
     listener = _listen(pg, pg_channel_name("room:big"))
     text = "x" * (size - 2)  # the JSON string adds two quotes
@@ -99,10 +202,11 @@ def test_large_events_are_notified_by_reference(pg: Postgres, size: int, inline:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_publishers_get_gap_free_seqs_in_commit_order(pg: Postgres) -> None:
-    """Seqs are assigned under the channel row's lock: commit order is seq order."""
-    listener = _listen(pg, pg_channel_name("room:race"))
+def test_concurrent_publishers_get_gap_free_seqs_in_commit_order() -> None:
+    """Seqs are assigned at commit under the channel row's lock: a reader looking at any
+    moment sees each channel's seqs as an unbroken prefix, never a later one first."""
     errors: list[BaseException] = []
+    done = threading.Event()
 
     def publisher(n: int) -> None:
         try:
@@ -114,16 +218,59 @@ def test_concurrent_publishers_get_gap_free_seqs_in_commit_order(pg: Postgres) -
         finally:
             connection.close()
 
+    glimpses = watch_prefixes(["room:race"], done, errors)
     threads = [threading.Thread(target=publisher, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    done.set()
+    glimpses.join()
     assert errors == []
-    seqs = [parse_payload(n.payload)[1] for n in listener.notifies(timeout=5, stop_after=200)]
-    # Notifications arrive in commit order; commit order must equal seq order.
-    assert seqs == list(range(1, 201))
-    listener.close()
+    rows = logged("room:race")
+    assert [seq for seq, _ in rows] == list(range(1, 201))
+    for n in range(8):  # each publisher's events in its own order
+        mine = [json.loads(data)[1] for _, data in rows if json.loads(data)[0] == n]
+        assert mine == list(range(25))
+
+
+def watch_prefixes(
+    channels: list[str], done: threading.Event, errors: list[BaseException]
+) -> threading.Thread:
+    """A thread that reads the log until ``done``, recording an error if it ever sees a
+    channel's committed seqs with a hole (a later seq committed before an earlier one)."""
+
+    def watch() -> None:
+        try:
+            with psycopg.connect(_url(), autocommit=True) as conn:
+                while not done.is_set():
+                    rows = conn.execute(
+                        "SELECT channel, count(*), coalesce(max(seq), 0) FROM pgsse_event"
+                        " WHERE channel = ANY(%s) AND seq IS NOT NULL GROUP BY channel",
+                        (channels,),
+                    ).fetchall()
+                    for channel, count, highest in rows:
+                        if count != highest:
+                            raise AssertionError(f"{channel}: {count} events up to {highest}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def _url() -> str:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return psycopg.conninfo.make_conninfo(
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or db.get("OPTIONS", {}).get("host") or None,
+        port=db.get("PORT") or None,
+    )
 
 
 def logged_data(channel: str) -> list[str]:

@@ -8,7 +8,7 @@ from django.template import Context, Template, TemplateSyntaxError
 from pgsse import InvalidChannel, current_position, publish
 from pgsse.position import canonical_channels, parse_position
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # seqs are given at commit
 
 
 def test_position_counts_committed_events_per_channel() -> None:

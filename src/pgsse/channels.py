@@ -22,6 +22,7 @@ import unicodedata
 __all__ = [
     "MAX_CHANNEL_LENGTH",
     "RESERVED_PREFIX",
+    "ChannelPurged",
     "InvalidChannel",
     "pg_channel_name",
     "validate_channel",
@@ -38,6 +39,17 @@ _PG_PREFIX = "pgsse_"
 
 class InvalidChannel(ValueError):
     """A logical channel name that pgsse does not accept; the message says why."""
+
+
+class ChannelPurged(InvalidChannel):
+    """The channel was purged (``pgsse.purge_channel()``): its name is never used again."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(
+            f"channel {channel!r} was purged: its name is never published to again"
+            " (name channels after something that is never reused, such as a primary key)"
+        )
+        self.channel = channel
 
 
 def validate_channel(name: object, *, internal: bool = False) -> str:

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
-from django.db import connections
 
-from pgsse import log
 from pgsse.channels import validate_channel
-from pgsse.conf import get_settings, require_installed
+from pgsse.conf import require_installed
+from pgsse.publish import append
 
 if TYPE_CHECKING:
     from pgsse.subscription import Subscription
@@ -70,12 +69,13 @@ class CloseRequest:
         return cls(client, channel)
 
 
-def close_streams(*, user: Any = None, channel: str | None = None) -> int:
+def close_streams(*, user: Any = None, channel: str | None = None) -> None:
     """End the open streams of ``user`` (a user or its pk), of ``channel``, or of the user
     on that channel, in every process, with a ``retry:`` hint. At least one is required.
 
     Joins the caller's transaction (on ``PGSSE["DATABASE"]``): the streams end when it
-    commits, and not at all if it rolls back. Returns the request's seq in the log.
+    commits, and not at all if it rolls back. Like any publish it takes no lock before
+    the commit, so it may be called anywhere in the transaction.
     """
     if user is None and channel is None:
         raise TypeError("close_streams() needs user=, channel=, or both")
@@ -84,13 +84,9 @@ def close_streams(*, user: Any = None, channel: str | None = None) -> int:
         validate_channel(channel) if channel is not None else None,
     )
     require_installed()
-    params = log.append_params(CONTROL_CHANNEL, CLOSE_EVENT, request.to_json())
-    with connections[get_settings().DATABASE].cursor() as cursor:
-        cursor.execute(log.APPEND_SQL, params)
-        seq: int = cursor.fetchone()[0]
-    return seq
+    append([(CONTROL_CHANNEL, CLOSE_EVENT, request.to_json(), None)], internal=True)
 
 
-async def aclose_streams(*, user: Any = None, channel: str | None = None) -> int:
+async def aclose_streams(*, user: Any = None, channel: str | None = None) -> None:
     """:func:`close_streams` for async code."""
-    return await sync_to_async(close_streams)(user=user, channel=channel)
+    await sync_to_async(close_streams)(user=user, channel=channel)

@@ -50,8 +50,6 @@ class PgsseSettings:
     #: Seconds a write to a client may take before the stream is closed and its connection
     #: dropped.
     WRITE_TIMEOUT: float = 30.0
-    #: Largest event ``publish()`` accepts: bytes of its data's JSON text (UTF-8).
-    MAX_EVENT_BYTES: int = 64 * 1024
     #: Most bytes of events one stream open may replay; the stream then ends with
     #: ``retry:`` and its reconnect goes on from there. ``None``: no limit.
     MAX_REPLAY_BYTES: int | None = 2 * 1024 * 1024
@@ -69,8 +67,18 @@ class PgsseSettings:
     READ_CACHE_SECONDS: float = 5.0
     #: Seconds a read of the log may take before its connection is given up.
     READ_TIMEOUT: float = 10.0
-    #: Seconds between checks of the log for events whose notification was lost.
+    #: Seconds between checks of the log for events whose notification was lost (or never
+    #: sent: a process that died between a commit and its notification).
     SWEEP_INTERVAL: float = 5.0
+    #: When listeners are woken: ``"after_commit"``, by this process's notifier thread once
+    #: the publishing transaction has committed (coalesced: one notifying transaction per
+    #: round trip for every commit meanwhile), or ``"in_transaction"``, by the publishing
+    #: transaction itself (every such commit then takes PostgreSQL's database-wide notify
+    #: lock; no thread, nothing left to the sweep if the process dies right after commit).
+    NOTIFY: str = "after_commit"
+    #: Largest event ``publish()`` accepts: its JSON data, in bytes (UTF-8). Half of
+    #: ``MAX_BUFFERED_BYTES`` if that is smaller: one event never overflows a stream alone.
+    MAX_EVENT_BYTES: int = 64 * 1024
     #: Seconds of silence after which the listener checks its connection with a query.
     HEALTH_INTERVAL: float = 10.0
     #: Seconds a health query may take before the listener connection is declared dead.
@@ -126,6 +134,11 @@ class PgsseSettings:
     #: Seconds ``/readyz`` and ``/metrics`` wait for the database before answering without.
     PROBE_TIMEOUT: float = 0.5
 
+    @property
+    def largest_event(self) -> int:
+        """The largest event's data ``publish()`` accepts, in bytes."""
+        return min(self.MAX_EVENT_BYTES, self.MAX_BUFFERED_BYTES // 2)
+
     @classmethod
     def from_django(cls) -> PgsseSettings:
         given = getattr(django_settings, "PGSSE", None)
@@ -163,6 +176,14 @@ def _dotted_path_or_none(value: object) -> str | None:
     if value is None or (isinstance(value, str) and "." in value):
         return None
     return "a dotted path to a function, such as 'myapp.streams.can_read', or None"
+
+
+def _notify_mode(value: object) -> str | None:
+    return None if value in NOTIFY_MODES else " or ".join(repr(mode) for mode in NOTIFY_MODES)
+
+
+#: The values of ``PGSSE["NOTIFY"]``.
+NOTIFY_MODES = ("after_commit", "in_transaction")
 
 
 def _string(value: object) -> str | None:
@@ -209,7 +230,6 @@ _CHECKS: dict[str, _Check] = {
     "RETRY_MS": _number(positive=False, integer=True),
     "MAX_BUFFERED_BYTES": _number(integer=True),
     "WRITE_TIMEOUT": _number(),
-    "MAX_EVENT_BYTES": _number(integer=True),
     "MAX_REPLAY_BYTES": _number(integer=True, optional=True),
     "MAX_REQUEST_BODY_BYTES": _number(positive=False, integer=True),
     "OPENS_PER_MINUTE_PER_USER": _number(integer=True, optional=True),
@@ -219,6 +239,8 @@ _CHECKS: dict[str, _Check] = {
     "READ_CACHE_SECONDS": _number(positive=False),
     "READ_TIMEOUT": _number(),
     "SWEEP_INTERVAL": _number(),
+    "NOTIFY": _notify_mode,
+    "MAX_EVENT_BYTES": _number(integer=True),
     "HEALTH_INTERVAL": _number(),
     "HEALTH_TIMEOUT": _number(),
     "RECONNECT_MIN_DELAY": _number(),

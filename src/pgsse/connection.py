@@ -15,12 +15,22 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["connection_kwargs", "identify"]
+__all__ = ["TCP_KEEPALIVE", "connection_kwargs", "identify"]
 
 # OPTIONS keys that Django's PostgreSQL backend consumes itself; the rest are libpq's.
 _DJANGO_ONLY_OPTIONS = frozenset(
     {"assume_role", "isolation_level", "pool", "server_side_binding", "cursor_factory"}
 )
+
+#: libpq's TCP keepalive for pgsse's long-lived connections: the kernel notices a peer that
+#: vanished without a word (libpq ignores these on Unix sockets).
+TCP_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms: data left unacknowledged this long fails the socket
+}
 
 #: PostgreSQL keeps the first 63 bytes of an application_name.
 _NAME_BYTES = 63

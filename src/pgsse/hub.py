@@ -36,10 +36,11 @@ from django.db import connections
 from pgsse import log
 from pgsse.admission import Admission
 from pgsse.channel_set import ChannelSet
-from pgsse.closing import CONTROL_CHANNEL, CloseRequest
+from pgsse.closing import CLOSE_EVENT, CONTROL_CHANNEL, CloseRequest
 from pgsse.conf import PgsseSettings, get_settings, require_installed
-from pgsse.connection import connection_kwargs, identify
+from pgsse.connection import TCP_KEEPALIVE, connection_kwargs, identify
 from pgsse.feed import Feed
+from pgsse.forget import FORGET_EVENT, forgotten_channel
 from pgsse.listener import Listener
 from pgsse.log import ChannelHead, LoggedEvent
 from pgsse.log_reader import LogReader
@@ -54,14 +55,6 @@ from pgsse.subscription import EndReason, Subscription
 __all__ = ["Hub", "HubStats", "SubscribeTimeout", "close_hub", "current_hub", "get_hub"]
 
 logger = logging.getLogger("pgsse.hub")
-
-_KEEPALIVE = {
-    "keepalives": 1,
-    "keepalives_idle": 30,
-    "keepalives_interval": 10,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 30_000,  # ms: data left unacknowledged this long fails the socket
-}
 
 #: Close requests remembered for streams whose authorization ran before a request arrived,
 #: and how many of the latest a starting hub reads (for streams authorized meanwhile).
@@ -83,6 +76,7 @@ class LogSource(Protocol):
     async def close(self) -> None: ...
     async def events_after(self, channel: str, after: int, upto: int) -> list[LoggedEvent]: ...
     async def heads(self, channels: Sequence[str]) -> dict[str, ChannelHead]: ...
+    def forget(self, channel: str) -> None: ...
 
 
 class ListenerLike(Protocol):
@@ -132,6 +126,7 @@ class Hub:
         self._control = Feed(CONTROL_CHANNEL)
         self._recent_closes: deque[tuple[int, CloseRequest]] = deque(maxlen=_RECENT_CLOSES)
         self._seq_waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
+        self._waking: set[Feed] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started: asyncio.Task[None] | None = None
         self._closers: list[Callable[[], None]] = []
@@ -162,7 +157,7 @@ class Hub:
                 # TCP keepalive lets the kernel notice a peer that vanished without a word,
                 # even between health queries (libpq ignores it on Unix sockets); explicit
                 # settings win.
-                options = {**_KEEPALIVE, **conninfo, **identify("listener")}
+                options = {**TCP_KEEPALIVE, **conninfo, **identify("listener")}
                 return await AsyncConnection.connect(**options, autocommit=True)
 
             return Listener(connect, on_notify, on_listening, on_lost, settings)
@@ -433,6 +428,9 @@ class Hub:
         feed = self._feeds.get(channel)
         if feed is None or feed.pg_name != pg_channel:
             return  # a channel we just left, or a payload naming another channel
+        if seq == log.UNKNOWN_SEQ:
+            self._wake(feed)  # new events of unknown seqs: the head tells
+            return
         if seq <= feed.last_seq:
             return  # already delivered (by a catch-up)
         if seq == feed.last_seq + 1 and inline is not None and not feed.catching_up:
@@ -442,9 +440,20 @@ class Hub:
         if feed.last_seq >= 0:
             self._catch_up(feed)
 
+    def _wake(self, feed: Feed) -> None:
+        """Read ``feed``'s head soon, with those of every other feed woken meanwhile."""
+        if not self._waking:
+            self._spawn(self._refresh_woken())
+        self._waking.add(feed)
+
+    async def _refresh_woken(self) -> None:
+        await asyncio.sleep(0)  # the rest of a burst of wake-ups joins this read
+        feeds, self._waking = list(self._waking), set()
+        await self._refresh(feeds)
+
     def _deliver(self, feed: Feed, events: Sequence[LoggedEvent]) -> None:
         if feed is self._control:
-            self._apply_closes(events)
+            self._apply_control(events)
         else:
             self.counters.delivered += feed.deliver(events)
             self.counters.delivery_lag.observe(events)
@@ -460,6 +469,9 @@ class Hub:
     def _remember_closes(self, events: Sequence[LoggedEvent]) -> list[CloseRequest | None]:
         requests: list[CloseRequest | None] = []
         for event in events:
+            if event.type != CLOSE_EVENT:
+                requests.append(None)
+                continue
             try:
                 request = CloseRequest.from_json(event.data)
             except (ValueError, TypeError, KeyError):
@@ -471,9 +483,12 @@ class Hub:
             requests.append(request)
         return requests
 
-    def _apply_closes(self, events: Sequence[LoggedEvent]) -> None:
+    def _apply_control(self, events: Sequence[LoggedEvent]) -> None:
+        """Apply close requests and forget notices, in log order."""
         for event, request in zip(events, self._remember_closes(events), strict=True):
             self._control.last_seq = event.seq
+            if event.type == FORGET_EVENT:
+                self._forget(event)
             if request is None:
                 continue
             closed = 0
@@ -487,6 +502,17 @@ class Hub:
                     closed,
                     extra={"client": request.client, "channel": request.channel},
                 )
+
+    def _forget(self, event: LoggedEvent) -> None:
+        # A channel's history changed (redacted, purged): reads of it kept for other
+        # streams would replay what it no longer says.
+        try:
+            channel = forgotten_channel(event.data)
+        except (ValueError, TypeError, KeyError):
+            self.counters.foreign_notifications += 1
+            logger.warning("ignored a malformed forget notice: %.80r", event.data)
+            return
+        self.reader.forget(channel)
 
     def _on_listening(self, pg_channels: set[str]) -> None:
         feeds = [feed for feed in self._feeds.values() if feed.pg_name in pg_channels]

@@ -1,13 +1,26 @@
-"""The event log: append with a per-channel seq, read since a position, prune.
+"""The event log: stage and sequence events, read since a position, forget, prune.
 
 Every statement here is parameterized. Appends run on Django's connection, so they join
 the caller's transaction; reads run on the hub's own async connections.
 
-Why the seq is gap-free and commit-ordered: the append upserts the channel's row in
-``pgsse_channel`` and increments ``last_seq`` there. That row stays locked until the
-transaction ends, so a second publisher on the same channel waits, then reads the
-committed value. Seqs therefore commit in order, and a rolled-back append gives its seq
-back. (A bigserial id gives neither: see docs/guarantees.md.)
+Why seqs are gap-free and commit-ordered, whatever order transactions publish in: a
+transaction never takes a channel's lock while it runs. Its events are *staged* (inserted
+with ``seq`` NULL, invisible to everyone else until commit), and a deferred constraint
+trigger (``pgsse_sequence_staged``, created by migration 0003) fires at COMMIT: its first
+firing upserts every channel the transaction staged events for, in one statement, in
+code-point order of their names, adding the transaction's count to each ``last_seq``,
+and gives the staged events the seqs so reserved. The channel rows stay locked until the
+commit completes, so a second committer of the same channel waits, then reads the
+committed value: seqs commit in order, a rolled-back transaction never took any, and since
+every transaction takes its channel locks in the same order, in one place, at the very
+end, two publishing transactions can never wait for each other in a cycle. (A bigserial
+id gives neither property: see docs/guarantees.md.)
+
+A publish in autocommit (no transaction open) is one statement that sequences the event
+at once: its channel's row lock lasts for that statement's own commit.
+
+Notifications are sent after commit by :mod:`pgsse.notifier` (or, with
+``PGSSE["NOTIFY"] = "in_transaction"``, queued by the publishing transaction itself).
 """
 
 from __future__ import annotations
@@ -26,13 +39,14 @@ if TYPE_CHECKING:
 __all__ = [
     "EVENT_TYPE_FORBIDDEN",
     "MAX_EVENT_TYPE_LENGTH",
+    "MAX_KEY_LENGTH",
     "MAX_SEQ",
     "NOTIFY_PAYLOAD_LIMIT",
     "PAYLOAD_HEAD_MAX",
     "SEQ_DIGITS",
+    "UNKNOWN_SEQ",
     "ChannelHead",
     "LoggedEvent",
-    "append_params",
     "contiguous_prefix",
     "continues",
     "event_type_problem",
@@ -41,6 +55,7 @@ __all__ = [
     "read_batch",
     "read_heads",
     "read_heads_sync",
+    "wake_payload",
 ]
 
 #: PostgreSQL refuses a NOTIFY payload of 8000 bytes or more.
@@ -52,61 +67,115 @@ PAYLOAD_HEAD_MAX = SEQ_DIGITS + 1 + len(str(-(2**63)))
 
 #: Longest event type, in characters.
 MAX_EVENT_TYPE_LENGTH = 100
+#: Longest key (``publish(..., key=...)``), in characters.
+MAX_KEY_LENGTH = 200
 #: What an event type may not contain: CR, LF and NUL would break the SSE frame, and a tab
 #: would end the type early in the notification payload, whose fields tabs separate.
 EVENT_TYPE_FORBIDDEN = (*sse.FIELD_FORBIDDEN, "\t")
 
-# One round trip: take the channel's next seq (locking its row until commit), store the
-# event, and queue the notification. The payload is "<seq>@<created_at>" (microseconds
-# since the epoch: the hub measures delivery lag with it) followed by ``tail``: either the
-# whole event ("\t<channel>\t<type>\t<data>") or, for large events, a reference
-# ("\t<channel>") that makes the hub read the row from the log.
+#: The seq a wake-up notification names: "this channel has new events, read its head".
+UNKNOWN_SEQ = 0
+
+# Stage one event in the caller's transaction: no seq yet (the commit trigger gives it
+# one), no lock taken. A purged channel takes no events: no row comes back.
+STAGE_SQL = """
+INSERT INTO pgsse_event (channel, seq, type, data, key, created_at)
+SELECT %(channel)s, NULL, %(type)s, %(data)s, %(key)s, now()
+WHERE NOT EXISTS (
+    SELECT 1 FROM pgsse_channel WHERE name = %(channel)s AND purged_at IS NOT NULL
+)
+RETURNING id
+"""
+
+# Stage several events, in the order given (ids, and so seqs within a channel, follow it).
+STAGE_MANY_SQL = """
+INSERT INTO pgsse_event (channel, seq, type, data, key, created_at)
+SELECT e.channel, NULL, e.type, e.data, e.key, now()
+FROM unnest(%(channels)s::text[], %(types)s::text[], %(datas)s::text[], %(keys)s::text[])
+     WITH ORDINALITY AS e(channel, type, data, key, n)
+ORDER BY e.n
+RETURNING id
+"""
+
+PURGED_SQL = "SELECT name FROM pgsse_channel WHERE name = ANY(%s) AND purged_at IS NOT NULL"
+
+# Autocommit: take the channel's next seq and store the event in one statement, which is
+# its own transaction (the row lock ends with it). Nothing comes back for a purged channel.
 APPEND_SQL = """
 WITH next AS (
     INSERT INTO pgsse_channel AS c (name, last_seq, pruned_seq) VALUES (%(channel)s, 1, 0)
-    ON CONFLICT (name) DO UPDATE SET last_seq = c.last_seq + 1
+    ON CONFLICT (name) DO UPDATE SET last_seq = c.last_seq + 1 WHERE c.purged_at IS NULL
+    RETURNING c.last_seq
+)
+INSERT INTO pgsse_event (channel, seq, type, data, key, created_at)
+SELECT %(channel)s, next.last_seq, %(type)s, %(data)s, %(key)s, now() FROM next
+RETURNING id, seq, (extract(epoch FROM created_at) * 1000000)::bigint
+"""
+
+# The same, notifying in the same transaction (``PGSSE["NOTIFY"] = "in_transaction"``).
+# The payload is "<seq>@<created_at>" (microseconds since the epoch: the hub measures
+# delivery lag with it) followed by ``tail``: either the whole event
+# ("\t<channel>\t<type>\t<data>") or, for large events, a reference ("\t<channel>").
+APPEND_NOTIFY_SQL = """
+WITH next AS (
+    INSERT INTO pgsse_channel AS c (name, last_seq, pruned_seq) VALUES (%(channel)s, 1, 0)
+    ON CONFLICT (name) DO UPDATE SET last_seq = c.last_seq + 1 WHERE c.purged_at IS NULL
     RETURNING c.last_seq
 ), appended AS (
-    INSERT INTO pgsse_event (channel, seq, type, data, created_at)
-    SELECT %(channel)s, next.last_seq, %(type)s, %(data)s, now() FROM next
-    RETURNING seq, created_at
+    INSERT INTO pgsse_event (channel, seq, type, data, key, created_at)
+    SELECT %(channel)s, next.last_seq, %(type)s, %(data)s, %(key)s, now() FROM next
+    RETURNING id, seq, created_at
 )
-SELECT seq, pg_notify(%(pg_channel)s, seq::text || '@'
+SELECT id, seq, pg_notify(%(pg_channel)s, seq::text || '@'
     || (extract(epoch FROM created_at) * 1000000)::bigint::text || %(tail)s)
 FROM appended
 """
 
-# publish_many(), step one: reserve each channel's next ``count`` seqs. The rows are
-# upserted in one fixed order (channel names by code point), so two transactions that
-# publish to the same channels take their row locks in the same order and cannot
-# deadlock, whatever order their callers listed the events in.
-RESERVE_SQL = """
-INSERT INTO pgsse_channel AS c (name, last_seq, pruned_seq)
-SELECT name, count, 0 FROM unnest(%(names)s::text[], %(counts)s::bigint[]) AS wanted(name, count)
-ORDER BY name COLLATE "C"
-ON CONFLICT (name) DO UPDATE SET last_seq = c.last_seq + excluded.last_seq
-RETURNING c.name, c.last_seq
+# ``PGSSE["NOTIFY"] = "in_transaction"`` for staged events, whose seqs are not known before
+# commit: one wake-up per channel (PostgreSQL folds identical notifications of one
+# transaction into one), sent when the transaction commits.
+WAKE_SQL = "SELECT pg_notify(name, payload) FROM unnest(%s::text[], %s::text[]) AS w(name, payload)"
+
+# After commit, for the notifier: the seqs and stamps the events got. A redacted event's
+# notification refers to the log instead of carrying what was erased.
+COMMITTED_SQL = """
+SELECT id, seq, (extract(epoch FROM created_at) * 1000000)::bigint, redacted_at IS NOT NULL
+FROM pgsse_event WHERE id = ANY(%s) AND seq IS NOT NULL
 """
 
-# publish_many(), step two, once per event (pipelined): store it under its reserved seq
-# and queue its notification, with the same payload as APPEND_SQL.
-APPEND_RESERVED_SQL = """
-WITH appended AS (
-    INSERT INTO pgsse_event (channel, seq, type, data, created_at)
-    VALUES (%(channel)s, %(seq)s, %(type)s, %(data)s, now())
-    RETURNING seq, created_at
+# The notifier's one statement per window: the notifications in array order (a function
+# scan yields its rows in order, and PostgreSQL delivers one transaction's notifications
+# in the order they were sent).
+NOTIFY_SQL = (
+    "SELECT count(pg_notify(n.name, n.payload))"
+    " FROM unnest(%s::text[], %s::text[]) AS n(name, payload)"
 )
-SELECT pg_notify(%(pg_channel)s, seq::text || '@'
-    || (extract(epoch FROM created_at) * 1000000)::bigint::text || %(tail)s)
-FROM appended
+
+# Redaction keeps the seq (replay stays gap-free) and erases what the event said.
+REDACT_KEY_SQL = """
+UPDATE pgsse_event SET type = '', data = '', redacted_at = now()
+WHERE channel = %(channel)s AND key = %(key)s AND redacted_at IS NULL
 """
+REDACT_SEQS_SQL = """
+UPDATE pgsse_event SET type = '', data = '', redacted_at = now()
+WHERE channel = %(channel)s AND seq = ANY(%(seqs)s) AND redacted_at IS NULL
+"""
+
+# Purging leaves a tombstone: the name stays taken, everything it carried is gone.
+PURGE_CHANNEL_SQL = """
+INSERT INTO pgsse_channel AS c (name, last_seq, pruned_seq, purged_at)
+VALUES (%(channel)s, 0, 0, now())
+ON CONFLICT (name) DO UPDATE SET pruned_seq = c.last_seq, purged_at = coalesce(c.purged_at, now())
+"""
+PURGE_EVENTS_SQL = "DELETE FROM pgsse_event WHERE channel = %(channel)s"
 
 # The events after a seq, at most ``limit`` of them and about ``budget`` bytes of data (at
 # least one event, however large): a batch is bounded in memory whatever the events hold.
 # The running total is computed on the limited rows, in seq order, as the index yields them.
 READ_BATCH_SQL = """
-SELECT seq, type, data, total, extract(epoch FROM created_at)::float8 FROM (
-    SELECT seq, type, data, created_at, sum(octet_length(data)) OVER (ORDER BY seq) AS total
+SELECT seq, type, data, total, extract(epoch FROM created_at)::float8, redacted FROM (
+    SELECT seq, type, data, created_at, redacted_at IS NOT NULL AS redacted,
+           sum(octet_length(data)) OVER (ORDER BY seq) AS total
     FROM pgsse_event WHERE channel = %(channel)s AND seq > %(after)s
     ORDER BY seq LIMIT %(limit)s
 ) AS batch
@@ -114,11 +183,15 @@ WHERE total - octet_length(data) < %(budget)s
 ORDER BY seq
 """
 
-HEADS_SQL = "SELECT name, last_seq, pruned_seq FROM pgsse_channel WHERE name = ANY(%s)"
+HEADS_SQL = (
+    "SELECT name, last_seq, pruned_seq, purged_at IS NOT NULL"
+    " FROM pgsse_channel WHERE name = ANY(%s)"
+)
 
 _SEQ = rf"[1-9][0-9]{{0,{SEQ_DIGITS - 1}}}"
-# "<seq>" (payloads written before the stamp was added) or "<seq>@<microseconds>".
-_HEAD = re.compile(rf"(?P<seq>{_SEQ})(?:@(?P<at>0|-?{_SEQ}))?")
+# "<seq>" (payloads written before the stamp was added) or "<seq>@<microseconds>"; seq 0
+# (UNKNOWN_SEQ) in a wake-up, which never carries an event.
+_HEAD = re.compile(rf"(?P<seq>{_SEQ}|0)(?:@(?P<at>0|-?{_SEQ}))?")
 
 
 @dataclass(slots=True)
@@ -135,14 +208,20 @@ class LoggedEvent:
     #: When its transaction stamped it (PostgreSQL's ``now()``, seconds since the epoch),
     #: if known: the hub's delivery-lag histogram reads it.
     created_at: float | None = field(default=None, compare=False)
+    #: Erased by ``pgsse.redact()``: streams send its id and nothing else.
+    redacted: bool = False
     _body: bytes | None = field(default=None, repr=False, compare=False)
     _alone: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def body(self) -> bytes:
-        """The ``event:`` and ``data:`` lines; streams put their own ``id:`` in front."""
+        """The ``event:`` and ``data:`` lines; streams put their own ``id:`` in front.
+
+        A redacted event's body is the blank line alone: with its ``id:`` in front it is
+        an id-only frame, which moves the client's position and fires no event.
+        """
         if self._body is None:
-            self._body = sse.encode_event_body(self.type, self.data)
+            self._body = b"\n" if self.redacted else sse.encode_event_body(self.type, self.data)
         return self._body
 
     @property
@@ -156,10 +235,12 @@ class LoggedEvent:
 
 @dataclass(frozen=True, slots=True)
 class ChannelHead:
-    """A channel's newest seq and the newest seq pruned from the log."""
+    """A channel's newest seq, the newest seq pruned from the log, and whether the
+    channel was purged (its name is then never published to again)."""
 
     last_seq: int
     pruned_seq: int
+    purged: bool = False
 
 
 def event_type_problem(event_type: object) -> str | None:
@@ -179,17 +260,9 @@ def event_type_problem(event_type: object) -> str | None:
     return None
 
 
-def append_params(channel: str, event_type: str, text: str) -> dict[str, Any]:
-    """The parameters of :data:`APPEND_SQL` for one event (``text``: its JSON)."""
-    from pgsse.channels import pg_channel_name
-
-    return {
-        "channel": channel,
-        "type": event_type,
-        "data": text,
-        "pg_channel": pg_channel_name(channel),
-        "tail": notify_tail(channel, event_type, text),
-    }
+def wake_payload(channel: str) -> str:
+    """A notification that ``channel`` has new events whose seqs it does not know."""
+    return f"{UNKNOWN_SEQ}\t{channel}"
 
 
 def notify_tail(channel: str, event_type: str, data: str) -> str:
@@ -227,6 +300,8 @@ def parse_payload(payload: str) -> tuple[str, int, tuple[str, str] | None, float
         created_at = micros / 1_000_000
     if len(parts) == 2:
         return parts[1], seq, None, created_at
+    if seq == UNKNOWN_SEQ:
+        raise ValueError(f"a pgsse wake-up carries no event: {payload[:80]!r}")
     event_type = parts[2]
     # What publish() would never send: a type that could break the SSE frame, or a reset.
     if event_type_problem(event_type) is not None:
@@ -256,14 +331,17 @@ async def read_batch(
     cursor = await conn.execute(READ_BATCH_SQL, params)
     rows = await cursor.fetchall()
     cut = len(rows) >= limit or bool(rows and rows[-1][3] >= budget)
-    events = [LoggedEvent(channel, seq, type_, data, at) for seq, type_, data, _, at in rows]
+    events = [
+        LoggedEvent(channel, seq, type_, data, at, redacted)
+        for seq, type_, data, _, at, redacted in rows
+    ]
     return events, cut
 
 
 async def read_heads(conn: AsyncConnection[Any], channels: Sequence[str]) -> dict[str, ChannelHead]:
     """The head of every channel in ``channels``; a channel never published to is at 0."""
     cursor = await conn.execute(HEADS_SQL, (list(channels),))
-    found = {name: ChannelHead(last, pruned) for name, last, pruned in await cursor.fetchall()}
+    found = {name: ChannelHead(*head) for name, *head in await cursor.fetchall()}
     return {name: found.get(name, ChannelHead(0, 0)) for name in channels}
 
 
@@ -273,5 +351,5 @@ def read_heads_sync(channels: Sequence[str], using: str) -> dict[str, ChannelHea
 
     with connections[using].cursor() as cursor:
         cursor.execute(HEADS_SQL, (list(channels),))
-        found = {name: ChannelHead(last, pruned) for name, last, pruned in cursor.fetchall()}
+        found = {name: ChannelHead(*head) for name, *head in cursor.fetchall()}
     return {name: found.get(name, ChannelHead(0, 0)) for name in channels}

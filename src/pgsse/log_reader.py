@@ -70,6 +70,9 @@ class LogReader:
         self._connections: weakref.WeakSet[AsyncConnection[Any]] = weakref.WeakSet()
         self._done: OrderedDict[tuple[str, int], _Read] = OrderedDict()
         self._running: dict[tuple[str, int], asyncio.Future[_Read]] = {}
+        #: Reads in flight when their channel's history changed (``forget``): they may
+        #: hold what was erased, and are not kept for others.
+        self._stale: set[asyncio.Future[_Read]] = set()
 
     async def open(self) -> None:
         await self._pool.open()
@@ -121,6 +124,16 @@ class LogReader:
             return None
         return read if read.covers(upto) else None
 
+    def forget(self, channel: str) -> None:
+        """``channel``'s history changed (events redacted, the channel purged): drop what
+        was read of it, and keep nothing that a read in flight brings back."""
+        for key in [key for key in self._done if key[0] == channel]:
+            del self._done[key]
+        for key in [key for key in self._running if key[0] == channel]:
+            # Its waiters still get it (they asked before the change committed); later
+            # readers read afresh.
+            self._stale.add(self._running.pop(key))
+
     def _start(self, key: tuple[str, int]) -> asyncio.Task[_Read]:
         # A task of its own, awaited through shield(): a stream that leaves while waiting
         # does not cancel the read the others wait for.
@@ -139,9 +152,12 @@ class LogReader:
         if self._running.get(key) is task:
             del self._running[key]
         if task.cancelled():
+            self._stale.discard(task)
             return
-        if task.exception() is None:  # (also marks a failure as seen: each waiter raises it)
+        # exception() also marks a failure as seen: each waiter raises it.
+        if task.exception() is None and task not in self._stale:
             self._keep(key, task.result())
+        self._stale.discard(task)
 
     def _keep(self, key: tuple[str, int], read: _Read) -> None:
         self._done[key] = read

@@ -1,38 +1,43 @@
-"""``publish()``, ``publish_many()`` and their async twins: append events to the log and
-notify listeners.
+"""``publish()``, ``publish_many()`` and their async twins: append events to the log; the
+listeners are woken once the events are committed.
 
 All of them run on Django's connection for ``PGSSE["DATABASE"]``, so they join the caller's
 transaction: inside ``transaction.atomic()`` the events are delivered if and only if the
-transaction commits (PostgreSQL sends NOTIFY at commit, and the log rows commit with it).
+transaction commits.
 
-Keep publishing transactions short: each channel's row stays locked until commit (that is
-what makes seqs commit-ordered) and PostgreSQL serialises the commits of all notifying
-transactions. Because of those row locks, two transactions that publish to channels A and B
-in opposite orders can deadlock; ``publish_many()`` takes the locks in one fixed order.
+Publishing takes no lock while the caller's transaction runs: events are staged and get
+their seqs at COMMIT, where the transaction locks its channels in one sorted sweep (see
+:mod:`pgsse.log`). Any number of transactions may publish to any channels in any order
+without deadlocking each other. After the commit, this process's notifier wakes every
+listener (:mod:`pgsse.notifier`), coalescing the commits of all its threads.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from pgsse import log
-from pgsse.channels import validate_channel
+from pgsse.channels import ChannelPurged, pg_channel_name, validate_channel
 from pgsse.conf import get_settings, require_installed
-from pgsse.log import MAX_EVENT_TYPE_LENGTH
+from pgsse.log import MAX_EVENT_TYPE_LENGTH, MAX_KEY_LENGTH
+from pgsse.notifier import Committed, get_notifier
 from pgsse.stats import publish_counters
 
 __all__ = [
     "MAX_EVENT_TYPE_LENGTH",
+    "MAX_KEY_LENGTH",
     "InvalidEvent",
+    "PublishedEvent",
+    "append",
     "apublish",
     "apublish_many",
     "publish",
@@ -46,18 +51,26 @@ class InvalidEvent(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PublishedEvent:
-    """One event as ``publish()`` appended it: ``text`` is the JSON its subscribers get."""
+    """One event as ``publish()`` appended it: ``text`` is the JSON its subscribers get.
+
+    ``seq`` is None until its transaction commits (it is assigned then), except for an
+    event published in autocommit, sequenced at once. ``id`` is its row in the log.
+    """
 
     channel: str
     event_type: str
     text: str
-    seq: int
+    key: str | None
+    id: int
+    seq: int | None
 
 
 #: Called with the database alias and the events of every successful publish, before
 #: commit. ``pgsse.testing.capture_events()`` adds itself here; nothing else does.
 publish_observers: list[Callable[[str, Sequence[PublishedEvent]], None]] = []
 
+#: An event checked and encoded: (channel, event type, JSON text, key).
+_Checked = tuple[str, str, str, str | None]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -80,22 +93,32 @@ def _counted(function: Callable[P, R]) -> Callable[P, R]:
     return counted
 
 
-def _check_event_type(event_type: object) -> str:
+def _check(
+    channel: object,
+    event_type: object,
+    data: Any,
+    key: object,
+    encoder: type[json.JSONEncoder],
+) -> _Checked:
+    name = validate_channel(channel)
     problem = log.event_type_problem(event_type)
     if problem is not None:
         raise InvalidEvent(problem)
     assert isinstance(event_type, str)
-    return event_type
-
-
-def _encode(data: Any, encoder: type[json.JSONEncoder]) -> str:
+    if key is not None:
+        if not isinstance(key, str) or not key:
+            raise InvalidEvent(f"key must be a non-empty string or None, not {key!r}")
+        if len(key) > MAX_KEY_LENGTH or "\x00" in key:
+            raise InvalidEvent(f"key must be at most {MAX_KEY_LENGTH} characters, without NUL")
     # Compact, non-ASCII as it is: more events fit inline in a NOTIFY payload.
-    return json.dumps(data, cls=encoder, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def _tell_observers(alias: str, events: Sequence[PublishedEvent]) -> None:
-    for observer in tuple(publish_observers):
-        observer(alias, events)
+    text = json.dumps(data, cls=encoder, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    largest = get_settings().largest_event
+    if len(text) > largest // 4 and len(text.encode()) > largest:
+        raise InvalidEvent(
+            f"event data is {len(text.encode())} bytes of JSON; the limit is {largest}"
+            " (PGSSE['MAX_EVENT_BYTES']): publish a reference and let clients fetch the rest"
+        )
+    return name, event_type, text, key
 
 
 @_counted
@@ -104,86 +127,156 @@ def publish(
     event_type: str,
     data: Any,
     *,
+    key: str | None = None,
     encoder: type[json.JSONEncoder] = DjangoJSONEncoder,
-) -> int:
-    """Append an event to ``channel``'s log and notify every process; return its seq.
+) -> None:
+    """Append an event to ``channel``'s log; every process is notified once it commits.
 
     ``data`` is encoded to JSON with ``encoder`` (Django's ``DjangoJSONEncoder`` by
     default: datetimes, dates, times, durations, ``Decimal``, ``UUID`` and lazy
-    translations become strings); subscribers receive the JSON text.
-    Raises :class:`~pgsse.channels.InvalidChannel`, :class:`InvalidEvent`, or
-    :class:`TypeError` / :class:`ValueError` for data the encoder cannot encode (NaN).
+    translations become strings); subscribers receive the JSON text. ``key`` names what
+    the event is about (``"message:42"``), so that :func:`pgsse.redact` can erase it.
+    Raises :class:`~pgsse.channels.InvalidChannel` (:class:`~pgsse.ChannelPurged` for a
+    purged channel), :class:`InvalidEvent`, or :class:`TypeError` / :class:`ValueError`
+    for data the encoder cannot encode (NaN).
     """
     require_installed()
-    validate_channel(channel)
-    _check_event_type(event_type)
-    text = _encode(data, encoder)
-    alias = get_settings().DATABASE
-    with connections[alias].cursor() as cursor:
-        cursor.execute(log.APPEND_SQL, log.append_params(channel, event_type, text))
-        seq: int = cursor.fetchone()[0]
-    publish_counters.appended(1)
-    if publish_observers:
-        _tell_observers(alias, [PublishedEvent(channel, event_type, text, seq)])
-    return seq
+    append([_check(channel, event_type, data, key, encoder)])
 
 
 def _checked_events(
-    events: Iterable[tuple[str, str, Any]], encoder: type[json.JSONEncoder]
-) -> list[tuple[str, str, str]]:
+    events: Iterable[tuple[Any, ...]], encoder: type[json.JSONEncoder]
+) -> list[_Checked]:
     checked = []
     for index, event in enumerate(events):
-        if not isinstance(event, tuple | list) or len(event) != 3:
+        if not isinstance(event, tuple | list) or len(event) not in (3, 4):
             raise InvalidEvent(
                 f"event {index} is {event!r}; publish_many() takes"
-                " (channel, event_type, data) tuples"
+                " (channel, event_type, data) or (channel, event_type, data, key) tuples"
             )
-        channel, event_type, data = event
-        validate_channel(channel)
-        _check_event_type(event_type)
-        checked.append((channel, event_type, _encode(data, encoder)))
+        channel, event_type, data, *key = event
+        checked.append(_check(channel, event_type, data, key[0] if key else None, encoder))
     return checked
 
 
 @_counted
 def publish_many(
-    events: Iterable[tuple[str, str, Any]],
+    events: Iterable[tuple[Any, ...]],
     *,
     encoder: type[json.JSONEncoder] = DjangoJSONEncoder,
-) -> list[int]:
-    """Publish several ``(channel, event_type, data)`` events in the caller's transaction.
+) -> None:
+    """Publish several ``(channel, event_type, data)`` or ``(channel, event_type, data,
+    key)`` events in the caller's transaction (in one of their own outside ``atomic()``).
 
-    The channels' row locks are taken in one fixed order (names sorted by code point)
-    before anything is appended, so two transactions publishing to the same channels in
-    opposite orders cannot deadlock. Returns the seqs in the order of ``events``; events
-    of one channel get consecutive seqs in that order. Every event is checked and encoded
-    before the database is touched: one bad event publishes none.
+    Events of one channel get consecutive seqs in the order given. Every event is checked
+    and encoded before the database is touched: one bad event publishes none.
     """
     require_installed()
     checked = _checked_events(events, encoder)
-    if not checked:
-        return []
-    counts = Counter(channel for channel, _, _ in checked)
-    names = sorted(counts)
+    if checked:
+        append(checked)
+
+
+def append(checked: Sequence[_Checked], *, internal: bool = False) -> list[PublishedEvent]:
+    """Append checked events in the caller's transaction (or one of their own), and have
+    them notified once committed. ``internal``: pgsse's own channels (close requests),
+    which ``capture_events()`` does not record."""
     alias = get_settings().DATABASE
-    with connections[alias].cursor() as cursor:
-        cursor.execute(log.RESERVE_SQL, {"names": names, "counts": [counts[n] for n in names]})
-        next_seq = {name: last - counts[name] + 1 for name, last in cursor.fetchall()}
-        seqs = []
-        rows = []
-        for channel, event_type, text in checked:
-            seqs.append(next_seq[channel])
-            next_seq[channel] += 1
-            rows.append({**log.append_params(channel, event_type, text), "seq": seqs[-1]})
-        cursor.executemany(log.APPEND_RESERVED_SQL, rows)
-    publish_counters.appended(len(rows))
-    if publish_observers:
-        published = [
-            PublishedEvent(channel, event_type, text, seq)
-            for (channel, event_type, text), seq in zip(checked, seqs, strict=True)
-        ]
-        _tell_observers(alias, published)
-    return seqs
+    connection = connections[alias]
+    # Manual transaction management (autocommit off outside atomic()): Django cannot tell
+    # us of the commit, so the transaction itself notifies.
+    manual = not connection.in_atomic_block and not connection.get_autocommit()
+    notify_inside = get_settings().NOTIFY == "in_transaction" or manual
+    if connection.in_atomic_block or manual:
+        published = _stage(connection, checked, notify_inside)
+    elif len(checked) == 1:
+        published = _append_at_once(connection, checked[0], notify_inside)
+    else:
+        with transaction.atomic(using=alias):
+            published = _stage(connection, checked, notify_inside)
+    publish_counters.appended(len(published))
+    if publish_observers and not internal:
+        for observer in tuple(publish_observers):
+            observer(alias, published)
+    return published
+
+
+def _append_at_once(
+    connection: BaseDatabaseWrapper, event: _Checked, notify_inside: bool
+) -> list[PublishedEvent]:
+    """Autocommit: the event is sequenced by its own one-statement transaction."""
+    channel, event_type, text, key = event
+    params = {"channel": channel, "type": event_type, "data": text, "key": key}
+    with connection.cursor() as cursor:
+        if notify_inside:
+            params["pg_channel"] = pg_channel_name(channel)
+            params["tail"] = log.notify_tail(channel, event_type, text)
+            cursor.execute(log.APPEND_NOTIFY_SQL, params)
+        else:
+            cursor.execute(log.APPEND_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise ChannelPurged(channel)
+    published = [PublishedEvent(channel, event_type, text, key, row[0], row[1])]
+    if not notify_inside:
+        _notify_after_commit(connection, published, stamp=row[2])
+    return published
+
+
+def _stage(
+    connection: BaseDatabaseWrapper, checked: Sequence[_Checked], notify_inside: bool
+) -> list[PublishedEvent]:
+    """In a transaction: stage the events; the commit trigger sequences them."""
+    channels = sorted({event[0] for event in checked})
+    with connection.cursor() as cursor:
+        if len(checked) == 1:
+            channel, event_type, text, key = checked[0]
+            params = {"channel": channel, "type": event_type, "data": text, "key": key}
+            cursor.execute(log.STAGE_SQL, params)
+            ids = [row[0] for row in cursor.fetchall()]
+            if not ids:
+                raise ChannelPurged(channel)
+        else:
+            cursor.execute(log.PURGED_SQL, (channels,))
+            purged = cursor.fetchone()
+            if purged is not None:
+                raise ChannelPurged(purged[0])
+            columns = [list(column) for column in zip(*checked, strict=True)]
+            names = ("channels", "types", "datas", "keys")
+            cursor.execute(log.STAGE_MANY_SQL, dict(zip(names, columns, strict=True)))
+            # Ids come from one sequence in row order: sorted, they follow the events.
+            ids = sorted(row[0] for row in cursor.fetchall())
+        if notify_inside:
+            wakes = [pg_channel_name(name) for name in channels]
+            cursor.execute(log.WAKE_SQL, (wakes, [log.wake_payload(name) for name in channels]))
+    published = [
+        PublishedEvent(channel, event_type, text, key, row_id, None)
+        for (channel, event_type, text, key), row_id in zip(checked, ids, strict=True)
+    ]
+    if not notify_inside:
+        _notify_after_commit(connection, published)
+    return published
+
+
+def _notify_after_commit(
+    connection: BaseDatabaseWrapper,
+    published: Sequence[PublishedEvent],
+    stamp: int | None = None,
+) -> None:
+    committed = [
+        Committed(
+            event.id,
+            event.channel,
+            pg_channel_name(event.channel),
+            log.notify_tail(event.channel, event.event_type, event.text),
+            event.seq,
+            stamp,
+        )
+        for event in published
+    ]
+    # Runs at once in autocommit, at commit inside atomic(), never if rolled back (with a
+    # savepoint too). robust: a failure here must not stop the application's callbacks.
+    connection.on_commit(functools.partial(get_notifier().send, committed), robust=True)
 
 
 async def apublish(
@@ -191,17 +284,18 @@ async def apublish(
     event_type: str,
     data: Any,
     *,
+    key: str | None = None,
     encoder: type[json.JSONEncoder] = DjangoJSONEncoder,
-) -> int:
+) -> None:
     """``publish()`` for async code; runs in the calling request's database thread."""
-    return await sync_to_async(publish)(channel, event_type, data, encoder=encoder)
+    await sync_to_async(publish)(channel, event_type, data, key=key, encoder=encoder)
 
 
 async def apublish_many(
-    events: Iterable[tuple[str, str, Any]],
+    events: Iterable[tuple[Any, ...]],
     *,
     encoder: type[json.JSONEncoder] = DjangoJSONEncoder,
-) -> list[int]:
+) -> None:
     """``publish_many()`` for async code; runs in the calling request's database thread."""
     # Materialise first: a generator must not be consumed in another thread.
-    return await sync_to_async(publish_many)(list(events), encoder=encoder)
+    await sync_to_async(publish_many)(list(events), encoder=encoder)

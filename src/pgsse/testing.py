@@ -49,11 +49,14 @@ class CapturedEvent:
     channel: str
     event_type: str
     data: Any
-    seq: int
+    #: Its seq in the channel, assigned when its transaction commits; None under
+    #: ``TestCase``, whose transaction never does (or if its channel was purged since).
+    seq: int | None
     text: str
 
     def __str__(self) -> str:
-        return f"{self.channel!r} #{self.seq} {self.event_type!r} {self.text}"
+        seq = "" if self.seq is None else f" #{self.seq}"
+        return f"{self.channel!r}{seq} {self.event_type!r} {self.text}"
 
 
 class _PendingCommit:
@@ -71,7 +74,18 @@ class _PendingCommit:
         self.recorded = False
 
     def __call__(self) -> None:
-        self.capture._record(self)
+        self.capture._record(self, committed=True)
+
+    def seqs(self) -> list[int | None]:
+        """The seqs the events got at commit (read back after a real commit)."""
+        known = [event.seq for event in self.events]
+        unknown = [event.id for event in self.events if event.seq is None]
+        if not unknown:
+            return known
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT id, seq FROM pgsse_event WHERE id = ANY(%s)", (unknown,))
+            found = dict(cursor.fetchall())
+        return [found.get(event.id) if event.seq is None else event.seq for event in self.events]
 
     def would_have_committed(self) -> bool:
         """Under ``TestCase``: still pending, and outside every block the test opened."""
@@ -115,15 +129,17 @@ class CapturedEvents:
         # Runs now in autocommit, at commit inside atomic(), never if rolled back.
         connection.on_commit(commit)
 
-    def _record(self, commit: _PendingCommit) -> None:
+    def _record(self, commit: _PendingCommit, *, committed: bool = False) -> None:
         with self._lock:
             if commit.recorded or not self._open:
                 return
             commit.recorded = True
+        seqs = commit.seqs() if committed else [event.seq for event in commit.events]
+        with self._lock:
             self._pending.remove(commit)
             self._events += [
-                CapturedEvent(e.channel, e.event_type, json.loads(e.text), e.seq, e.text)
-                for e in commit.events
+                CapturedEvent(e.channel, e.event_type, json.loads(e.text), seq, e.text)
+                for e, seq in zip(commit.events, seqs, strict=True)
             ]
 
     def _settle(self) -> None:

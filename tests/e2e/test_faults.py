@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -213,3 +216,62 @@ async def _wait_for_subscriptions(server: LiveServer, count: int, timeout: float
     while (held := server.on_hub(lambda hub: hub.stats().subscriptions)) < count:
         assert time.monotonic() < deadline, f"{held} subscriptions, expected {count}"
         await asyncio.sleep(0.01)  # polling the server's counters: there is nothing to await
+
+
+#: A publisher that dies right after its transaction commits and before its notifier
+#: hears of it: its own on_commit callback, registered first, kills the process.
+_DIE_AFTER_COMMIT = """
+import os, signal, sys
+import django
+django.setup()
+from django.db import transaction
+import pgsse
+with transaction.atomic():
+    transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))
+    pgsse.publish(sys.argv[1], "e", {"n": 1})
+    pgsse.publish(sys.argv[1], "e", {"n": 2})
+"""
+
+
+async def test_a_publisher_killed_between_commit_and_notify_loses_nothing(
+    pg: Postgres, stream_server: LiveServer
+) -> None:
+    """Nothing was notified; the sweep delivers both events within ``SWEEP_INTERVAL``."""
+    from pgsse.channels import pg_channel_name
+    from tests.processes import PYTHONPATH, REPOSITORY
+
+    channel = "crash:after-commit"
+    reader = LightReader(stream_server.url, f"/events/{channel}/").start()
+    listener = await psycopg.AsyncConnection.connect(pg.url, autocommit=True)
+    try:
+        name = psycopg.sql.Identifier(pg_channel_name(channel))
+        await listener.execute(psycopg.sql.SQL("LISTEN {}").format(name))
+        await asyncio.wait_for(reader.live.wait(), 30)
+        env = {
+            **os.environ,
+            "DATABASE_URL": pg.url,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONPATH": PYTHONPATH,
+        }
+        died = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", _DIE_AFTER_COMMIT, channel],
+            cwd=REPOSITORY,
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+        assert died.returncode == -9, died.stderr.decode()[-2000:]
+        assert await sync_to_async(committed)(channel) == [{"n": 1}, {"n": 2}]
+        started = time.monotonic()
+        await reader.wait_for(lambda r: r.count == 2, timeout=30)
+        waited = time.monotonic() - started
+        assert reader.payloads() == [{"n": 1}, {"n": 2}]
+        # Delivered by the sweep: no notification was ever sent for them.
+        assert [n async for n in listener.notifies(timeout=0.2)] == []
+        sweep = stream_server.on_hub(lambda hub: hub.settings.SWEEP_INTERVAL)
+        # The documented bound (one sweep), with room for a loaded machine.
+        assert waited < sweep + 5, f"delivered after {waited:.1f} s"
+    finally:
+        await listener.close()
+        await reader.stop()

@@ -22,10 +22,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def pgsse_connections(pg: Postgres) -> list[str]:
-    """application_name of this process's pgsse connections, as PostgreSQL sees them."""
+    """application_name of this process's hub connections, as PostgreSQL sees them (not
+    the notifier's: it belongs to publishing, and comes and goes with it)."""
     with psycopg.connect(pg.url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s",
+            "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s"
+            " AND application_name NOT LIKE 'pgsse-notifier %%'",
             (f"pgsse-% %:{os.getpid()}",),
         ).fetchall()
     return sorted(name for (name,) in rows)

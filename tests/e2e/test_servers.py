@@ -98,9 +98,9 @@ async def open_raw(
         yield RawStream(response, time.monotonic() - started)
 
 
-def _publish(channel: str, event_type: str, data: Any) -> int:
+def _publish(channel: str, event_type: str, data: Any) -> None:
     try:
-        return pgsse.publish(channel, event_type, data)
+        pgsse.publish(channel, event_type, data)
     finally:
         connections.close_all()  # the test database is dropped at the end of the session
 
