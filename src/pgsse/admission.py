@@ -15,6 +15,7 @@ import logging
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pgsse.conf import PgsseSettings
@@ -53,7 +54,8 @@ class Place:
 class Admission:
     """Counts of open streams, in all and per client (``user:<pk>``; "" is anonymous)."""
 
-    def __init__(self, settings: PgsseSettings, counters: Counters) -> None:
+    def __init__(self, settings: Callable[[], PgsseSettings], counters: Counters) -> None:
+        #: Read at each admission: ``override_settings`` in a test applies at once.
         self._settings = settings
         self._counters = counters
         self.open = 0
@@ -66,7 +68,7 @@ class Admission:
             return self._admit(client)
 
     def _admit(self, client: str) -> Place | Refusal:
-        settings = self._settings
+        settings = self._settings()
         base = max(1, round(settings.RETRY_MS / 1000))
         if settings.MAX_STREAMS is not None and self.open >= settings.MAX_STREAMS:
             return self._refuse(

@@ -14,9 +14,11 @@ What it does:
   with bare ASGI messages, once Django's handler (and its per-request thread) has
   finished. See :mod:`pgsse.takeover`. Other requests pass through untouched.
 - **Lifespan.** Django's ASGI handler refuses the lifespan protocol; wrapped, the
-  application answers it: the hub starts with the worker (instead of on the first stream)
-  and, at shutdown, ends every stream and closes its connections. Streams are ended
-  earlier than lifespan shutdown, when SIGTERM arrives (see :mod:`pgsse.shutdown`).
+  application answers it, and owns the worker's hub: it opens it at startup and, at
+  shutdown, closes it (every stream ended, every connection closed). Streams are ended
+  earlier than lifespan shutdown, when SIGTERM arrives (see :mod:`pgsse.shutdown`). Under
+  a server that sends no lifespan events (daphne), the first stream request opens a hub
+  owned by the event loop instead (see :func:`pgsse.hub.get_hub`).
 - **Start-up housekeeping.** After start-up, the objects the application created while
   loading (modules, URLconf, settings) are frozen out of the garbage collector's sight
   (``gc.freeze()``): full collections then walk only what requests create, which keeps
@@ -27,6 +29,7 @@ Without the wrapper, ``StreamView`` still works: each stream then holds a thread
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections.abc import Awaitable, Callable
@@ -36,7 +39,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http.response import HttpResponseBase
 
 from pgsse.conf import get_settings
-from pgsse.hub import Hub, close_hub, current_hub, get_hub
+from pgsse.hub import Hub, current_hub, get_hub
 from pgsse.request_phase import RequestPhase, send_response
 from pgsse.routes import StreamRoutes
 from pgsse.takeover import (
@@ -89,6 +92,7 @@ class _Wrapper:
         self._app = app
         self._phase: RequestPhase | None = None
         self._routes = StreamRoutes()
+        self._hub: Hub | None = None
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One serving path: whichever way a stream request is answered, its stream is
@@ -204,7 +208,26 @@ class _Wrapper:
         return status
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
-        await _lifespan(receive, send)
+        """The worker's hub, opened at startup and closed at shutdown: its owner is this.
+        It is kept once closed, so that a request arriving after it is refused (503)
+        rather than opening another."""
+        async with contextlib.AsyncExitStack() as owned:
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    try:
+                        self._hub = await owned.enter_async_context(Hub.from_django())
+                    except Exception as exc:
+                        logger.exception("pgsse could not start")
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
+                    if get_settings().GC_FREEZE:
+                        gc.freeze()  # what loading the project made lives as long as the process
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await owned.aclose()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
 
 
 def _hub_or_none() -> Hub | None:
@@ -256,22 +279,3 @@ async def _send_plain(send: Send, status: int, message: str, headers: dict[str, 
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            try:
-                get_hub()
-            except Exception as exc:
-                logger.exception("pgsse could not start")
-                await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                return
-            if get_settings().GC_FREEZE:
-                gc.freeze()  # what loading the project created lives as long as the process
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await close_hub()
-            await send({"type": "lifespan.shutdown.complete"})
-            return

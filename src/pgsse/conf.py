@@ -20,7 +20,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-__all__ = ["InvalidSettings", "PgsseSettings", "get_settings", "require_installed"]
+__all__ = [
+    "InvalidSettings",
+    "PgsseSettings",
+    "get_settings",
+    "require_installed",
+    "retention_problem",
+]
 
 #: Settings that were renamed: the old key's error names the new one.
 _RENAMED = {"MAX_BUFFERED_EVENTS": "MAX_BUFFERED_BYTES (a size in bytes)"}
@@ -216,9 +222,40 @@ def _token(value: object) -> str | None:
     return f"None or a secret of at least {MIN_TOKEN_LENGTH} characters (from the environment)"
 
 
-def _retention(value: object) -> str | None:
-    from pgsse.retention import retention_problem
+def retention_problem(config: object) -> str | None:
+    """What ``PGSSE["RETENTION"]`` should be, if ``config`` is not that; None if it is."""
+    shape = (
+        "a dict of channel-name prefixes to rules such as"
+        " {'max_age': 3600, 'max_events': 1000, 'lossy': False}"
+    )
+    if not isinstance(config, Mapping):
+        return shape
+    for prefix, rule in config.items():
+        if not isinstance(prefix, str):
+            return f"{shape} (prefix {prefix!r} is not a string)"
+        if not isinstance(rule, Mapping):
+            return f"{shape} (the rule for {prefix!r} is not a dict)"
+        unknown = set(rule) - {"max_age", "max_events", "lossy"}
+        if unknown:
+            return f"{shape} (the rule for {prefix!r} has unknown keys {sorted(unknown)})"
+        for key, integer in (("max_age", False), ("max_events", True)):
+            value = rule.get(key)
+            if value is None:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int if integer else int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                kind = "an integer" if integer else "a number of seconds"
+                return f"{shape} ({prefix!r}: {key} must be {kind} > 0 or None, not {value!r})"
+        if not isinstance(rule.get("lossy", False), bool):
+            return f"{shape} ({prefix!r}: lossy must be True or False)"
+    return None
 
+
+def _retention(value: object) -> str | None:
     return retention_problem(value)
 
 

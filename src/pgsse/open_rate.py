@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 
 from pgsse.admission import Refusal
 from pgsse.conf import PgsseSettings
@@ -32,9 +33,9 @@ _REMEMBERED = 50_000
 class OpenRate:
     """Token buckets of stream opens, keyed by user (``user:<pk>``) and address."""
 
-    def __init__(self, settings: PgsseSettings, counters: Counters) -> None:
-        self._per_user = settings.OPENS_PER_MINUTE_PER_USER
-        self._per_address = settings.OPENS_PER_MINUTE_PER_ADDRESS
+    def __init__(self, settings: Callable[[], PgsseSettings], counters: Counters) -> None:
+        #: Read at each open: ``override_settings`` in a test applies at once.
+        self._settings = settings
         self._counters = counters
         #: key -> (tokens left, monotonic time they were counted)
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -42,15 +43,17 @@ class OpenRate:
 
     def refuse_address(self, address: str) -> Refusal | None:
         """Count one open from ``address``; why it is refused, if it is."""
-        if not address or self._per_address is None:
+        per_minute = self._settings().OPENS_PER_MINUTE_PER_ADDRESS
+        if not address or per_minute is None:
             return None
-        return self._take("address " + address, self._per_address, "address_rate")
+        return self._take("address " + address, per_minute, "address_rate")
 
     def refuse_user(self, client: str) -> Refusal | None:
         """Count one open by ``client`` (``user:<pk>``; "" is anonymous, not counted)."""
-        if not client or self._per_user is None:
+        per_minute = self._settings().OPENS_PER_MINUTE_PER_USER
+        if not client or per_minute is None:
             return None
-        return self._take(client, self._per_user, "user_rate")
+        return self._take(client, per_minute, "user_rate")
 
     def _take(self, key: str, per_minute: int, reason: str) -> Refusal | None:
         rate = per_minute / 60.0

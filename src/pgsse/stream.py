@@ -132,6 +132,7 @@ class Stream:
         request's database connections there).
         """
         hub = self.hub
+        clock = hub.clock
         # Watched by the hub's clock from before the first byte: every write below may
         # time out, the first comment and the last retry: included.
         self.subscription = subscription = hub.track(self.channels, self.client)
@@ -146,11 +147,11 @@ class Stream:
             # instead of loop.time(), attributes set inline.
             while (chunk := await self._next(self)) is not None:
                 subscription.in_flight = len(chunk)
-                subscription.writing_since = hub.now
+                subscription.writing_since = clock.now
                 yield chunk
                 subscription.writing_since = 0.0
                 subscription.in_flight = 0
-                subscription.last_write = hub.now
+                subscription.last_write = clock.now
         finally:
             self.end_reason = subscription.end_reason
             hub.unsubscribe(subscription)

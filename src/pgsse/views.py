@@ -40,10 +40,11 @@ from django.http.response import HttpResponseBase
 from django.utils.module_loading import import_string
 from django.views import View
 
+from pgsse import log
 from pgsse.admission import Refusal
 from pgsse.authorization import allow_authenticated
 from pgsse.channels import InvalidChannel, validate_channel
-from pgsse.closing import user_key
+from pgsse.closing import CONTROL_CHANNEL, user_key
 from pgsse.conf import get_settings
 from pgsse.hub import Hub, get_hub
 from pgsse.position import canonical_channels
@@ -152,7 +153,7 @@ class StreamView(View):
             logger.error("stream refused: %s", exc)
             return self.error_response(request, 500, str(exc), {})
         rechecking = takeover is not None and takeover.rechecking
-        close_position = hub.close_position()
+        close_position = _close_position(hub)
         try:
             if not rechecking:
                 self._count_open(hub, request, takeover)
@@ -264,6 +265,18 @@ class StreamView(View):
 
 async def _running_hub() -> Hub:
     return get_hub()
+
+
+def _close_position(hub: Hub) -> int:
+    """Where close requests stand, noted before the stream is authorized: a request that
+    commits after this point still ends it (see pgsse.close_requests). Read from the log
+    when the hub does not know yet (it has just started): taking the oldest position
+    instead would end the stream for any old request naming its user."""
+    position = hub.close_position()
+    if position is None:
+        heads = log.read_heads_sync([CONTROL_CHANNEL], get_settings().DATABASE)
+        position = heads[CONTROL_CHANNEL].last_seq
+    return position
 
 
 def _call(hook: Callable[..., Any], *args: Any) -> Any:

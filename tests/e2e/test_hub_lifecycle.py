@@ -1,16 +1,20 @@
 """A hub's connections against a real PostgreSQL: who opens them, who gives them back.
 
-A hub is closed by whoever started it (the ASGI wrapper's lifespan, a test fixture). One
-whose event loop simply ends (``asyncio.run()`` returning) still gives its connections
-back, and the registry keeps no hub of a finished loop. Every connection pgsse opens says
-what it is in ``application_name``.
+A hub is opened and closed by its owner (the ASGI wrapper's lifespan, a test), with
+``async with``; without one (a server that sends no lifespan events), the first request
+opens a hub owned by the event loop, closed when the loop ends. Either way every
+connection is given back and nothing keeps the hub once its owner is gone. Every
+connection pgsse opens says what it is in ``application_name``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
+import time
+import weakref
 
 import psycopg
 import pytest
@@ -33,58 +37,76 @@ def pgsse_connections(pg: Postgres) -> list[str]:
     return sorted(name for (name,) in rows)
 
 
-def wait_for_connections(pg: Postgres, expected: int) -> list[str]:
-    """PostgreSQL notices a closed connection a moment after the client closes it."""
+def wait_for_connections(pg: Postgres, expected: list[str], timeout: float = 60) -> list[str]:
+    """PostgreSQL notices a closed connection a moment after the client closes it (later
+    on a loaded machine): wait until it shows ``expected``, or the deadline."""
+    deadline = time.monotonic() + timeout
     seen = pgsse_connections(pg)
-    for _ in range(100):
-        if len(seen) == expected:
-            break
-        threading.Event().wait(0.05)
+    while seen != expected and time.monotonic() < deadline:
+        threading.Event().wait(0.05)  # polling PostgreSQL's view: there is nothing to await
         seen = pgsse_connections(pg)
     return seen
 
 
-async def _stream_once(loops: list[asyncio.AbstractEventLoop] | None = None) -> None:
-    hub = hubs.get_hub()
+async def _stream_once(hub: hubs.Hub) -> None:
     subscription = hub.track(("room:lifecycle",))
     await hub.subscribe(subscription)
     hub.unsubscribe(subscription)
-    if loops is not None:
-        loops.append(asyncio.get_running_loop())
 
 
-def test_hubs_of_finished_loops_leave_no_connection_and_no_registry_entry(
-    pg: Postgres,
-) -> None:
+async def _owned_by_the_caller(held: list[weakref.ref[hubs.Hub]]) -> None:
+    async with hubs.Hub.from_django() as hub:
+        assert hubs.current_hub() is hub
+        await _stream_once(hub)
+    held.append(weakref.ref(hub))
+
+
+async def _owned_by_the_loop(held: list[weakref.ref[hubs.Hub]]) -> None:
+    """What a server without lifespan events gets: a hub opened by the first request."""
+    hub = hubs.get_hub()
+    assert hubs.get_hub() is hub
+    await _stream_once(hub)
+    held.append(weakref.ref(hub))
+
+
+def test_every_hub_closes_its_connections_and_is_let_go_with_its_owner(pg: Postgres) -> None:
     before = pgsse_connections(pg)  # hubs of other tests' servers may be running
-    loops: list[asyncio.AbstractEventLoop] = []
+    held: list[weakref.ref[hubs.Hub]] = []
 
-    def five_runs() -> None:
-        for _ in range(5):
-            asyncio.run(_stream_once(loops))
+    def runs() -> None:
+        for _ in range(3):
+            asyncio.run(_owned_by_the_caller(held))
+            asyncio.run(_owned_by_the_loop(held))
 
     # In a thread of its own: the test's own loop (pytest-asyncio) is not involved.
-    runner = threading.Thread(target=five_runs)
+    runner = threading.Thread(target=runs)
     runner.start()
-    runner.join(60)
+    runner.join(120)
     assert not runner.is_alive()
-    assert len(loops) == 5
-    assert not set(loops) & set(hubs._hubs)
-    assert wait_for_connections(pg, len(before)) == before
+    assert len(held) == 6
+    gc.collect()
+    assert [ref() for ref in held] == [None] * 6  # nothing, no registry, holds them
+    assert wait_for_connections(pg, before) == before
 
 
 async def test_each_connection_says_what_it_is(pg: Postgres) -> None:
-    await _stream_once()
-    hub = hubs.current_hub()
-    assert hub is not None
-    try:
+    async with hubs.Hub.from_django() as hub:
+        await _stream_once(hub)
         names = pgsse_connections(pg)
         host_and_pid = f"{os.uname().nodename}:{os.getpid()}"
         # One listener; one or two log readers (the pool grows to two under concurrent reads).
         assert names.count(f"pgsse-listener {host_and_pid}") == 1, names
         assert 1 <= names.count(f"pgsse-reader {host_and_pid}") <= 2, names
         assert len(names) <= 3, names
-    finally:
-        await hubs.close_hub()
-    assert hubs.current_hub() is None
-    assert await asyncio.to_thread(wait_for_connections, pg, 0) == []
+    assert hub.closed
+    assert await asyncio.to_thread(wait_for_connections, pg, []) == []
+
+
+async def test_a_closed_hub_refuses_streams_and_is_not_replaced() -> None:
+    async with hubs.Hub.from_django() as hub:
+        pass
+    assert hubs.get_hub() is hub  # its owner closed it: no request opens another
+    subscription = hub.track(("room:lifecycle",))
+    with pytest.raises(hubs.SubscribeTimeout):
+        await hub.subscribe(subscription)
+    hub.unsubscribe(subscription)
