@@ -56,8 +56,13 @@ class FakeLog:
     async def close(self) -> None:
         pass
 
+    #: Channels whose reads wait until their event is set (a slow read, injected).
+    held: dict[str, asyncio.Event] = field(default_factory=dict)
+
     async def events_after(self, channel: str, after: int, upto: int) -> list[LoggedEvent]:
         self.reads += 1
+        if channel in self.held:
+            await self.held[channel].wait()
         if self.failing:
             raise ConnectionError("the log is unreachable")
         rows = sorted(seq for seq in self.events.get(channel, {}) if after < seq <= upto)
@@ -429,3 +434,102 @@ async def test_each_500_streams_opened_are_frozen_at_once_not_on_the_clock(
         for subscription in opened:
             rig.hub.unsubscribe(subscription)
         gc.unfreeze()  # what this test froze goes back to the collector
+
+
+def close_request(rig: Rig, client: str) -> int:
+    """A close request committed to the fake log (not notified)."""
+    return rig.log.append(CONTROL_CHANNEL, {"client": client, "channel": None}, "close")
+
+
+async def test_a_removal_missed_during_an_outage_is_applied_before_the_messages_after_it(
+    rig: Rig,
+) -> None:
+    """A member is removed (a close request) and messages posted while the listener is
+    away; on its return the close request's read is slow. The messages must not reach the
+    removed member: catch-ups apply pgsse:control first, in log order."""
+    ada, _ = await rig.subscribe_ready(("room:a",), client="user:1")
+    bob, _ = await rig.subscribe_ready(("room:a",), client="user:2")
+    rig.listener.lose()
+    close_request(rig, "user:1")
+    for n in range(3):
+        rig.log.append("room:a", n)
+    rig.log.held[CONTROL_CHANNEL] = asyncio.Event()  # the control channel reads slowly
+    rig.listener.listen()
+    await until(lambda: rig.hub.stats().catch_ups >= 2)
+    await settle(20)
+    assert payloads(ada) == []  # nothing before the request is applied
+    assert payloads(bob) == []
+    rig.log.held.pop(CONTROL_CHANNEL).set()
+    await until(lambda: len(bob.pending) == 3)
+    assert ada.end_reason == EndReason.CLOSED_ON_PURPOSE
+    assert payloads(ada) == []
+    assert payloads(bob) == [0, 1, 2]
+    for subscription in (ada, bob):
+        rig.hub.unsubscribe(subscription)
+
+
+async def test_after_an_outage_no_live_event_passes_a_close_request_not_yet_applied(
+    rig: Rig,
+) -> None:
+    ada, _ = await rig.subscribe_ready(("room:a",), client="user:1")
+    rig.listener.lose()
+    close_request(rig, "user:1")  # while the listener was away: never notified
+    rig.log.held[CONTROL_CHANNEL] = asyncio.Event()
+    rig.listener.listen()
+    seq = rig.log.append("room:a", "posted after the removal")
+    rig.listener.notify("room:a", rig.inline("room:a", seq))  # arrives before the refresh
+    await settle(20)
+    assert payloads(ada) == []
+    rig.log.held.pop(CONTROL_CHANNEL).set()
+    await until(lambda: ada.end_reason is not None)
+    await settle(20)
+    assert ada.end_reason == EndReason.CLOSED_ON_PURPOSE
+    assert payloads(ada) == []
+    rig.hub.unsubscribe(ada)
+
+
+async def test_after_a_restart_old_close_requests_end_no_stream_authorized_since(
+    rig: Rig,
+) -> None:
+    """A starting hub does not know where pgsse:control stands: the view reads it from the
+    log, and the requests the hub remembers from before do not end the stream."""
+    for _ in range(3):
+        close_request(rig, "user:1")  # long before this process started
+    assert rig.hub.close_position() is None
+    position = rig.log.heads_[CONTROL_CHANNEL].last_seq  # what the view reads then
+    waiting = asyncio.ensure_future(join(rig.hub, ("room:a",), "user:1", position))
+    await settle()
+    rig.listener.listen()
+    stream, _ = await asyncio.wait_for(waiting, 1)
+    assert stream.end_reason is None
+    assert rig.hub.close_position() == 3
+    rig.hub.unsubscribe(stream)
+
+
+@pytest.mark.settings(SUBSCRIBE_TIMEOUT=60.0)
+async def test_shutdown_ends_the_streams_waiting_to_join_at_once(rig: Rig) -> None:
+    subscription = rig.hub.track(("room:a",))
+    waiting = asyncio.ensure_future(rig.hub.subscribe(subscription))  # never LISTENed
+    await settle()
+    assert not waiting.done()
+    rig.hub.end_streams()
+    with pytest.raises(SubscribeTimeout):
+        await asyncio.wait_for(waiting, 2)  # not SUBSCRIBE_TIMEOUT's 60 s
+    assert subscription.end_reason == EndReason.SHUTDOWN
+    rig.hub.unsubscribe(subscription)
+    assert rig.hub.stats().subscriptions == 0
+
+
+async def test_one_event_larger_than_the_buffer_does_not_end_an_idle_stream(rig: Rig) -> None:
+    subscription, _ = await rig.subscribe_ready(("room:big",))
+    big = "x" * 6000  # MAX_BUFFERED_BYTES is 4096 here
+    seq = rig.log.append("room:big", big)
+    rig.listener.notify("room:big", rig.inline("room:big", seq))
+    assert subscription.end_reason is None
+    assert payloads(subscription) == [big]
+    # Falling behind is still bounded: a second one queued behind the first ends it.
+    for _ in range(2):
+        seq = rig.log.append("room:big", big)
+        rig.listener.notify("room:big", rig.inline("room:big", seq))
+    assert subscription.end_reason == EndReason.SLOW_CONSUMER
+    rig.hub.unsubscribe(subscription)

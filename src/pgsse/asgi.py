@@ -134,11 +134,11 @@ class _Wrapper:
             await _send_plain(send, 413, str(body), {})
             return False
         phase = self._request_phase(hub)
+        # Left in the scope if this is cancelled: the request phase, still running in its
+        # thread, finds it and hands its stream over (to be discarded).
         scope[Takeover.SCOPE_KEY] = takeover
-        try:
-            answer = await phase.respond(scope, body)
-        finally:
-            del scope[Takeover.SCOPE_KEY]  # no reference cycle left for the collector
+        answer = await phase.respond(scope, body)
+        del scope[Takeover.SCOPE_KEY]  # no reference cycle left for the collector
         if not isinstance(answer, HttpResponseBase):  # the start of the view's stream
             await send(answer)
             return True

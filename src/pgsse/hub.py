@@ -119,11 +119,15 @@ class Hub:
         self._closed = False
 
     @classmethod
-    def from_django(cls) -> Hub:
-        """A hub on ``PGSSE["DATABASE"]``, with the project's settings (not open yet)."""
+    def from_django(cls, conninfo: dict[str, Any] | None = None) -> Hub:
+        """A hub on ``PGSSE["DATABASE"]``, with the project's settings (not open yet).
+
+        ``conninfo``: psycopg's connection parameters, if not those of the ``DATABASES``
+        entry (another route to the same database)."""
         require_installed()
         settings = get_settings()
-        conninfo = connection_kwargs(connections[settings.DATABASE].settings_dict)
+        if conninfo is None:
+            conninfo = connection_kwargs(connections[settings.DATABASE].settings_dict)
         counters = Counters()
 
         def make_listener(

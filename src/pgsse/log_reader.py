@@ -29,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
+import socket
 import time
 import weakref
 from collections import OrderedDict
@@ -36,6 +38,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -88,7 +91,7 @@ class LogReader:
             min_size=1,
             max_size=2,
             open=False,
-            check=AsyncConnectionPool.check_connection,
+            check=self._check,
             configure=self._track,
             timeout=settings.SUBSCRIBE_TIMEOUT,
             name="pgsse-reader",
@@ -209,15 +212,30 @@ class LogReader:
         return dataclasses.replace(event, type="", data="", redacted=True)
 
     async def _within_timeout(self, work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
-        """``work(conn)`` on a pooled connection, given up after ``READ_TIMEOUT``: the
-        connection is then closed (the pool replaces it), whatever state it is in."""
+        """``work(conn)`` on a pooled connection, given up after ``READ_TIMEOUT``.
+
+        Not by cancelling the query: psycopg then asks the server to cancel it and waits
+        for the answer, which a silent network never brings. The connection's socket is
+        shut down instead: the query fails at once and the pool replaces the connection.
+        """
         async with self._pool.connection() as conn:
-            try:
-                async with asyncio.timeout(self._timeout):
-                    return await work(conn)
-            except TimeoutError:
-                await conn.close()
-                raise
+            return await self._bounded(conn, work(conn))
+
+    async def _bounded(self, conn: AsyncConnection[Any], work: Awaitable[T]) -> T:
+        task = asyncio.ensure_future(work)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self._timeout)
+        finally:
+            if not task.done():
+                _shut(conn)  # timed out, or the caller was cancelled: nothing waits
+                await asyncio.gather(task, return_exceptions=True)
+        if not done:
+            raise TimeoutError(f"a read of the log took more than {self._timeout:g} s")
+        return task.result()
+
+    async def _check(self, conn: AsyncConnection[Any]) -> None:
+        """The pool's check of a connection it hands out, bounded like any read."""
+        await self._bounded(conn, AsyncConnectionPool.check_connection(conn))
 
     def _finish(self, key: tuple[str, int], task: asyncio.Task[_Read]) -> None:
         if self._running.get(key) is task:
@@ -263,6 +281,20 @@ class LogReader:
             return float(row[0]) if row is not None else 0.0
 
         return await self._within_timeout(read)
+
+
+def _shut(conn: AsyncConnection[Any]) -> None:
+    """Shut ``conn``'s socket down: whatever waits on it wakes up to an error."""
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+    except (OSError, psycopg.Error):
+        return  # closed already
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def _with_statement_timeout(options: object, seconds: float) -> str:

@@ -5,8 +5,8 @@ batch at a time: a batch is read only once the previous one has been written, so
 that does not read holds one batch, not the backlog. Every frame carries the client's whole
 position, exact even if the connection drops half-way.
 
-One open replays at most ``MAX_REPLAY_BYTES``: past it, the replay stops after the batch
-that crossed it and the stream ends (its reconnect continues from the last id sent), so
+One open replays at most ``MAX_REPLAY_BYTES`` (and the event that crosses it): the replay
+then stops and the stream ends (its reconnect continues from the last id sent), so
 that a client reopening from far behind again and again cannot make the server send the
 log over and over at full speed (opens are rate-limited too, see :mod:`pgsse.open_rate`).
 """
@@ -119,7 +119,6 @@ class Replay:
             if self._after < upto:
                 batch = await self._reader.events_after(channel, self._after, upto)
                 if continues(batch, self._after):
-                    self._after = batch[-1].seq
                     return self._frames(batch)
                 if not rule_for(channel).lossy:
                     raise InvalidPosition("expired", "the event log no longer holds this position")
@@ -130,14 +129,22 @@ class Replay:
         return None
 
     def _frames(self, batch: Sequence[LoggedEvent]) -> bytes:
-        chunk = b"".join([self._frame(event) for event in batch])
-        self.events += len(batch)
-        if self._budget is not None:
-            self._budget -= len(chunk)
-            if self._budget <= 0:
-                self.over_budget = True
-                self._index = len(self._channels)  # this batch is the last
-        return chunk
+        """The frames of ``batch``, as far as the budget goes (one event at least)."""
+        if self._budget is None:
+            frames = [self._frame(event) for event in batch]
+        else:
+            frames = []
+            for event in batch:
+                frame = self._frame(event)
+                frames.append(frame)
+                self._budget -= len(frame)
+                if self._budget <= 0:
+                    self.over_budget = True
+                    self._index = len(self._channels)  # nothing more this time
+                    break
+        self._after = batch[len(frames) - 1].seq
+        self.events += len(frames)
+        return b"".join(frames)
 
 
 def _framer(channels: tuple[str, ...], position: dict[str, int]) -> Callable[[LoggedEvent], bytes]:

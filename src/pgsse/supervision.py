@@ -29,8 +29,14 @@ RESTART_MAX_DELAY = 30.0
 class Supervisor:
     """Owns the hub's tasks."""
 
-    def __init__(self, counters: Counters) -> None:
+    def __init__(
+        self,
+        counters: Counters,
+        restart_delays: tuple[float, float] = (RESTART_MIN_DELAY, RESTART_MAX_DELAY),
+    ) -> None:
         self._counters = counters
+        #: Seconds before a failed duty starts again: the first time, and at most.
+        self._first_delay, self._last_delay = restart_delays
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
 
@@ -58,7 +64,7 @@ class Supervisor:
 
     async def _keep(self, name: str, duty: Callable[[], Awaitable[None]]) -> None:
         loop = asyncio.get_running_loop()
-        delay = RESTART_MIN_DELAY
+        delay = self._first_delay
         while True:
             started = loop.time()
             try:
@@ -70,7 +76,7 @@ class Supervisor:
             else:
                 logger.error("the hub's %s stopped; it starts again in %.1f s", name, delay)
             self._counters.failures += 1
-            if loop.time() - started > RESTART_MAX_DELAY:
-                delay = RESTART_MIN_DELAY  # it ran well for a while: not a tight loop
+            if loop.time() - started > self._last_delay:
+                delay = self._first_delay  # it ran well for a while: not a tight loop
             await asyncio.sleep(delay)
-            delay = min(delay * 2, RESTART_MAX_DELAY)
+            delay = min(delay * 2, self._last_delay)

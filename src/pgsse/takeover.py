@@ -74,7 +74,7 @@ class Takeover:
     def __init__(
         self, scope: Scope, hub: Hub | None, redispatch: Redispatch, *, rechecking: bool = False
     ) -> None:
-        self._scope = scope
+        self._scope: Scope | None = scope
         self._redispatch = redispatch
         #: The running loop's hub (None if it could not start: the view says why).
         self.hub = hub
@@ -113,6 +113,7 @@ class Takeover:
         with self._lock:
             self._abandoned = True
             stream, self._stream = self._stream, None
+        self._scope = None  # the scope may still hold this: no cycle left behind
         if stream is not None:
             stream.discard()
 
@@ -131,6 +132,8 @@ class Takeover:
     async def recheck(self) -> bool:
         """Run the stream's request phase again (middleware, hooks, with the request's
         cookies and headers as they were): True if the stream may go on."""
+        if self._scope is None:
+            return False  # the request is over
         scope = {key: value for key, value in self._scope.items() if key != self.SCOPE_KEY}
         recheck = Takeover(scope, self.hub, self._redispatch, rechecking=True)
         scope[self.SCOPE_KEY] = recheck

@@ -34,7 +34,6 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
-from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.module_loading import import_string
@@ -48,6 +47,7 @@ from pgsse.closing import CONTROL_CHANNEL, user_key
 from pgsse.conf import get_settings
 from pgsse.hub import Hub, get_hub
 from pgsse.position import canonical_channels
+from pgsse.request_phase import close_connections
 from pgsse.stream import Stream
 from pgsse.takeover import TAKEOVER_HEADER, Takeover
 from pgsse.transport import drop_connection
@@ -311,7 +311,7 @@ async def _close_connections() -> None:
     # Connections opened by the hooks, or by middleware after the view (a session saved on
     # every request): Django keeps them per thread, so they are closed in the request's own
     # thread (thread-sensitive), before the first byte: an open stream never holds one.
-    await sync_to_async(connections.close_all)()
+    await sync_to_async(close_connections)()
 
 
 async def _connections_closed() -> AsyncIterator[bytes]:
