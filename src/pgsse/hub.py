@@ -24,6 +24,7 @@ such owner: the first request that needs a hub opens one owned by the event loop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import threading
@@ -117,6 +118,7 @@ class Hub:
         self._opened = False
         self._ending = False
         self._closed = False
+        self._drained: asyncio.Future[None] | None = None
 
     @classmethod
     def from_django(cls, conninfo: dict[str, Any] | None = None) -> Hub:
@@ -193,6 +195,16 @@ class Hub:
         except BaseException:
             await self.close()
             raise
+
+    async def streams_ended(self, timeout: float) -> None:
+        """Return once no stream holds the hub any more (each has written its last frame
+        and let go), or after ``timeout`` seconds."""
+        if not self._subscriptions:
+            return
+        self._drained = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._drained
 
     def end_streams(self) -> None:
         """Refuse new streams and end every open one with a ``retry:`` hint, those waiting
@@ -360,6 +372,9 @@ class Hub:
             return
         subscription.finished = True
         self._subscriptions.discard(subscription)
+        drained = self._drained
+        if drained is not None and not self._subscriptions and not drained.done():
+            drained.set_result(None)
         reason = subscription.end_reason or EndReason.CLIENT_LEFT
         self.counters.streams_closed[reason] += 1
         if subscription.joined:
