@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import fanout, peer_tables, storm, throughput
+from bench import fanout, listeners, peer_tables, storm, throughput
 from bench.chat_users import create_readers
 from bench.database import BenchDatabase
 from bench.fanout import FanoutResult
@@ -55,6 +55,8 @@ class Scale:
     elsewhere_seconds: float
     publish_rounds: int
     publishers: tuple[int, ...] = (1, 8, 32)
+    #: Listening workers (one LISTEN connection each) in the many-workers phase.
+    listeners: tuple[int, ...] = listeners.COUNTS
     #: Only the fan-out rounds (no naive server, no publish throughput).
     fanout_only: bool = False
     #: Run the pgsse servers with Python's cyclic garbage collector disabled (a diagnosis).
@@ -76,6 +78,7 @@ QUICK = Scale(
     publish_seconds=2.0,
     elsewhere_seconds=2.0,
     publish_rounds=2,
+    listeners=(1, 8),
 )
 FULL = Scale(
     streams=(1000, 4000, 10000),
@@ -221,6 +224,10 @@ def run(scale: Scale, database: BenchDatabase) -> Results:
         for number in range(1, scale.rounds + 1):
             for kind in scale.servers:
                 sweep.measure(kind, streams, round_=number)
+            if streams == counts[0] and "pgsse" in scale.servers:
+                # Beside pgsse, in the same round: its publishers notifying in their own
+                # transactions, as pgsse did before its notifier (the latency baseline).
+                sweep.measure("pgsse-notify-tx", streams, round_=number)
     for streams in scale.two_workers:
         for kind in scale.servers:
             if kind in MULTI_WORKER:
@@ -255,6 +262,10 @@ def run(scale: Scale, database: BenchDatabase) -> Results:
         )
         results.throughput = throughput.run(
             scale.publishers, scale.publish_seconds, scale.publish_rounds
+        )
+        progress(f"many workers: {scale.listeners} listeners, both NOTIFY modes")
+        results.listeners = listeners.run(
+            database, scale.listeners, seconds=scale.publish_seconds, rounds=scale.publish_rounds
         )
     results.load_after = load_average()
     results.seconds = time.monotonic() - started

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from bench.database import BenchDatabase
 from bench.peer_tables import PG_SSE_TABLE
@@ -53,8 +53,19 @@ class Publisher(Protocol):
 
 
 class PgssePublisher:
-    def __init__(self, channel: str) -> None:
+    """``pgsse.publish``; with ``notify``, under that ``PGSSE["NOTIFY"]`` until closed."""
+
+    def __init__(self, channel: str, notify: str | None = None) -> None:
         self.channel = channel
+        self.settings: Any = None
+        if notify is not None:
+            from django.conf import settings
+            from django.test import override_settings
+
+            self.settings = override_settings(
+                PGSSE={**getattr(settings, "PGSSE", {}), "NOTIFY": notify}
+            )
+            self.settings.enable()
 
     def publish(self, number: int) -> float:
         import pgsse
@@ -64,6 +75,9 @@ class PgssePublisher:
         return time.monotonic() - started
 
     def close(self) -> None:
+        if self.settings is not None:
+            self.settings.disable()
+            self.settings = None
         close_django_connections()
 
 
@@ -121,10 +135,15 @@ class HttpPublisher:
 
 
 def publisher_for(kind: str, port: int, channel: str) -> Publisher:
-    if kind == "pg-sse":
+    from bench.servers import KINDS
+
+    publisher = KINDS[kind].publisher if kind in KINDS else "pgsse"
+    if publisher == "pg-sse":
         return TablePublisher(channel)
-    if kind == "eventstream":
+    if publisher == "eventstream":
         return HttpPublisher(port, channel)
+    if publisher == "pgsse-notify-in-transaction":
+        return PgssePublisher(channel, notify="in_transaction")
     return PgssePublisher(channel)
 
 

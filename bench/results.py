@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.fanout import FanoutResult
+from bench.listeners import ListenersResult
 from bench.storm import StormResult
 from bench.throughput import ThroughputResult
 
@@ -21,6 +22,8 @@ class Results:
     naive_cap: int = 0
     max_connections: int = 0
     throughput: list[ThroughputResult] = field(default_factory=list)
+    #: Publish rate and delivery latency by the number of listening workers.
+    listeners: list[ListenersResult] = field(default_factory=list)
     #: How the servers were set up for this run (raised caps and the like).
     notes: list[str] = field(default_factory=list)
     load_before: str = ""
@@ -41,6 +44,7 @@ class Results:
             "naive_cap": self.naive_cap,
             "max_connections": self.max_connections,
             "throughput": [result.as_dict() for result in self.throughput],
+            "listeners": [result.as_dict() for result in self.listeners],
         }
 
     @classmethod
@@ -55,6 +59,7 @@ class Results:
             naive_cap=data["naive_cap"],
             max_connections=data["max_connections"],
             throughput=[ThroughputResult(**result) for result in data["throughput"]],
+            listeners=[ListenersResult(**result) for result in data.get("listeners", [])],
             notes=data["notes"],
             load_before=data["load_average_before"],
             load_after=data["load_average_after"],

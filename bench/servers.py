@@ -59,7 +59,8 @@ class Kind:
     #: ``{channel}`` are filled in.
     command: tuple[str, ...]
     path: str = f"/events/{CHANNEL}/"
-    #: Who publishes its events: "pgsse" (pgsse.publish), "pg-sse" (an INSERT into its
+    #: Who publishes its events: "pgsse" (pgsse.publish), "pgsse-notify-in-transaction"
+    #: (the same with PGSSE["NOTIFY"] = "in_transaction"), "pg-sse" (an INSERT into its
     #: table) or "eventstream" (send_event inside the server, over HTTP).
     publisher: str = "pgsse"
     environment: dict[str, str] = field(default_factory=dict)
@@ -80,6 +81,13 @@ KINDS = {
             "pgsse",
             "pgsse (wrap(), as deployed)",
             _uvicorn("tests.asgi:application"),
+            environment=PGSSE_CAPS,
+        ),
+        Kind(
+            "pgsse-notify-tx",
+            "pgsse, each publish notifying in its transaction (NOTIFY in_transaction)",
+            _uvicorn("tests.asgi:application"),
+            publisher="pgsse-notify-in-transaction",
             environment=PGSSE_CAPS,
         ),
         Kind(

@@ -416,6 +416,7 @@ def pgsse_baselines(results: Results) -> list[str]:
                 ),
             ]
         )
+    rows += _notify_latency_rows(results)
     by_key = {(t.variant, t.publishers): t.per_second for t in results.throughput}
     for publishers in sorted({t.publishers for t in results.throughput}):
         rows.append(
@@ -427,7 +428,78 @@ def pgsse_baselines(results: Results) -> list[str]:
                 ),
             ]
         )
+        rows.append(
+            [
+                f"publishes/s, {publishers} publisher(s), pgsse.publish",
+                "INSERT + NOTIFY in each transaction",
+                _times(
+                    _ratio(
+                        by_key.get(("publish", publishers)),
+                        by_key.get(("insert_notify", publishers)),
+                    )
+                ),
+            ]
+        )
     return _table(["measure", "baseline", "pgsse / baseline"], rows) if rows else []
+
+
+def _notify_latency_rows(results: Results) -> list[list[str]]:
+    """p99 publish-to-client with the notifier against notifying in each transaction,
+    median of the rounds at the count both ran."""
+    runs = {
+        kind: [r for r in results.runs("paced") if r.server == kind and r.ok and r.workers == 1]
+        for kind in ("pgsse", "pgsse-notify-tx")
+    }
+    counts = {r.streams_requested for r in runs["pgsse-notify-tx"]}
+    rows = []
+    for count in sorted(counts):
+        p99 = {
+            kind: _median(r.latency_ms.get("p99_ms") for r in found if r.streams_requested == count)
+            for kind, found in runs.items()
+        }
+        if p99["pgsse"] is None or p99["pgsse-notify-tx"] is None:
+            continue
+        rows.append(
+            [
+                f"p99 publish to client, one publisher, {count:,} streams"
+                f" ({p99['pgsse']:.1f} ms against {p99['pgsse-notify-tx']:.1f} ms)",
+                "NOTIFY in each publishing transaction",
+                f"{p99['pgsse'] - p99['pgsse-notify-tx']:+.1f} ms",
+            ]
+        )
+    return rows
+
+
+def listeners_table(results: Results) -> list[str]:
+    """Publish rate and latency by the number of listening workers, both NOTIFY modes."""
+    by_key = {(r.listeners, r.mode): r for r in results.listeners}
+    rows = []
+    for count in sorted({r.listeners for r in results.listeners}):
+        after, inside = by_key.get((count, "after_commit")), by_key.get((count, "in_transaction"))
+        if after is None or inside is None:
+            continue
+        rows.append(
+            [
+                str(count),
+                f"{after.per_second:,.0f}",
+                f"{inside.per_second:,.0f}",
+                _times(_ratio(after.per_second, inside.per_second)),
+                f"{_number(after.p50_ms, 2)} / {_number(after.p99_ms, 2)}",
+                f"{_number(inside.p50_ms, 2)} / {_number(inside.p99_ms, 2)}",
+                f"{after.received + inside.received:,} of"
+                f" {after.publishes + inside.publishes + 2 * after.publishers:,}",
+            ]
+        )
+    header = [
+        "listening workers",
+        "publishes/s, after commit",
+        "publishes/s, in transaction",
+        "after / in",
+        "p50 / p99 ms, after commit",
+        "p50 / p99 ms, in transaction",
+        "notifications read",
+    ]
+    return _table(header, rows) if rows else []
 
 
 def throughput_table(results: Results) -> list[str]:
@@ -462,4 +534,5 @@ HEADLINES: tuple[tuple[str, Callable[[Results], list[str]]], ...] = (
     ("Reconnect storm", storm_table),
     ("Longest full garbage collection (any worker)", gc_table),
     ("pgsse against its other baselines", pgsse_baselines),
+    ("Many workers on one PostgreSQL (8 publishers)", listeners_table),
 )

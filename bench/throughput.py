@@ -5,10 +5,16 @@ autocommit (one transaction per event) as fast as it can for ``seconds``. Varian
 
 - ``insert``: the baseline, a plain INSERT of the same row into a copy of the event table
   (same columns, indexes and data), no NOTIFY, no channel row;
-- ``insert_notify``: the same INSERT plus ``pg_notify`` with pgsse's payload (NOTIFY's cost alone);
-- ``publish``: ``pgsse.publish`` with one channel per publisher;
+- ``insert_notify``: the same INSERT plus ``pg_notify`` with pgsse's payload (NOTIFY's cost
+  alone: what every notifying transaction pays, commits serialised on the notify lock);
+- ``publish``: ``pgsse.publish`` with one channel per publisher, in autocommit (sequenced
+  by its own statement), the notification sent after commit by the process's notifier;
+- ``publish_in_transaction``: the same inside ``transaction.atomic()`` (staged, sequenced by
+  the commit trigger);
+- ``publish_notify_in_transaction``: ``pgsse.publish`` with ``PGSSE["NOTIFY"] =
+  "in_transaction"``, each transaction notifying itself (pgsse before the notifier);
 - ``publish_one_channel``: ``pgsse.publish`` with every publisher on the same channel (they
-  queue on that channel's row lock: the price of gap-free, commit-ordered seqs).
+  queue on that channel's row lock at commit: the price of gap-free, commit-ordered seqs).
 
 All publishers share one Python process (the GIL) and, with PostgreSQL, the machine's two
 cores; the driver's CPU share is reported so that a client-bound figure shows as such.
@@ -16,6 +22,7 @@ cores; the driver's CPU share is reported so that a client-bound figure shows as
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import resource
@@ -27,8 +34,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.publisher import timed_data
+from pgsse.notifier import get_notifier
 
-VARIANTS = ("insert", "insert_notify", "publish", "publish_one_channel")
+VARIANTS = (
+    "insert",
+    "insert_notify",
+    "publish",
+    "publish_in_transaction",
+    "publish_notify_in_transaction",
+    "publish_one_channel",
+)
 BASELINE = "insert"
 
 CREATE_PLAIN_TABLE = "CREATE TABLE IF NOT EXISTS bench_plain (LIKE pgsse_event INCLUDING ALL)"
@@ -61,7 +76,7 @@ class ThroughputResult:
 
 def _operation(variant: str, publisher: int) -> Callable[[], None]:
     """One publish of ``variant`` by publisher number ``publisher``, on a fresh channel."""
-    from django.db import connection
+    from django.db import connection, transaction
 
     import pgsse
     from pgsse.channels import pg_channel_name
@@ -82,6 +97,21 @@ def _operation(variant: str, publisher: int) -> Callable[[], None]:
 
         return publish
 
+    if variant == "publish_in_transaction":
+
+        def publish_in_transaction() -> None:
+            with transaction.atomic():
+                pgsse.publish(channel, "e", timed_data())
+
+        return publish_in_transaction
+
+    if variant == "publish_notify_in_transaction":  # measure() sets PGSSE["NOTIFY"]
+
+        def publish_notifying() -> None:
+            pgsse.publish(channel, "e", timed_data())
+
+        return publish_notifying
+
     def insert() -> None:
         text = json.dumps(timed_data(), separators=(",", ":"))
         params: tuple[str | int, ...] = (channel, next(seqs), "e", text)
@@ -97,7 +127,6 @@ def _operation(variant: str, publisher: int) -> Callable[[], None]:
 
 def measure(variant: str, publishers: int, seconds: float) -> ThroughputResult:
     counts = [0] * publishers
-    finished = [0.0] * publishers
     window = [0.0, 0.0]  # start and deadline, set when every publisher is connected
 
     def open_window() -> None:
@@ -123,19 +152,21 @@ def measure(variant: str, publishers: int, seconds: float) -> ThroughputResult:
                 operation()
                 count += 1
             counts[index] = count
-            finished[index] = time.monotonic()
         finally:
             connections.close_all()
 
     threads = [threading.Thread(target=publish_loop, args=(i,)) for i in range(publishers)]
-    for thread in threads:
-        thread.start()
-    ready.wait(60)
-    cpu_before = _process_cpu()
-    for thread in threads:
-        thread.join()
-    cpu_used = _process_cpu() - cpu_before
-    elapsed = max(finished) - window[0]
+    with _notify_mode(variant):
+        for thread in threads:
+            thread.start()
+        ready.wait(60)
+        cpu_before = _process_cpu()
+        for thread in threads:
+            thread.join()
+        # Notifications still to send count against the variant that left them.
+        get_notifier().flush(60)
+        cpu_used = _process_cpu() - cpu_before
+        elapsed = time.monotonic() - window[0]
     total = sum(counts)
     return ThroughputResult(
         variant=variant,
@@ -145,6 +176,17 @@ def measure(variant: str, publishers: int, seconds: float) -> ThroughputResult:
         per_second=total / elapsed,
         driver_cpu_share=cpu_used / elapsed,
     )
+
+
+def _notify_mode(variant: str) -> contextlib.AbstractContextManager[object]:
+    """``PGSSE["NOTIFY"] = "in_transaction"`` for the variant that measures it, for every
+    thread at once (overriding settings is process-wide: never inside the threads)."""
+    if variant != "publish_notify_in_transaction":
+        return contextlib.nullcontext()
+    from django.conf import settings
+    from django.test import override_settings
+
+    return override_settings(PGSSE={**getattr(settings, "PGSSE", {}), "NOTIFY": "in_transaction"})
 
 
 def run(concurrency: tuple[int, ...], seconds: float, rounds: int) -> list[ThroughputResult]:

@@ -16,6 +16,7 @@ Names starting with ``pgsse:`` are pgsse's own (requests to close streams travel
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import unicodedata
 
@@ -59,6 +60,13 @@ def validate_channel(name: object, *, internal: bool = False) -> str:
     """
     if not isinstance(name, str):
         raise InvalidChannel(f"channel name must be a string, not {type(name).__name__}")
+    return _valid(name, internal)
+
+
+# Every publish checks its channel, character by character: the names a process uses
+# again and again are checked once (an invalid name raises, and is never cached).
+@functools.lru_cache(maxsize=4096)
+def _valid(name: str, internal: bool) -> str:
     if not name:
         raise InvalidChannel("channel name must not be empty")
     if len(name) > MAX_CHANNEL_LENGTH:
@@ -76,6 +84,7 @@ def validate_channel(name: object, *, internal: bool = False) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=4096)
 def pg_channel_name(name: str) -> str:
     """The PostgreSQL channel that carries logical channel ``name``."""
     digest = hashlib.blake2b(validate_channel(name, internal=True).encode(), digest_size=16)

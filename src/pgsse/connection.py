@@ -13,9 +13,15 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["TCP_KEEPALIVE", "connection_kwargs", "identify"]
+from django.utils.asyncio import async_unsafe
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.utils import CursorWrapper
+
+__all__ = ["TCP_KEEPALIVE", "connection_kwargs", "identify", "server_bound_cursor"]
 
 # OPTIONS keys that Django's PostgreSQL backend consumes itself; the rest are libpq's.
 _DJANGO_ONLY_OPTIONS = frozenset(
@@ -62,3 +68,25 @@ def identify(role: str) -> dict[str, str]:
     while len((name + suffix).encode()) > _NAME_BYTES:
         name = name[:-1]
     return {"application_name": name + suffix}
+
+
+@async_unsafe
+def server_bound_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
+    """A cursor on Django's ``connection`` (its transaction, its wrappers and query log)
+    that sends parameters apart from the SQL (server-side binding), as Django's own
+    cursors do only with ``OPTIONS["server_side_binding"]``.
+
+    pgsse's appends carry the event's JSON: quoting it into the statement in Python cost
+    a third of the publish rate at 32 publishers. The statements are prepared if the
+    connection's ``prepare_threshold`` asks for it (Django leaves it off, for poolers).
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        # (django-stubs types the wrapped cursor as Django's own: it is psycopg's.)
+        cursor: Any = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)

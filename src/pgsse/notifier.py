@@ -264,7 +264,11 @@ def _connector_from_django() -> Callable[[], Any]:
     options = {**TCP_KEEPALIVE, **connection_kwargs(settings_dict), **identify("notifier")}
 
     def connect() -> Any:
-        return psycopg.connect(**options, autocommit=True)
+        conn = psycopg.connect(**options, autocommit=True)
+        # A notifying transaction writes nothing durable (notifications do not survive a
+        # crash anyway; the log does): its commit need not wait for the disk.
+        conn.execute("SET synchronous_commit = off")
+        return conn
 
     return connect
 

@@ -28,6 +28,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from pgsse import log
 from pgsse.channels import ChannelPurged, pg_channel_name, validate_channel
 from pgsse.conf import get_settings, require_installed
+from pgsse.connection import server_bound_cursor
 from pgsse.log import MAX_EVENT_TYPE_LENGTH, MAX_KEY_LENGTH
 from pgsse.notifier import Committed, get_notifier
 from pgsse.stats import publish_counters
@@ -207,7 +208,7 @@ def _append_at_once(
     """Autocommit: the event is sequenced by its own one-statement transaction."""
     channel, event_type, text, key = event
     params = {"channel": channel, "type": event_type, "data": text, "key": key}
-    with connection.cursor() as cursor:
+    with server_bound_cursor(connection) as cursor:
         if notify_inside:
             params["pg_channel"] = pg_channel_name(channel)
             params["tail"] = log.notify_tail(channel, event_type, text)
@@ -228,7 +229,7 @@ def _stage(
 ) -> list[PublishedEvent]:
     """In a transaction: stage the events; the commit trigger sequences them."""
     channels = sorted({event[0] for event in checked})
-    with connection.cursor() as cursor:
+    with server_bound_cursor(connection) as cursor:
         if len(checked) == 1:
             channel, event_type, text, key = checked[0]
             params = {"channel": channel, "type": event_type, "data": text, "key": key}

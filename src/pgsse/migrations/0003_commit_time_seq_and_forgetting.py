@@ -16,19 +16,36 @@ from django.db import migrations, models
 SEQUENCE_FUNCTION_SQL = """
 CREATE OR REPLACE FUNCTION pgsse_sequence_staged() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    pending bigint[];
+    head bigint;
 BEGIN
-    -- The transaction's first firing sequences every event it staged; the later ones find
-    -- their row done.
-    PERFORM 1 FROM pgsse_event WHERE id = NEW.id AND seq IS NULL;
-    IF NOT FOUND THEN
+    -- The transaction's first firing sequences every event it staged (its rows without a
+    -- seq, from its first staged id on); the later ones find their row done.
+    SELECT array_agg(id ORDER BY id) INTO pending
+    FROM pgsse_event WHERE id >= NEW.id AND seq IS NULL;
+    IF pending IS NULL OR pending[1] <> NEW.id THEN
         RETURN NULL;
     END IF;
+    IF cardinality(pending) = 1 THEN
+        -- One event (the common case): one channel, one lock, no sort.
+        INSERT INTO pgsse_channel AS c (name, last_seq, pruned_seq) VALUES (NEW.channel, 1, 0)
+        ON CONFLICT (name) DO UPDATE SET last_seq = c.last_seq + 1 WHERE c.purged_at IS NULL
+        RETURNING c.last_seq INTO head;
+        IF head IS NULL THEN  -- purged meanwhile: the event goes with its channel
+            DELETE FROM pgsse_event WHERE id = NEW.id;
+        ELSE
+            UPDATE pgsse_event SET seq = head WHERE id = NEW.id;
+        END IF;
+        RETURN NULL;
+    END IF;
+    -- Several: every channel locked in one statement, in code-point order of the names.
     WITH staged AS (
         SELECT id, channel,
                row_number() OVER (PARTITION BY channel ORDER BY id) AS n,
                count(*) OVER (PARTITION BY channel) AS total
         FROM pgsse_event
-        WHERE id >= NEW.id AND seq IS NULL
+        WHERE id = ANY(pending)
     ), heads AS (
         INSERT INTO pgsse_channel AS c (name, last_seq, pruned_seq)
         SELECT channel, max(total), 0 FROM staged
