@@ -12,9 +12,16 @@ Order of operations (why nothing is lost or doubled):
    immediately; subscribe (the hub LISTENs first and tells the seq each channel is live
    from; a client coming from a process a little ahead waits until this one catches up);
 2. replay: the log from the client's position up to that seq, in batches bounded in bytes,
-   each read only once the previous one has been written; then the position reached, as
-   an id-only frame (the client is now live);
+   each read only once the previous one has been written, at most ``MAX_REPLAY_BYTES`` per
+   open (see :mod:`pgsse.replay`); then the position reached, as an id-only frame (the
+   client is now live);
 3. live: every event after it, frames shared with every stream of the same channels.
+
+Each phase only says what to write next; every frame is written by one ``yield`` in
+:meth:`Stream.chunks`, around which the hub's clock sees the write start and end (and
+ends a stream whose write does not complete in ``WRITE_TIMEOUT``). The stream's
+subscription exists from its first byte, so a shutdown or a close request ends a stream
+still waiting to subscribe, too.
 
 A position that cannot be resumed (malformed, from another channel set, pruned from the
 log, or ahead of it) is answered with a ``reset`` event carrying the reason; the stream then
@@ -192,7 +199,13 @@ class Stream:
         except SubscribeTimeout as exc:
             if subscription.end_reason is None:
                 subscription.end(EndReason.NOT_STARTED)
-            logger.warning("stream over %s not started: %s", self.channels, exc)
+                logger.warning("stream over %s not started: %s", self.channels, exc)
+            else:  # ended while it waited: shutting down, closed on purpose, client gone
+                logger.info(
+                    "stream over %s ended before it started: %s",
+                    self.channels,
+                    subscription.end_reason,
+                )
             return self._last_words()
         logger.info(
             "stream opened over %s",
