@@ -32,6 +32,7 @@ from pgsse.conf import PgsseSettings
 from pgsse.feed import Feed
 from pgsse.feed_table import FeedTable, ListenerLike
 from pgsse.log import ChannelHead, LoggedEvent
+from pgsse.position import InvalidPosition
 from pgsse.retention import rule_for
 from pgsse.stats import Counters
 from pgsse.subscription import EndReason
@@ -233,6 +234,17 @@ class CatchUp:
                 await self.refresh(feeds)
 
     # -- catching up -------------------------------------------------------------------
+
+    async def catch_up_to(self, feeds: Sequence[Feed], seqs: dict[str, int]) -> None:
+        """A client saw these seqs (it comes from a process a little ahead): catch these
+        feeds up to them; :class:`InvalidPosition` if the log itself is behind."""
+        behind = [feed for feed in feeds if seqs.get(feed.name, -1) > feed.last_seq]
+        heads = await self._reader.heads([feed.name for feed in behind])
+        if any(seqs[feed.name] > heads[feed.name].last_seq for feed in behind):
+            raise InvalidPosition("future", "position is ahead of the event log")
+        for feed in behind:
+            feed.target = max(feed.target, seqs[feed.name])
+            self.catch_up(feed)
 
     def catch_up(self, feed: Feed) -> None:
         if feed.catching_up or feed.last_seq < 0:

@@ -14,15 +14,21 @@ enough, or goes away (and by its own end: a shutdown, a close request, the clien
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from pgsse.channel_set import ChannelSet
+from pgsse.closing import CONTROL_CHANNEL
 from pgsse.feed import Feed
 from pgsse.log import LoggedEvent
 from pgsse.subscription import Subscription
 
-__all__ = ["FeedTable", "ListenerLike"]
+__all__ = ["FeedTable", "ListenerLike", "StreamEnded"]
+
+
+class StreamEnded(Exception):
+    """A stream waiting to join ended first (the hub shuts down, a close request, the
+    client left)."""
 
 
 class ListenerLike(Protocol):
@@ -70,6 +76,41 @@ class FeedTable:
                 self._listener.want_less(feed.pg_name)
                 feed.wake_all()
 
+    async def until_joinable(
+        self,
+        subscription: Subscription,
+        feeds: Sequence[Feed],
+        at_least: dict[str, int] | None,
+        *,
+        catch_up_to: Callable[[Sequence[Feed], dict[str, int]], Awaitable[None]],
+        ending: Callable[[], bool],
+    ) -> None:
+        """Wait until ``feeds`` and ``pgsse:control`` are ready, and delivered as far as
+        the client has seen (``at_least``: ``catch_up_to`` brings this hub there). Raises
+        :class:`StreamEnded` if the hub is ``ending`` or the subscription ends first."""
+        checked = False
+        parked_on: list[Feed] = []
+        waited_for = (*feeds, self.feeds[CONTROL_CHANNEL])
+        try:
+            while True:
+                if ending() or subscription.end_reason is not None:
+                    raise StreamEnded("the hub is shutting down, or the stream ended")
+                blocker = self.blocker(waited_for, at_least)
+                if blocker is None:
+                    return
+                feed, seq = blocker
+                if seq >= 0 and not checked:
+                    checked = True
+                    await catch_up_to(feeds, at_least or {})
+                    continue
+                waiter = subscription.park()
+                feed.waiting.append((seq, subscription))
+                parked_on.append(feed)
+                await waiter
+        finally:
+            for feed in parked_on:  # nothing left behind that holds the subscription
+                feed.waiting = [entry for entry in feed.waiting if entry[1] is not subscription]
+
     def blocker(
         self, feeds: Sequence[Feed], at_least: dict[str, int] | None
     ) -> tuple[Feed, int] | None:
@@ -84,10 +125,6 @@ class FeedTable:
                 if wanted > feed.last_seq:
                     return feed, wanted
         return None
-
-    def park(self, subscription: Subscription, feed: Feed, seq: int) -> None:
-        """Wake ``subscription`` once ``feed`` is ready and delivered up to ``seq``."""
-        feed.waiting.append((seq, subscription))
 
     def join(self, subscription: Subscription, feeds: Sequence[Feed]) -> dict[str, int]:
         """Add ``subscription`` to its channel set; return the set's position. Atomic (no

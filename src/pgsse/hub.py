@@ -29,7 +29,7 @@ import math
 import random
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
@@ -44,7 +44,7 @@ from pgsse.closing import CONTROL_CHANNEL
 from pgsse.conf import PgsseSettings, get_settings, require_installed
 from pgsse.connection import TCP_KEEPALIVE, connection_kwargs, identify
 from pgsse.feed import Feed
-from pgsse.feed_table import FeedTable, ListenerLike
+from pgsse.feed_table import FeedTable, ListenerLike, StreamEnded
 from pgsse.freezing import Freezer
 from pgsse.listener import Listener
 from pgsse.log_reader import LogReader
@@ -304,14 +304,20 @@ class Hub:
         feeds = tuple(self._table.retain(name) for name in channels)
         try:
             async with asyncio.timeout(self.settings.SUBSCRIBE_TIMEOUT):
-                await self._until_joinable(subscription, feeds, at_least)
+                await self._table.until_joinable(
+                    subscription,
+                    feeds,
+                    at_least,
+                    catch_up_to=self._catch_up.catch_up_to,
+                    ending=lambda: self._ending,
+                )
         except BaseException as exc:
             self._table.release(channels)
             if isinstance(exc, TimeoutError):
                 raise SubscribeTimeout("the listener is not LISTENing") from exc
-            if isinstance(exc, Exception) and not isinstance(
-                exc, InvalidPosition | SubscribeTimeout
-            ):
+            if isinstance(exc, StreamEnded):
+                raise SubscribeTimeout(str(exc)) from exc
+            if isinstance(exc, Exception) and not isinstance(exc, InvalidPosition):
                 raise SubscribeTimeout(f"the log could not be read: {exc}") from exc
             raise
         # No await from here on: reading the feeds' seqs and joining them is atomic.
@@ -327,44 +333,6 @@ class Hub:
         if close_position is not None and self._closes.closed_since(close_position, subscription):
             subscription.end(EndReason.CLOSED_ON_PURPOSE)
         return live_from
-
-    async def _until_joinable(
-        self, subscription: Subscription, feeds: Sequence[Feed], at_least: dict[str, int] | None
-    ) -> None:
-        """Wait until every feed is ready (LISTENed, head read), the control feed too, and
-        this hub has delivered as far as the client has seen."""
-        checked = False
-        waited_on: list[Feed] = []
-        try:
-            while True:
-                if self._ending or subscription.end_reason is not None:
-                    raise SubscribeTimeout("the hub is shutting down, or the stream ended")
-                blocker = self._table.blocker((*feeds, self._control), at_least)
-                if blocker is None:
-                    return
-                feed, seq = blocker
-                if seq >= 0 and not checked:
-                    checked = True
-                    await self._catch_up_to(feeds, at_least or {})
-                    continue
-                waiter = subscription.park()
-                self._table.park(subscription, feed, seq)
-                waited_on.append(feed)
-                await waiter
-        finally:
-            for feed in waited_on:  # nothing left behind that holds the subscription
-                feed.waiting = [entry for entry in feed.waiting if entry[1] is not subscription]
-
-    async def _catch_up_to(self, feeds: Sequence[Feed], seqs: dict[str, int]) -> None:
-        """The client saw these seqs: catch this hub up to them; :class:`InvalidPosition`
-        if the log itself is behind."""
-        behind = [feed for feed in feeds if seqs.get(feed.name, -1) > feed.last_seq]
-        heads = await self.reader.heads([feed.name for feed in behind])
-        if any(seqs[feed.name] > heads[feed.name].last_seq for feed in behind):
-            raise InvalidPosition("future", "position is ahead of the event log")
-        for feed in behind:
-            feed.target = max(feed.target, seqs[feed.name])
-            self._catch_up.catch_up(feed)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Let go of ``subscription`` (leave its channels if it joined them); idempotent."""

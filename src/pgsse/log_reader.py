@@ -1,4 +1,4 @@
-"""Reading the log for streams and feeds: a small pool, and reads shared between streams.
+"""Reading the log for streams and feeds: two connections, and reads shared between streams.
 
 A reconnect storm brings back hundreds of streams from the same position at once (every
 client of a worker that just restarted, say). Each would read the same rows. Instead, a
@@ -29,10 +29,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-import socket
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,12 +37,12 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 
 from pgsse import log
 from pgsse.conf import PgsseSettings
 from pgsse.connection import TCP_KEEPALIVE
 from pgsse.log import ChannelHead, LoggedEvent
+from pgsse.reader_connections import ReaderConnections, shut
 from pgsse.stats import Counters
 
 __all__ = ["LogReader"]
@@ -85,18 +82,13 @@ class LogReader:
         # Keepalive and a statement timeout: explicit settings in DATABASES win.
         options = {**TCP_KEEPALIVE, **conninfo}
         options["options"] = _with_statement_timeout(conninfo.get("options"), self._timeout)
+        kwargs = {"connect_timeout": max(2, round(self._timeout)), **options}
+
+        async def connect() -> AsyncConnection[Any]:
+            return await AsyncConnection.connect(**kwargs, autocommit=True)
+
         # Two connections at most, whatever the number of streams.
-        self._pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            kwargs={**options, "autocommit": True},
-            min_size=1,
-            max_size=2,
-            open=False,
-            check=self._check,
-            configure=self._track,
-            timeout=settings.SUBSCRIBE_TIMEOUT,
-            name="pgsse-reader",
-        )
-        self._connections: weakref.WeakSet[AsyncConnection[Any]] = weakref.WeakSet()
+        self._connections = ReaderConnections(connect, 2, settings.SUBSCRIBE_TIMEOUT)
         self._done: OrderedDict[tuple[str, int], _Read] = OrderedDict()
         self._running: dict[tuple[str, int], asyncio.Future[_Read]] = {}
         #: Reads in flight when their channel's history changed (``forget``): they may
@@ -104,23 +96,12 @@ class LogReader:
         self._stale: set[asyncio.Future[_Read]] = set()
 
     async def open(self) -> None:
-        await self._pool.open()
-
-    async def _track(self, conn: AsyncConnection[Any]) -> None:
-        self._connections.add(conn)
+        """Nothing to do: connections are made by the reads that need them."""
 
     async def close(self) -> None:
         for task in self._running.values():
             task.cancel()
-        try:
-            await self._pool.close()
-        finally:
-            # When the loop is ending (asyncio.run() cancels every task), the pool's own
-            # workers are cancelled too and its close() gives up half-way: close what is
-            # left ourselves.
-            for conn in list(self._connections):
-                if not conn.closed:
-                    await conn.close()
+        await self._connections.close()
 
     async def events_after(self, channel: str, after: int, upto: int) -> list[LoggedEvent]:
         """The first events of ``channel`` after seq ``after``, none beyond ``upto``.
@@ -216,10 +197,17 @@ class LogReader:
 
         Not by cancelling the query: psycopg then asks the server to cancel it and waits
         for the answer, which a silent network never brings. The connection's socket is
-        shut down instead: the query fails at once and the pool replaces the connection.
+        shut down instead: the query fails at once and the connection is closed.
         """
-        async with self._pool.connection() as conn:
-            return await self._bounded(conn, work(conn))
+        while True:
+            async with self._connections.connection() as (conn, new):
+                try:
+                    return await self._bounded(conn, work(conn))
+                except psycopg.OperationalError:
+                    if new:
+                        raise
+                    # Idle for a while: the server may have closed it (a restart). The
+                    # next one is another idle connection, or a new one.
 
     async def _bounded(self, conn: AsyncConnection[Any], work: Awaitable[T]) -> T:
         task = asyncio.ensure_future(work)
@@ -227,15 +215,11 @@ class LogReader:
             done, _ = await asyncio.wait({task}, timeout=self._timeout)
         finally:
             if not task.done():
-                _shut(conn)  # timed out, or the caller was cancelled: nothing waits
+                shut(conn)  # timed out, or the caller was cancelled: nothing waits
                 await asyncio.gather(task, return_exceptions=True)
         if not done:
             raise TimeoutError(f"a read of the log took more than {self._timeout:g} s")
         return task.result()
-
-    async def _check(self, conn: AsyncConnection[Any]) -> None:
-        """The pool's check of a connection it hands out, bounded like any read."""
-        await self._bounded(conn, AsyncConnectionPool.check_connection(conn))
 
     def _finish(self, key: tuple[str, int], task: asyncio.Task[_Read]) -> None:
         if self._running.get(key) is task:
@@ -281,20 +265,6 @@ class LogReader:
             return float(row[0]) if row is not None else 0.0
 
         return await self._within_timeout(read)
-
-
-def _shut(conn: AsyncConnection[Any]) -> None:
-    """Shut ``conn``'s socket down: whatever waits on it wakes up to an error."""
-    try:
-        sock = socket.socket(fileno=os.dup(conn.fileno()))
-    except (OSError, psycopg.Error):
-        return  # closed already
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    finally:
-        sock.close()
 
 
 def _with_statement_timeout(options: object, seconds: float) -> str:
