@@ -65,7 +65,7 @@ def server(request: pytest.FixtureRequest, pg: Postgres) -> Iterator[ServerProce
     try:
         yield started
     finally:
-        started.kill()
+        started.stop()  # SIGTERM: granian's and gunicorn's masters stop their workers
 
 
 def established(server_port: int, client_ports: set[int]) -> set[int]:
