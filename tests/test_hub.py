@@ -22,6 +22,8 @@ from pgsse.closing import CONTROL_CHANNEL
 from pgsse.conf import PgsseSettings
 from pgsse.hub import Hub, SubscribeTimeout
 from pgsse.log import ChannelHead, LoggedEvent, wake_payload
+from pgsse.position import canonical_channels, format_position
+from pgsse.stream import Stream
 from pgsse.subscription import EndReason, Subscription
 
 
@@ -533,3 +535,36 @@ async def test_one_event_larger_than_the_buffer_does_not_end_an_idle_stream(rig:
         rig.listener.notify("room:big", rig.inline("room:big", seq))
     assert subscription.end_reason == EndReason.SLOW_CONSUMER
     rig.hub.unsubscribe(subscription)
+
+
+async def test_every_frame_is_a_write_the_clock_sees_from_the_first_to_the_last(
+    rig: Rig,
+) -> None:
+    for n in range(3):
+        rig.log.append("room:w", n)
+    other = format_position(canonical_channels(["room:else"]), {"room:else": 1})
+    stream = Stream(rig.hub, ("room:w",), resume_from=other)  # a reset, then live
+    chunks = stream.chunks()
+    seen: list[bytes] = []
+
+    async def next_chunk() -> bytes:
+        chunk = await anext(chunks)
+        subscription = stream.subscription
+        assert subscription is not None
+        # While the server writes it, the clock sees a write in progress, of this size.
+        assert subscription.writing_since > 0
+        assert subscription.in_flight == len(chunk)
+        seen.append(chunk)
+        return chunk
+
+    first = asyncio.ensure_future(next_chunk())
+    assert (await first).startswith(b": pgsse")  # the preamble, before subscribing
+    joining = asyncio.ensure_future(next_chunk())
+    await settle()
+    rig.listener.listen()
+    assert b"event: reset" in await asyncio.wait_for(joining, 2)
+    rig.hub.end_streams()  # the server is going away
+    assert (await next_chunk()).startswith(b"retry:")
+    assert await anext(chunks, None) is None
+    assert len(seen) == 3
+    assert rig.hub.stats().subscriptions == 0
