@@ -151,8 +151,25 @@ class Stream:
             # The one write primitive: every frame of the stream passes through this yield
             # (the phases below only say what to write next), and the clock sees it. Lean
             # on purpose, it runs once per event per stream: the hub's coarse clock
-            # instead of loop.time(), attributes set inline.
-            while (chunk := await self._next(self)) is not None:
+            # instead of loop.time(), attributes set inline, and the live phase waits here
+            # itself rather than in a coroutine of its own (a frame more per open stream).
+            while True:
+                if self._next is Stream._live:
+                    waiter = subscription.waiter()
+                    if waiter is not None:
+                        await waiter
+                        continue
+                    if subscription.recheck_due and subscription.end_reason is None:
+                        await self._recheck(subscription)
+                        continue
+                    chunk = self._live_chunk(subscription)
+                elif self._next is Stream._done:
+                    break
+                else:
+                    ready = await self._next(self)
+                    if ready is None:
+                        continue  # on to the next phase, nothing to write yet
+                    chunk = ready
                 subscription.in_flight = len(chunk)
                 subscription.writing_since = clock.now
                 yield chunk
@@ -248,45 +265,41 @@ class Stream:
             subscription.end(EndReason.REPLAY_LIMIT)
             return self._last_words()
         self._next = Stream._live
-        return await self._live()
+        return None
 
     # -- live --------------------------------------------------------------------------
 
     async def _live(self) -> bytes | None:
+        """The live phase's marker: :meth:`chunks` runs it inline (see
+        :meth:`_live_chunk`)."""
+        raise AssertionError("the live phase runs in chunks()")
+
+    def _live_chunk(self, subscription: Subscription) -> bytes:
         """The frames queued for the stream, joined; a heartbeat if none; ``retry:`` once
-        the stream ends."""
-        subscription = self.subscription
-        assert subscription is not None
-        while subscription.end_reason is None:
-            waiter = subscription.waiter()
-            if waiter is not None:
-                await waiter
-                continue
-            if subscription.recheck_due:
-                await self._recheck(subscription)
-                continue
-            frames = subscription.pending
-            if frames:
-                chunk = frames[0] if len(frames) == 1 else b"".join(frames)
-                self.sent += len(frames)
-                # Emptied in place: a new list per stream per event would be one more
-                # object for the collector's full passes to walk.
-                frames.clear()
-                subscription.pending_bytes = 0
-            else:
-                chunk = _HEARTBEAT
-            subscription.heartbeat_due = False
-            return chunk
-        # Too far behind, closed on purpose, or the server is going away: the client
-        # reconnects with its Last-Event-ID and the log fills in.
-        return self._last_words()
+        the stream ends. Called once the subscription's waiter says something is due."""
+        if subscription.end_reason is not None:
+            # Too far behind, closed on purpose, or the server is going away: the client
+            # reconnects with its Last-Event-ID and the log fills in.
+            return self._last_words()
+        frames = subscription.pending
+        if frames:
+            chunk = frames[0] if len(frames) == 1 else b"".join(frames)
+            self.sent += len(frames)
+            # Emptied in place: a new list per stream per event would be one more object
+            # for the collector's full passes to walk.
+            frames.clear()
+            subscription.pending_bytes = 0
+        else:
+            chunk = _HEARTBEAT
+        subscription.heartbeat_due = False
+        return chunk
 
     def _last_words(self) -> bytes:
         self._next = Stream._done
         return self.hub.retry_frame
 
     async def _done(self) -> None:
-        return None
+        """The marker of a stream that has written its last frame."""
 
     async def _recheck(self, subscription: Subscription) -> None:
         subscription.recheck_due = False
