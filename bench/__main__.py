@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import fanout, listeners, peer_tables, storm, throughput
+from bench import chat_posting, fanout, listeners, peer_tables, storm, throughput
 from bench.chat_users import create_readers
 from bench.database import BenchDatabase
 from bench.fanout import FanoutResult
@@ -55,6 +55,9 @@ class Scale:
     elsewhere_seconds: float
     publish_rounds: int
     publishers: tuple[int, ...] = (1, 8, 32)
+    #: Messages posted through the chat's JSON API in a room of each size (0: skip).
+    chat_posts: int = 200
+    chat_members: tuple[int, ...] = (10, 10_000)
     #: Listening workers (one LISTEN connection each) in the many-workers phase.
     listeners: tuple[int, ...] = listeners.COUNTS
     #: Only the fan-out rounds (no naive server, no publish throughput).
@@ -78,6 +81,7 @@ QUICK = Scale(
     publish_seconds=2.0,
     elsewhere_seconds=2.0,
     publish_rounds=2,
+    chat_posts=50,
     listeners=(1, 8),
 )
 FULL = Scale(
@@ -115,6 +119,9 @@ def parse_arguments(argv: list[str]) -> Scale:
         "--fanout-only", action="store_true", help="skip the connection and publish benchmarks"
     )
     parser.add_argument(
+        "--chat-posts", type=int, help="messages posted in the chat per room size (0: skip)"
+    )
+    parser.add_argument(
         "--pgsse-gc-off",
         action="store_true",
         help="diagnosis: disable the garbage collector in the pgsse servers",
@@ -126,7 +133,14 @@ def parse_arguments(argv: list[str]) -> Scale:
     scale = QUICK if arguments.quick else FULL
     overrides: dict[str, object] = {
         name: getattr(arguments, name)
-        for name in ("events", "rounds", "burst_streams", "burst_events", "storm_streams")
+        for name in (
+            "events",
+            "rounds",
+            "burst_streams",
+            "burst_events",
+            "storm_streams",
+            "chat_posts",
+        )
         if getattr(arguments, name) is not None
     }
     for name in ("fanout_only", "pgsse_gc_off", "docs_plot"):
@@ -267,6 +281,10 @@ def run(scale: Scale, database: BenchDatabase) -> Results:
         results.listeners = listeners.run(
             database, scale.listeners, seconds=scale.publish_seconds, rounds=scale.publish_rounds
         )
+    if scale.chat_posts and not scale.fanout_only:
+        sizes = ", ".join(f"{members:,}" for members in scale.chat_members)
+        progress(f"the chat: {scale.chat_posts} posts in rooms of {sizes} members")
+        results.chat_posting = chat_posting.run(database, scale.chat_members, scale.chat_posts)
     results.load_after = load_average()
     results.seconds = time.monotonic() - started
     return results

@@ -18,6 +18,14 @@ from bench.servers import CHAT_ROOM
 PREFIX = "bench-reader-"
 
 
+def chat_channel() -> str:
+    """The channel of the bench room's messages (rooms' channels are named by primary key)."""
+    from chat.models import Room
+
+    room, _ = Room.objects.get_or_create(slug=CHAT_ROOM, defaults={"name": "Bench"})
+    return room.channel
+
+
 def create_readers(count: int, path: Path) -> Path:
     """Make ``count`` users with sessions and the bench room; write their cookies to ``path``."""
     from django.conf import settings

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.chat_users import chat_channel
 from bench.clients import Swarm
 from bench.database import BenchDatabase
 from bench.publisher import Publisher, close_django_connections, publish_for, publisher_for
@@ -195,7 +196,8 @@ def run(
             time.sleep(2.0)
             idle_cpu = (server.usage().cpu_seconds - loaded.cpu_seconds) / 2.0
             swarm.ask("expect 1")
-            publisher = publisher_for(kind, server.port, CHANNEL)
+            channel = chat_channel() if kind == "chat" else CHANNEL
+            publisher = publisher_for(kind, server.port, channel)
             server_cpu = server.usage().cpu_seconds
             client_cpu = swarm.usage().cpu_seconds
             started = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.chat_posting import ChatPostingResult
 from bench.fanout import FanoutResult
 from bench.listeners import ListenersResult
 from bench.storm import StormResult
@@ -22,6 +23,8 @@ class Results:
     naive_cap: int = 0
     max_connections: int = 0
     throughput: list[ThroughputResult] = field(default_factory=list)
+    #: The chat's POST latency and log events per message, by room size.
+    chat_posting: list[ChatPostingResult] = field(default_factory=list)
     #: Publish rate and delivery latency by the number of listening workers.
     listeners: list[ListenersResult] = field(default_factory=list)
     #: How the servers were set up for this run (raised caps and the like).
@@ -44,6 +47,7 @@ class Results:
             "naive_cap": self.naive_cap,
             "max_connections": self.max_connections,
             "throughput": [result.as_dict() for result in self.throughput],
+            "chat_posting": [result.as_dict() for result in self.chat_posting],
             "listeners": [result.as_dict() for result in self.listeners],
         }
 
@@ -59,6 +63,7 @@ class Results:
             naive_cap=data["naive_cap"],
             max_connections=data["max_connections"],
             throughput=[ThroughputResult(**result) for result in data["throughput"]],
+            chat_posting=[ChatPostingResult(**r) for r in data.get("chat_posting", [])],
             listeners=[ListenersResult(**result) for result in data.get("listeners", [])],
             notes=data["notes"],
             load_before=data["load_average_before"],

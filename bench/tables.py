@@ -525,6 +525,33 @@ def throughput_table(results: Results) -> list[str]:
     return _table(header, rows)
 
 
+def chat_posting_table(results: Results) -> list[str]:
+    rows = [
+        [
+            f"{result.members:,}",
+            str(result.posts),
+            str(result.refused),
+            *(_number(value) for value in (result.p50_ms, result.p90_ms, result.p99_ms)),
+            _number(result.max_ms),
+            _number(result.events_per_message, 2),
+            _number(result.room_events_per_message, 2),
+        ]
+        for result in results.chat_posting
+    ]
+    header = [
+        "room members",
+        "posts",
+        "refused",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "log events per message",
+        "of which on the room's channel",
+    ]
+    return _table(header, rows) if rows else []
+
+
 #: The sections printed at the end of a run and written at the top of the report.
 HEADLINES: tuple[tuple[str, Callable[[Results], list[str]]], ...] = (
     ("Against the bare loop, one event at a time (median of rounds, range)", summary),
@@ -534,5 +561,6 @@ HEADLINES: tuple[tuple[str, Callable[[Results], list[str]]], ...] = (
     ("Reconnect storm", storm_table),
     ("Longest full garbage collection (any worker)", gc_table),
     ("pgsse against its other baselines", pgsse_baselines),
+    ("The chat: posting through its JSON API, by room size", chat_posting_table),
     ("Many workers on one PostgreSQL (8 publishers)", listeners_table),
 )

@@ -74,12 +74,14 @@ def burst(room: str, count: int, size: int) -> int:
     from django.db import connection, transaction
 
     import pgsse
+    from chat.models import Room
 
+    channel = Room.objects.get(slug=room).channel
     for start in range(0, count, 100):
         with transaction.atomic():
             pgsse.publish_many(
                 [
-                    ("room:" + room, "message_created", {"id": -n, "text": "z" * size})
+                    (channel, "message_created", {"id": -n, "text": "z" * size})
                     for n in range(start, min(count, start + 100))
                 ]
             )

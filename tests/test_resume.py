@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.template import Context, Template, TemplateSyntaxError
 
-from pgsse import InvalidChannel, current_position, publish
+from pgsse import InvalidChannel, InvalidPosition, carry_position, current_position, publish
 from pgsse.position import canonical_channels, parse_position
 
 pytestmark = pytest.mark.django_db(transaction=True)  # seqs are given at commit
@@ -44,3 +44,20 @@ def test_template_tag_takes_lists_of_channels_and_the_function_refuses_none() ->
     assert rendered == current_position(["room:a", "user:7"])
     with pytest.raises(InvalidChannel, match="at least one"):
         current_position([])
+
+
+def test_a_position_carries_over_to_another_set_of_channels() -> None:
+    publish("room:a", "e", 1)
+    publish("room:b", "e", 2)
+    old = ("room:a", "room:b")
+    position = current_position(old)
+    publish("room:a", "e", 3)  # after the position: still to come on the new stream
+    publish("room:c", "e", 4)
+    publish("room:c", "e", 5)
+    carried = carry_position(position, old, ["room:c", "room:a"])
+    # room:a keeps the seq it had reached, room:c starts from now, room:b is dropped.
+    assert parse_position(carried, ("room:a", "room:c")) == {"room:a": 1, "room:c": 2}
+    with pytest.raises(InvalidPosition):
+        carry_position(position, ["room:a"], ["room:c"])  # not a position of that set
+    with pytest.raises(InvalidChannel):
+        carry_position(position, old, [])

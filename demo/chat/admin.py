@@ -3,20 +3,22 @@ pages live: :mod:`chat.signals` publishes every change, whoever makes it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 
-from chat.models import Membership, Message, Room
+from chat.models import Attachment, Membership, Message, Room
 
 #: Characters of a message's text shown in the admin's list.
 SHORT_TEXT = 80
 
 if TYPE_CHECKING:
+    AttachmentAdminBase = admin.ModelAdmin[Attachment]
     MembershipInlineBase = admin.TabularInline[Membership, Room]
     RoomAdminBase = admin.ModelAdmin[Room]
     MessageAdminBase = admin.ModelAdmin[Message]
 else:
+    AttachmentAdminBase = admin.ModelAdmin
     MembershipInlineBase = admin.TabularInline
     RoomAdminBase = admin.ModelAdmin
     MessageAdminBase = admin.ModelAdmin
@@ -43,7 +45,7 @@ class MessageAdmin(MessageAdminBase):
     list_filter = ["room"]
     search_fields = ["text", "author_name"]
     raw_id_fields = ["author"]
-    readonly_fields = ["created_at", "edited_at", "mentions"]
+    readonly_fields = ["created_at", "edited_at", "mentions", "attachments"]
     # Newest first: what a moderator looks for is usually what was just posted.
     ordering = ["-id"]
     list_display_links = ["id", "short_text"]
@@ -52,3 +54,21 @@ class MessageAdmin(MessageAdminBase):
     def short_text(self, message: Message) -> str:
         text = " ".join(message.text.split())
         return text if len(text) <= SHORT_TEXT else text[: SHORT_TEXT - 1] + "…"
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(AttachmentAdminBase):
+    """Files posted with messages. A moderator deletes one (its message then shows it gone,
+    live, on every page: chat.attachments), never adds or changes one here."""
+
+    list_display = ["name", "content_type", "size", "message", "created_at"]
+    list_filter = ["content_type"]
+    search_fields = ["name"]
+    ordering = ["-created_at"]
+    fields = readonly_fields = ("name", "content_type", "size", "width", "height", "message")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

@@ -8,6 +8,7 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Connect the receivers: publishing every message change, and ending the streams
-        # of those whose access is taken away.
-        from chat import revocation, signals  # noqa: F401
+        # Connect the receivers: publishing every message change, telling users their
+        # memberships ended, ending the streams of those whose access is taken away, and
+        # deleting an attachment's stored files with its row.
+        from chat import attachments, own_channel, revocation, signals  # noqa: F401

@@ -124,15 +124,34 @@ def reader(request: HttpRequest) -> Any:
     return request.user
 
 
+#: What django-axes records of the username a failed log-in named: no longer than a
+#: username can be (a longer one names nobody), so that axes' 255-character column
+#: never refuses the record with a database error.
+RECORDED_USERNAME_LENGTH = User._meta.get_field("username").max_length or 150
+
+
+def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """The username of a log-in attempt, as django-axes counts and records it
+    (``AXES_USERNAME_CALLABLE``): the form's, cut to the longest a username can be."""
+    username = credentials.get("username") if credentials else request.POST.get("username")
+    if not isinstance(username, str):
+        return None
+    return username[:RECORDED_USERNAME_LENGTH]
+
+
 def lockout_response(request: HttpRequest, *args: Any) -> HttpResponse:
-    """django-axes' answer to a locked-out log-in: the form again, 429, with Retry-After.
+    """django-axes' answer to a locked-out log-in: the form again, 429, with Retry-After,
+    saying one thing: the lockout (never also "enter a correct username and password").
+
+    The form is not bound to what was posted: validating it again would authenticate
+    again, which axes would count as one more failure. The username stays filled in.
 
     (Called by axes with ``(request, credentials)`` or ``(request, response, credentials)``
     depending on its sync or async path; neither is needed here.)
     """
     from axes.helpers import get_cool_off
 
-    from chat.views import login_form
+    from chat.views import blank_login_form
 
     cool_off = get_cool_off(request) or timedelta(minutes=5)
     seconds = max(1, int(cool_off.total_seconds()))
@@ -141,8 +160,8 @@ def lockout_response(request: HttpRequest, *args: Any) -> HttpResponse:
         request,
         "registration/login.html",
         {
-            "form": login_form(request),
-            "lockout": f"Too many failed log-ins from this address or for this account: "
+            "form": blank_login_form(request),
+            "lockout": f"Too many failed log-ins for this username from your address: "
             f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
             "next": request.POST.get("next", ""),
         },

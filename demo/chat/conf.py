@@ -14,6 +14,10 @@ RATE_LIMITS: dict[str, tuple[int | None, int | None, float]] = {
     "message": (10, 30, 10.0),
     # Edits and deletes of messages.
     "edit": (10, 30, 10.0),
+    # Reactions added or taken back.
+    "reaction": (20, 60, 10.0),
+    # Searches (each reads the messages of every room one may read).
+    "search": (20, 60, 10.0),
     # New rooms.
     "room": (5, 10, 60.0),
     # Presence heartbeats and leaves (a page beats every 10 s, and when shown again).
@@ -30,6 +34,8 @@ RATE_LIMITS: dict[str, tuple[int | None, int | None, float]] = {
     "signup": (None, 5, 600.0),
     # Notes of the htmx recipe's board (when it is served), per client address.
     "note": (None, 10, 10.0),
+    # Files posted with messages (each file counts one).
+    "upload": (20, 60, 60.0),
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -46,13 +52,52 @@ DEFAULTS: dict[str, Any] = {
     # Open tabs one user may have present in one room (a heartbeat with a new tab id
     # beyond that is answered 429).
     "CHAT_PRESENCE_MAX_TABS": 10,
+    # Rooms a page follows live besides the one it shows (the sidebar's and the room
+    # list's counts): the user's most active rooms. The others' counts are refreshed
+    # every CHAT_UNREAD_REFRESH seconds while the page is visible, and when it is shown.
+    "CHAT_LIVE_ROOMS": 12,
+    "CHAT_UNREAD_REFRESH": 60.0,
+    # Runs of a request whose transaction PostgreSQL ended for colliding with another (a
+    # deadlock, a serialization failure), in all; past that the answer is 503 "busy".
+    "CHAT_CONFLICT_ATTEMPTS": 3,
+    # Attachments: the largest file, in bytes; files per message; the most pixels an image
+    # may have (a larger one is refused: decoding it would take too much memory).
+    "CHAT_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+    "CHAT_ATTACHMENTS_PER_MESSAGE": 4,
+    "CHAT_IMAGE_MAX_PIXELS": 50_000_000,
 }
+
+#: What a request may carry besides its files (the text, the form's fields, multipart's
+#: own framing), in bytes.
+REQUEST_OVERHEAD = 1024 * 1024
+
+#: Channels a room page's stream has of its own: the room's three and the user's.
+ROOM_PAGE_CHANNELS = 4
 
 
 def get(name: str) -> Any:
     return getattr(settings, name, DEFAULTS[name])
 
 
+def live_rooms() -> int:
+    """``CHAT_LIVE_ROOMS``, within what one pgsse stream may follow beside a room page's
+    own channels (pgsse's ``MAX_CHANNELS_PER_STREAM``)."""
+    from pgsse.conf import get_settings
+
+    room = get_settings().MAX_CHANNELS_PER_STREAM - ROOM_PAGE_CHANNELS
+    return max(0, min(int(get("CHAT_LIVE_ROOMS")), room))
+
+
 def rate_limit(action: str) -> tuple[int | None, int | None, float]:
     overrides: dict[str, tuple[int | None, int | None, float]] = get("CHAT_RATE_LIMITS")
     return overrides.get(action, RATE_LIMITS[action])
+
+
+def max_request_bytes() -> int:
+    """The largest request body the chat reads: a message with its files at their limit.
+
+    Larger bodies are refused before Django reads them (chatsite.body_limit): Django
+    would otherwise spool any body whole to disk before a view could look at it.
+    """
+    files = int(get("CHAT_ATTACHMENTS_PER_MESSAGE")) * int(get("CHAT_ATTACHMENT_MAX_BYTES"))
+    return files + REQUEST_OVERHEAD

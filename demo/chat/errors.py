@@ -2,7 +2,9 @@
 
 :func:`api_view` turns whatever goes wrong in an API view into such an answer: the
 chat's own refusals (:class:`ApiError`), a rate limit (429 with ``Retry-After``), a body
-over Django's size limit (413), any other request Django calls suspicious (400), the
+over Django's size limit (413), a multipart body that cannot be parsed (no boundary, say)
+and any other request Django calls suspicious (400), a transaction that collided with
+others once retried (503 "busy" with ``Retry-After``, see :mod:`chat.conflicts`), the
 database being unreachable (503 with ``Retry-After``) and, last, a bug (500, logged).
 Under ``DEBUG`` too: an API client never gets an HTML page.
 """
@@ -16,10 +18,13 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 
+from chat import conflicts
+from chat.conflicts import retrying
 from chat.ratelimit import RateLimited
 
 logger = logging.getLogger("django.request")
@@ -68,6 +73,17 @@ def error_for_exception(request: HttpRequest, exc: Exception) -> JsonResponse:
         return json_error(413, "The body is too large; a message is at most 4000 characters.")
     if isinstance(exc, SuspiciousOperation):
         return json_error(400, f"Bad request: {exc}")
+    if isinstance(exc, MultiPartParserError):  # Django's own handler answers 400 too
+        return json_error(
+            400,
+            f"The multipart body cannot be read ({exc}); send JSON (application/json) or "
+            "a form with its boundary.",
+        )
+    collision = conflicts.conflict_of(exc)
+    if collision is not None:
+        logger.warning("Busy: %s", exc, extra={"request": request})
+        message = conflicts.busy_message(collision)
+        return json_error(503, message, Retry_After=str(conflicts.RETRY_AFTER))
     if isinstance(exc, OperationalError | InterfaceError):
         logger.warning("Database unreachable: %s", exc, extra={"request": request})
         return database_unavailable()
@@ -78,23 +94,27 @@ def error_for_exception(request: HttpRequest, exc: Exception) -> JsonResponse:
     return json_error(500, "The server failed on this request; it has been logged.")
 
 
-View = Callable[..., HttpResponse]
+# Any response: a download streams (chat.downloads).
+View = Callable[..., HttpResponseBase]
 
 
 def api_view(methods: list[str]) -> Callable[[View], View]:
     """JSON errors for everything, methods checked, CSRF checked only for session writes
-    (by :func:`chat.auth.authenticate`: bearer-token requests carry no cookie to forge)."""
+    (by :func:`chat.auth.authenticate`: bearer-token requests carry no cookie to forge),
+    and a transaction that collided with another run again (:mod:`chat.conflicts`)."""
 
     def decorate(view: View) -> View:
+        run = retrying(view)
+
         @csrf_exempt
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in methods:
                 response = json_error(405, f"Use {' or '.join(methods)} here.")
                 response["Allow"] = ", ".join(methods)
                 return response
             try:
-                return view(request, *args, **kwargs)
+                return run(request, *args, **kwargs)
             except Exception as exc:  # every failure answers JSON, see the module's doc
                 return error_for_exception(request, exc)
 

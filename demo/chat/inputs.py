@@ -46,12 +46,15 @@ def body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
-def message_text(data: dict[str, Any]) -> str:
-    text = data.get("text")
+def message_text(data: dict[str, Any], *, with_files: bool = False) -> str:
+    """The message's text; it may be left out, or blank, when the message has files."""
+    text = data.get("text", "" if with_files else None)
     if not isinstance(text, str):
         raise ApiError(400, 'Send the message as {"text": "..."}.')
     clean_string(text, "A message")
     if not text.strip():
+        if with_files:
+            return ""
         raise ApiError(400, "A message cannot be empty.")
     if len(text) > MAX_MESSAGE_LENGTH:
         raise ApiError(
@@ -77,3 +80,21 @@ def optional_id(data: dict[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise ApiError(400, f"'{name}' must be a message id (a positive integer).")
     return int(value)
+
+
+def query_ids(request: HttpRequest, name: str, limit: int) -> list[int] | None:
+    """``?name=3,17``: at most ``limit`` ids, each once (None when absent)."""
+    value = request.GET.get(name)
+    if value is None:
+        return None
+    parts = value.split(",")
+    if len(parts) > limit or not all(is_id_text(part) for part in parts):
+        raise ApiError(
+            400, f"'{name}' is a comma-separated list of at most {limit} ids, like '3,17'."
+        )
+    return list(dict.fromkeys(int(part) for part in parts))
+
+
+def is_id_text(value: str) -> bool:
+    """Whether ``value`` is a positive integer PostgreSQL's bigint holds, in ASCII digits."""
+    return value.isascii() and value.isdigit() and len(value) <= 18

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -38,7 +39,7 @@ class Room(models.Model):
     # a save takes access away from open streams (see chat.revocation).
     _stored: tuple[str, bool] | None = None
     #: Set by save(): the channel whose open streams must end (the room became private,
-    #: or moved to another slug), else None.
+    #: or moved to another slug, which its pages' addresses name), else None.
     closes_channel: str | None = None
 
     class Meta:
@@ -61,32 +62,41 @@ class Room(models.Model):
         if not self._state.adding and stored is not None:
             slug, private = stored
             if slug != self.slug or (self.private and not private):
-                self.closes_channel = self.channel_of(slug)
+                self.closes_channel = self.channel
         super().save(*args, **kwargs)
         self._stored = (self.slug, self.private)
 
+    # Channels are named by the room's primary key, never by its slug: a slug can change
+    # hands (a room deleted, another created with the same name), a primary key never
+    # does, so no position and no replay can ever reach another room's events.
+
     @staticmethod
-    def channel_of(slug: str) -> str:
-        """The pgsse channel carrying the messages of the room called ``slug``."""
-        return f"room:{slug}"
+    def channel_of(pk: Any) -> str:
+        """The pgsse channel carrying the messages of the room whose primary key is ``pk``."""
+        return f"room:{pk}"
+
+    def _named(self, kind: str) -> str:
+        if self.pk is None:
+            raise ValueError("an unsaved room has no channels yet")
+        return f"{kind}:{self.pk}"
 
     @property
     def channel(self) -> str:
-        """The pgsse channel carrying this room's messages."""
-        return self.channel_of(self.slug)
+        """The pgsse channel carrying this room's messages, ``room:<pk>``."""
+        return self._named("room")
 
     @property
     def presence_channel(self) -> str:
-        return f"presence:{self.slug}"
+        return self._named("presence")
 
     @property
     def typing_channel(self) -> str:
         """Typing notices: a channel of its own, so a short retention can prune it."""
-        return f"typing:{self.slug}"
+        return self._named("typing")
 
     @property
     def channels(self) -> list[str]:
-        """Everything a room page follows, on one stream."""
+        """Everything a room page follows of its room, on one stream."""
         return [self.channel, self.presence_channel, self.typing_channel]
 
 
@@ -117,19 +127,51 @@ class Message(models.Model):
     )
     #: The author's username when posting (kept if the account goes away).
     author_name = models.CharField(max_length=150)
-    text = models.TextField(max_length=MAX_MESSAGE_LENGTH)
+    # Blank when the message is its attachments alone.
+    text = models.TextField(max_length=MAX_MESSAGE_LENGTH, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     #: Usernames ``@mentioned`` in the text (kept with it, for unread mention counts).
     mentions = ArrayField(models.CharField(max_length=150), default=list, blank=True)
+    #: What the message shows of its files (``Attachment`` rows), as its events and the
+    #: API carry it: kept with the message, since a posted file never changes, so that
+    #: the event published when the message is saved has it (chat.attachments).
+    attachments = models.JSONField(default=list, blank=True)
+    # Replies (chat.threads). No database constraint on either: a reply outlives the
+    # message it answers, and says that it was deleted.
+    #: The message this one answers, None if it is not a reply.
+    reply_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    #: The first message of the thread this reply belongs to (the root of ``reply_to``).
+    thread = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # chat_message_thread_id serves it
+        related_name="replies",
+    )
     # What the database holds (set when loaded or saved), to tell what a save changes.
     _stored_text: str | None = None
-    _stored_mentions: list[str] | None = None
-    mentions_changed = False
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["room", "id"], name="chat_message_room_id")]
+        indexes = [
+            models.Index(fields=["room", "id"], name="chat_message_room_id"),
+            models.Index(
+                fields=["thread", "id"],
+                name="chat_message_thread_id",
+                condition=models.Q(thread__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.author_name}: {self.text[:40]}"
@@ -138,15 +180,12 @@ class Message(models.Model):
     def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> Message:
         message = super().from_db(db, field_names, values, **kwargs)
         message._stored_text = message.__dict__.get("text")
-        message._stored_mentions = message.__dict__.get("mentions")
         return message
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Every save keeps the mentions in step with the text, and every change of the
         text (API, page, admin, shell) marks the message edited."""
         self.mentions = mentioned(self.text)
-        #: Whether this save changes who is mentioned (unread mention counts change).
-        self.mentions_changed = self.mentions != getattr(self, "_stored_mentions", None)
         stored = getattr(self, "_stored_text", None)
         if not self._state.adding and stored is not None and stored != self.text:
             self.edited_at = timezone.now()
@@ -155,17 +194,23 @@ class Message(models.Model):
             kwargs["update_fields"] = {*update_fields, "mentions", "edited_at"}
         super().save(*args, **kwargs)
         self._stored_text = self.text
-        self._stored_mentions = self.mentions
+
+    @property
+    def event_key(self) -> str:
+        """What names this message's events in the log, so that they can be redacted."""
+        return f"message:{self.id}"
 
     def as_event_data(self, room_slug: str | None = None) -> dict[str, object]:
         """What ``message_*`` events carry, and what the API returns."""
         return {
             "id": self.id,
             "room": room_slug or self.room.slug,
+            "room_id": self.room_id,
             "user": self.author_name,
             "text": self.text,
             "created_at": self.created_at.isoformat(),
             "edited_at": self.edited_at.isoformat() if self.edited_at else None,
+            "attachments": self.attachments,
         }
 
 
@@ -227,3 +272,51 @@ class RateHit(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["key", "at"], name="chat_ratehit_key_at")]
+
+
+class Attachment(models.Model):
+    """A file posted with a message, kept in Django's default storage (``STORAGES``: a
+    folder under ``make run``, object storage in a deployment that configures one).
+
+    Its type comes from its bytes, never from its name (chat.uploads); it is served only
+    through ``chat.downloads``, to those who may read its room.
+    """
+
+    #: Random, so that it can be named before the message is saved, and never guessed.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="files")
+    #: The name it was posted with (cleaned): shown, and offered when downloading.
+    name = models.CharField(max_length=255)
+    #: The type its bytes say it is; ``application/octet-stream`` when they say nothing.
+    content_type = models.CharField(max_length=100)
+    size = models.BigIntegerField()
+    file = models.FileField(max_length=255)
+    #: A smaller copy of an image, for the message list (empty: the image itself is small).
+    preview = models.FileField(max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_image(self) -> bool:
+        return self.width is not None
+
+
+class Reaction(models.Model):
+    """One user's emoji reaction to a message (chat.reactions): each emoji once per user."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    emoji = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "emoji", "user"], name="chat_reaction_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by {self.user} on {self.message_id}"

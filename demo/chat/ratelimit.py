@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from chat import conf
@@ -52,6 +53,8 @@ class RateLimited(Exception):
 WHAT = {
     "message": "messages",
     "edit": "edits",
+    "reaction": "reactions",
+    "search": "searches",
     "room": "new rooms",
     "presence": "presence updates",
     "typing": "typing notices",
@@ -60,6 +63,7 @@ WHAT = {
     "removal": "removals of members",
     "signup": "new accounts from your address",
     "note": "notes from your address",
+    "upload": "files",
 }
 
 
@@ -87,7 +91,8 @@ def check(action: str, request: HttpRequest, user: Any = None, scope: str = "") 
         if wait is not None:
             seconds = max(1, math.ceil(wait))
             raise RateLimited(
-                f"Too many {WHAT[action]}: at most {limit} every {period:g} seconds. "
+                f"Too many {WHAT[action]}: at most {limit} every {period:g}"
+                f" second{pluralize(period)}. "
                 f"Try again in {seconds} s.",
                 seconds,
             )

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from chat import access
+from chat import access, own_channel
 from chat.models import Membership, Room
 
 MAX_NAME_LENGTH = 80
@@ -85,14 +85,14 @@ def create_room(owner: Any, name: object, private: bool) -> Room:
     return room
 
 
-def add_member(room: Room, user: Any) -> Membership:
-    """Make ``user`` a member (if not already); what was posted before counts as read."""
+def add_member(room: Room, user: Any) -> tuple[Membership, bool]:
+    """Make ``user`` a member (if not already); what was posted before counts as read.
+    Returns the membership and whether it is new."""
     from chat.unread import newest_id
 
-    membership, _ = Membership.objects.get_or_create(
+    return Membership.objects.get_or_create(
         room=room, user_id=user.pk, defaults={"last_read_id": newest_id(room)}
     )
-    return membership
 
 
 def join(room: Room, user: Any) -> None:
@@ -115,7 +115,9 @@ def invite(room: Room, owner: Any, username: str) -> Any:
     invited = get_user_model().objects.filter(username=username).first()
     if invited is None:
         raise RoomError(f"There is no user called '{username}'.")
-    add_member(room, invited)
+    _, joined = add_member(room, invited)
+    if joined:
+        own_channel.tell_invited(room, invited.pk, by=owner.get_username())
     return invited
 
 

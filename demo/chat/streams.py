@@ -2,7 +2,14 @@
 
 Both are ``pgsse.views.StreamView`` whose refusals answer in the API's JSON: 401 for
 anonymous users (and, from :mod:`chat.auth`, for bad tokens), 404 alike for unknown rooms
-and private rooms the user may not see, 503 when the database is unreachable.
+and private rooms the user may not see, 400 for a bad ``follow``, 503 when the database
+is unreachable.
+
+Both also follow the messages of the rooms the page counts live (``?follow=<pk>,<pk>``,
+at most ``conf.live_rooms()``), chosen by the page when it was rendered, so that a
+reconnect resumes the same channels. A followed room the user may no longer read is left
+out: the stream's channels then differ from its position's, pgsse answers ``reset``, and
+the page reloads without it.
 """
 
 from __future__ import annotations
@@ -14,11 +21,47 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
-from chat import access, conf, unread
+from chat import access, conf
 from chat.auth import reader
 from chat.errors import LOG_IN, ApiError, database_unavailable, json_error
+from chat.inputs import is_id_text
 from chat.models import Room
+from chat.own_channel import channel_owner, user_channel
 from pgsse.views import StreamView
+
+#: The query parameter naming the rooms a stream follows besides its own channels.
+FOLLOW = "follow"
+
+
+class BadFollow(ValueError):
+    """A ``follow`` parameter that is not a short list of room ids."""
+
+
+def follow_parameter(request: HttpRequest) -> list[int]:
+    """The room pks of ``?follow=``, each once; raises :class:`BadFollow`."""
+    text = request.GET.get(FOLLOW, "")
+    if not text:
+        return []
+    parts = text.split(",")
+    limit = conf.live_rooms()
+    if len(parts) > limit or not all(is_id_text(part) for part in parts):
+        raise BadFollow(
+            f"'{FOLLOW}' is a comma-separated list of at most {limit} room ids, like '3,17'."
+        )
+    return list(dict.fromkeys(int(part) for part in parts))
+
+
+def follow_query(pks: list[int]) -> str:
+    """The query string of a stream following the rooms ``pks`` ('' for none)."""
+    return f"?{FOLLOW}={','.join(str(pk) for pk in pks)}" if pks else ""
+
+
+def readable(user: Any, pks: list[int]) -> list[int]:
+    """Those of the rooms ``pks`` that ``user`` may read, in the order given."""
+    if not pks or not user.is_authenticated:
+        return []
+    found = set(access.visible_rooms(user).filter(pk__in=pks).values_list("pk", flat=True))
+    return [pk for pk in pks if pk in found]
 
 
 class ChatStreamView(StreamView):
@@ -38,6 +81,10 @@ class ChatStreamView(StreamView):
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         try:
+            follow_parameter(request)
+        except BadFollow as exc:
+            return json_error(400, str(exc))
+        try:
             return super().get(request, **kwargs)
         except (OperationalError, InterfaceError):
             return database_unavailable()
@@ -54,41 +101,48 @@ def _user(request: HttpRequest) -> Any:
 
 
 def room_channels(request: HttpRequest) -> list[str]:
-    """The room's channels (messages, presence, typing), and the user's own channel
-    (unread counts for the sidebar): one stream per page."""
+    """The room's channels (messages, presence, typing), the user's own channel, and the
+    followed rooms' messages (the sidebar's counts): one stream per page."""
     assert request.resolver_match is not None
     slug: str = request.resolver_match.kwargs["slug"]
     user = _user(request)
     room = Room.objects.filter(slug=slug).first()
     if room is None or not access.can_read(user, room):
         raise Http404(f"There is no room {slug!r} (or it is private).")
-    request.chat_readable_channels = set(room.channels)  # type: ignore[attr-defined]
-    return page_channels(room, user)
+    followed = readable(user, [pk for pk in follow_parameter(request) if pk != room.pk])
+    channels = page_channels(room, user, followed)
+    request.chat_readable_channels = set(channels)  # type: ignore[attr-defined]
+    return channels
 
 
-def page_channels(room: Room, user: Any) -> list[str]:
-    """What a room page follows; its page-load position is taken over the same list."""
-    own = [unread.user_channel(user.pk)] if user.is_authenticated else []
-    return [*room.channels, *own]
+def page_channels(room: Room | None, user: Any, followed: list[int]) -> list[str]:
+    """What a page follows (a room page: its room; the room list: ``room`` None); its
+    page-load position is taken over the same list."""
+    own = [user_channel(user.pk)] if user.is_authenticated else []
+    shown = room.channels if room is not None else []
+    return [*shown, *own, *(Room.channel_of(pk) for pk in followed)]
 
 
 def own_channels(request: HttpRequest) -> list[str]:
     user = _user(request)
     if not user.is_authenticated:
         raise PermissionDenied(LOG_IN)
-    return [unread.user_channel(user.pk)]
+    channels = page_channels(None, user, readable(user, follow_parameter(request)))
+    request.chat_readable_channels = set(channels)  # type: ignore[attr-defined]
+    return channels
 
 
 def may_read(request: HttpRequest, channel: str) -> bool:
-    """A user's own channel is theirs alone; a room's channels were checked with the room."""
-    owner = unread.channel_owner(channel)
+    """A user's own channel is theirs alone; rooms' channels were checked with the rooms."""
+    owner = channel_owner(channel)
     if owner is not None:
         user = getattr(request, "user", None)
         return bool(user is not None and user.is_authenticated and str(user.pk) == owner)
     return channel in getattr(request, "chat_readable_channels", set())
 
 
-#: The room page's one stream: messages, presence, typing, and the user's unread counts.
+#: The room page's one stream: messages, presence, typing, the user's own channel and the
+#: followed rooms' messages.
 room_events = ChatStreamView.as_view(channels=room_channels, authorize=may_read)
-#: The room list's stream: the user's unread counts.
+#: The room list's stream: the user's own channel and the followed rooms' messages.
 own_events = ChatStreamView.as_view(channels=own_channels, authorize=may_read)

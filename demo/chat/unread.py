@@ -1,90 +1,129 @@
-"""Unread messages per room and member, sent live on each user's own channel.
+"""Unread counts and mentions: kept per membership, counted where they are read.
 
 Each membership keeps the newest message id its user has read (``last_read_id``); the
-messages after it, by others, are unread, and those ``@mentioning`` the user are counted
-apart. Every change of a count is published on ``user:<pk>`` as an ``unread`` event
-carrying the room's whole count, ``{"room", "unread", "mentions"}``: every open page of
-that user (room list, rooms) follows it, and only that user may read that channel.
+messages after it, by others, are unread, and those ``@mentioning`` the user, or replying
+to one of their messages (:mod:`chat.threads`), are counted apart. Nothing is published
+per member when a message is posted (a message is one event on its room's channel,
+whatever the room's size): a page gets its counts with the page
+(:func:`counts_for`, read after the page's stream position), then counts for itself from
+the events of the rooms it follows (``chat.js``) and from ``read`` events on the user's own
+channel (:func:`mark_read`, :mod:`chat.own_channel`), which every other page of that user
+follows.
 
-A new message costs one publish per member of its room: right for rooms of tens or
-hundreds of members, not for rooms of many thousands.
+To count exactly, a page knows *which* messages are unread, not only how many: the ids of
+the newest ``WINDOW`` unread messages of each room (and of those mentioning the user).
+An event replayed for a message the page already counted is recognised by its id; a
+deletion or a read position removes exactly the ids it covers. Rooms with more unread
+messages than that carry the rest as a plain number (``unread`` minus the window).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Max
+from django.db.models import F, Max, OuterRef, Subquery
 
-import pgsse
+from chat import own_channel
 from chat.models import Membership, Message, Room
 
-UNREAD_EVENT = "unread"
+#: Unread message ids a page is given per room (and mentions apart).
+WINDOW = 100
 
 
-def user_channel(user_pk: Any) -> str:
-    """A user's own channel: unread counts for every page that user has open."""
-    return f"user:{user_pk}"
+@dataclass
+class RoomCount:
+    """One membership's unread messages, as a page receives it."""
+
+    room_id: int
+    room: str
+    #: The newest message id read.
+    read: int
+    unread: int
+    mentions: int
+    #: The newest unread ids (at most ``WINDOW``), ascending; and those mentioning the user.
+    ids: list[int] = field(default_factory=list)
+    mentioning: list[int] = field(default_factory=list)
+
+    def as_page_data(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def channel_owner(channel: str) -> str | None:
-    """The user pk a ``user:<pk>`` channel belongs to, or None for other channels."""
-    prefix, _, pk = channel.partition(":")
-    return pk if prefix == "user" else None
-
-
-# One fixed statement, every filter a parameter (None: not filtered). The tables are the
-# chat's own (its models keep Django's default names) and django.contrib.auth's users.
+# One fixed statement, every filter a parameter. The tables are the chat's own (its
+# models keep Django's default names) and django.contrib.auth's users. Each lateral part
+# walks the (room, id) index from the member's read position.
 _COUNTS_SQL = """
-    SELECT mb.user_id, r.slug,
-           count(m.id),
-           count(m.id) FILTER (WHERE u.username = ANY(m.mentions))
+    SELECT mb.room_id, r.slug, mb.last_read_id, c.unread, c.mentions,
+           coalesce(w.ids, '{}'), coalesce(wm.ids, '{}')
     FROM chat_membership mb
     JOIN chat_room r ON r.id = mb.room_id
     JOIN auth_user u ON u.id = mb.user_id
-    LEFT JOIN chat_message m
-           ON m.room_id = mb.room_id AND m.id > mb.last_read_id
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS unread,
+               count(*) FILTER (WHERE u.username = ANY(m.mentions) OR EXISTS (
+                   SELECT 1 FROM chat_message p
+                   WHERE p.id = m.reply_to_id AND p.author_id = mb.user_id
+               )) AS mentions
+        FROM chat_message m
+        WHERE m.room_id = mb.room_id AND m.id > mb.last_read_id
           AND m.author_id IS DISTINCT FROM mb.user_id
-    WHERE (%(user)s::bigint IS NULL OR mb.user_id = %(user)s::bigint)
-      AND (%(room)s::bigint IS NULL OR mb.room_id = %(room)s::bigint)
-      AND (%(users)s::bigint[] IS NULL OR mb.user_id = ANY(%(users)s::bigint[]))
-    GROUP BY mb.user_id, r.slug
+    ) c
+    CROSS JOIN LATERAL (
+        SELECT array_agg(x.id ORDER BY x.id) AS ids FROM (
+            SELECT m.id FROM chat_message m
+            WHERE m.room_id = mb.room_id AND m.id > mb.last_read_id
+              AND m.author_id IS DISTINCT FROM mb.user_id
+            ORDER BY m.id DESC LIMIT %(window)s
+        ) x
+    ) w
+    CROSS JOIN LATERAL (
+        SELECT array_agg(x.id ORDER BY x.id) AS ids FROM (
+            SELECT m.id FROM chat_message m
+            WHERE m.room_id = mb.room_id AND m.id > mb.last_read_id
+              AND m.author_id IS DISTINCT FROM mb.user_id
+              AND (u.username = ANY(m.mentions) OR EXISTS (
+                  SELECT 1 FROM chat_message p
+                  WHERE p.id = m.reply_to_id AND p.author_id = mb.user_id
+              ))
+            ORDER BY m.id DESC LIMIT %(window)s
+        ) x
+    ) wm
+    WHERE mb.user_id = %(user)s
+      AND (%(rooms)s::bigint[] IS NULL OR mb.room_id = ANY(%(rooms)s::bigint[]))
 """
 
 
-def _counts(
-    user: Any = None, room: Any = None, users: list[Any] | None = None
-) -> list[tuple[Any, str, int, int]]:
-    """``(user_id, slug, unread, mentions)`` of the memberships of ``user``, of ``room``,
-    and among ``users`` (each filter only if given)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_COUNTS_SQL, {"user": user, "room": room, "users": users})
-        return list(cursor.fetchall())
-
-
-def counts_for(user: Any) -> dict[str, dict[str, int]]:
-    """``{slug: {"unread", "mentions"}}`` for every room ``user`` is a member of."""
+def counts_for(user: Any, rooms: list[int] | None = None) -> dict[int, RoomCount]:
+    """Every membership's count of ``user`` (only of the rooms with these pks, if given),
+    by room pk. Read it *after* the position of the stream that will follow the rooms:
+    what commits in between is both counted and replayed, and recognised by its id."""
     if not user.is_authenticated:
         return {}
-    rows = _counts(user=user.pk)
-    return {slug: {"unread": unread, "mentions": mentions} for _, slug, unread, mentions in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNTS_SQL, {"user": user.pk, "rooms": rooms, "window": WINDOW})
+        rows = cursor.fetchall()
+    return {
+        row[0]: RoomCount(row[0], row[1], row[2], row[3], row[4], list(row[5]), list(row[6]))
+        for row in rows
+    }
 
 
-def publish_counts(room: Room, user_pks: Iterable[Any] | None = None) -> None:
-    """Publish ``room``'s count to its members (only those in ``user_pks`` if given), in
-    the caller's transaction: delivered if and only if the change commits."""
-    if user_pks is None:
-        rows = _counts(room=room.pk)
-    else:
-        rows = _counts(room=room.pk, users=list(user_pks))
-    for user_id, slug, unread, mentions in rows:
-        pgsse.publish(
-            user_channel(user_id),
-            UNREAD_EVENT,
-            {"room": slug, "unread": unread, "mentions": mentions},
-        )
+def most_active(user: Any, limit: int, exclude: int | None = None) -> list[int]:
+    """The pks of ``user``'s ``limit`` rooms with the newest messages (``exclude`` left
+    out): those a page follows live."""
+    if not user.is_authenticated or limit <= 0:
+        return []
+    newest = Subquery(
+        Message.objects.filter(room_id=OuterRef("room_id")).order_by("-id").values("id")[:1]
+    )
+    memberships = Membership.objects.filter(user_id=user.pk)
+    if exclude is not None:
+        memberships = memberships.exclude(room_id=exclude)
+    memberships = memberships.annotate(newest=newest).order_by(
+        F("newest").desc(nulls_last=True), "-room_id"
+    )
+    return list(memberships.values_list("room_id", flat=True)[:limit])
 
 
 def newest_id(room: Room) -> int:
@@ -94,8 +133,8 @@ def newest_id(room: Room) -> int:
 
 def mark_read(room: Room, user: Any, up_to: int | None = None) -> int | None:
     """Move ``user``'s read position in ``room`` to message ``up_to`` (the newest if None),
-    never backwards, and publish the new count if it moved. Returns the position before,
-    or None if ``user`` is not a member. Call it in a transaction."""
+    never backwards, and tell the user's pages if that changes their count. Returns the
+    position before, or None if ``user`` is not a member. Call it in a transaction."""
     membership = Membership.objects.select_for_update().filter(room=room, user_id=user.pk).first()
     if membership is None:
         return None
@@ -105,17 +144,12 @@ def mark_read(room: Room, user: Any, up_to: int | None = None) -> int | None:
     if target > before:
         membership.last_read_id = target
         membership.save(update_fields=["last_read_id"])
-        # Publish only if the count changes: one's own messages are never unread.
+        # Tell the pages only if their count changes: one's own messages are never unread.
         skipped = room.messages.filter(id__gt=before, id__lte=target).exclude(author_id=user.pk)
         if skipped.exists():
-            publish_counts(room, [user.pk])
+            own_channel.tell(
+                user.pk,
+                own_channel.READ_EVENT,
+                {"room_id": room.pk, "room": room.slug, "up_to": target},
+            )
     return before
-
-
-def affected_by(message: Message) -> list[Any]:
-    """Members whose count a new or deleted ``message`` changes: those who had not read up
-    to it, but for its author."""
-    members = Membership.objects.filter(room_id=message.room_id, last_read_id__lt=message.id)
-    if message.author_id is not None:
-        members = members.exclude(user_id=message.author_id)
-    return list(members.values_list("user_id", flat=True))

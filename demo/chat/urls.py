@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.db import transaction
 from django.urls import path, re_path
 
-from chat import api, errors, streams, views
+from chat import api, downloads, errors, message_api, people, search_views, streams, views
 
 app_name = "chat"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     # (chat.revocation) commit together, so no stream's reconnect finds the session alive.
     path("accounts/logout/", transaction.atomic(auth_views.LogoutView.as_view()), name="logout"),
     path("events/me/", streams.own_events, name="own_events"),
+    path("search/", search_views.search_page, name="search"),
     path("rooms/new/", views.create, name="create"),
     path("rooms/<slug:slug>/", views.room, name="room"),
     path("rooms/<slug:slug>/join/", views.join, name="join"),
@@ -26,12 +27,39 @@ urlpatterns = [
     # The page's form post; the same endpoint as the API's.
     path("rooms/<slug:slug>/messages/", api.messages, name="post_message"),
     path("api/rooms/", api.rooms, name="api_rooms"),
+    path("api/unread/", api.unread_counts, name="api_unread"),
     path("api/rooms/<slug:slug>/messages/", api.messages, name="api_messages"),
     path("api/rooms/<slug:slug>/messages/<int:message_id>/", api.message, name="api_message"),
+    # Threads, reactions, mentions' autocomplete, search (chat.message_api, chat.people,
+    # chat.search_views).
+    path(
+        "api/rooms/<slug:slug>/messages/<int:message_id>/thread/",
+        message_api.thread,
+        name="api_thread",
+    ),
+    path(
+        "api/rooms/<slug:slug>/messages/<int:message_id>/reactions/",
+        message_api.add_reaction,
+        name="api_reactions",
+    ),
+    path(
+        "api/rooms/<slug:slug>/messages/<int:message_id>/reactions/<str:emoji>/",
+        message_api.remove_reaction,
+        name="api_reaction",
+    ),
+    path("api/rooms/<slug:slug>/people/", people.people, name="api_people"),
+    path("api/search/", search_views.api_search, name="api_search"),
     path("api/rooms/<slug:slug>/presence/", api.heartbeat, name="api_presence"),
     path("api/rooms/<slug:slug>/typing/", api.typing, name="api_typing"),
     path("api/rooms/<slug:slug>/read/", api.read, name="api_read"),
     path("api/rooms/<slug:slug>/members/<str:username>/", api.member, name="api_member"),
+    # Attachments, by their random id (stable whatever the room's slug becomes).
+    path("api/attachments/<uuid:attachment_id>/", downloads.original, name="api_attachment"),
+    path(
+        "api/attachments/<uuid:attachment_id>/preview/",
+        downloads.preview,
+        name="api_attachment_preview",
+    ),
     # Anything else under /api/: a JSON 404, under DEBUG too.
     re_path(r"^api/(?P<path>.*)$", errors.not_found, name="api_not_found"),
 ]

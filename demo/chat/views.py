@@ -6,24 +6,27 @@ pgsse's public API.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import pgsse
-from chat import access, conf, presence, ratelimit, rooms, unread
-from chat.api import PAGE_SIZE, history_page
+from chat import access, conf, conflicts, history, presence, ratelimit, rooms, unread
+from chat.api import UNREAD_ROOMS_PER_REQUEST
+from chat.inputs import is_id_text
 from chat.models import MAX_MESSAGE_LENGTH, Room
-from chat.streams import page_channels
+from chat.streams import follow_query, page_channels
 
 
 def too_many(request: HttpRequest, exc: ratelimit.RateLimited) -> HttpResponse:
@@ -32,11 +35,34 @@ def too_many(request: HttpRequest, exc: ratelimit.RateLimited) -> HttpResponse:
     return response
 
 
-def login_form(request: HttpRequest) -> AuthenticationForm:
-    return AuthenticationForm(request, data=request.POST or None)
+def retrying_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A form's view run again when its transaction collided with another (see
+    chat.conflicts); past the last attempt, a page that says so (503, Retry-After)."""
+    run = conflicts.retrying(view)
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return run(request, *args, **kwargs)
+        except DatabaseError as exc:
+            kind = conflicts.conflict_of(exc)
+            if kind is None:
+                raise
+            message = conflicts.busy_message(kind)
+            response = render(request, "chat/busy.html", {"message": message}, status=503)
+            response["Retry-After"] = str(conflicts.RETRY_AFTER)
+            return response
+
+    return wrapped
+
+
+def blank_login_form(request: HttpRequest) -> AuthenticationForm:
+    """The log-in form, not bound to what was posted (no errors), the username kept."""
+    return AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
 
 
 @require_http_methods(["GET", "POST"])
+@retrying_page
 def signup(request: HttpRequest) -> HttpResponse:
     """A new account (Django's password validation applies), logged in at once."""
     form: UserCreationForm[User] = UserCreationForm(request.POST or None)
@@ -75,8 +101,10 @@ def index(request: HttpRequest) -> HttpResponse:
     joined: set[int] = set()
     if user.is_authenticated:
         joined = set(visible.filter(membership__user_id=user.pk).values_list("pk", flat=True))
-    channels = [unread.user_channel(user.pk)] if user.is_authenticated else []
-    # Position first, counts second: a change committed in between is replayed.
+    followed = unread.most_active(user, conf.live_rooms())
+    # Position first, counts second: a change committed in between is replayed, and
+    # recognised by its message id.
+    channels = page_channels(None, user, followed)
     position = pgsse.current_position(channels) if channels else ""
     counts = unread.counts_for(user)
     listed = _with_counts(visible, counts)
@@ -91,24 +119,40 @@ def index(request: HttpRequest) -> HttpResponse:
             "page_config": {
                 "page": "index",
                 "user": user.get_username() if user.is_authenticated else "",
-                "position": position,
-                "unread": counts,
+                **_unread_config(position, followed, counts),
             },
         },
     )
 
 
-def _with_counts(rooms: Iterable[Room], counts: dict[str, dict[str, int]]) -> list[Room]:
+def _unread_config(
+    position: str, followed: list[int], counts: dict[int, unread.RoomCount]
+) -> dict[str, Any]:
+    """What chat.js needs to count unread messages: the stream's position and the rooms
+    it follows besides the page's own, every membership's count at page load, and how
+    often to refresh those of the rooms not followed."""
+    return {
+        "position": position,
+        "follow": followed,
+        "followQuery": follow_query(followed),
+        "unread": [count.as_page_data() for count in counts.values()],
+        "unreadRefreshSeconds": conf.get("CHAT_UNREAD_REFRESH"),
+        "unreadRoomsPerRequest": UNREAD_ROOMS_PER_REQUEST,
+    }
+
+
+def _with_counts(rooms: Iterable[Room], counts: dict[int, unread.RoomCount]) -> list[Room]:
     """The rooms, each with its ``unread`` and ``mentions`` counts for the page."""
     listed = list(rooms)
     for room in listed:
-        count = counts.get(room.slug, {})
-        room.unread = count.get("unread", 0)  # type: ignore[attr-defined]
-        room.mentions = count.get("mentions", 0)  # type: ignore[attr-defined]
+        count = counts.get(room.pk)
+        room.unread = count.unread if count else 0  # type: ignore[attr-defined]
+        room.mentions = count.mentions if count else 0  # type: ignore[attr-defined]
     return listed
 
 
 @require_POST
+@retrying_page
 def create(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login("/")
@@ -140,19 +184,25 @@ def _readable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
 
 
 @require_GET
+@retrying_page
 def room(request: HttpRequest, slug: str) -> HttpResponse:
     current = _readable_room(request, slug)
     if isinstance(current, HttpResponse):
         return current
     user = request.user
-    # Position first, history second: whatever commits in between is replayed by the
-    # stream (and recognised by its message id), never lost.
-    position = pgsse.current_position(page_channels(current, user))
-    page = history_page(current, None, PAGE_SIZE)
+    followed = unread.most_active(user, conf.live_rooms(), exclude=current.pk)
+    # Position first, history and counts second: whatever commits in between is replayed
+    # by the stream (and recognised by its message id), never lost.
+    position = pgsse.current_position(page_channels(current, user, followed))
+    # ?message=<id> (a search result, a reply's link): the history around that message.
+    target = _id_parameter(request, "message")
+    page = history.page(current, user, around=target)
     last_read = None
     if user.is_authenticated:
+        # Opening a room reads it, up to what the page shows.
+        shown = page["messages"][-1]["id"] if page["has_newer"] else None
         with transaction.atomic():
-            last_read = unread.mark_read(current, user)  # opening a room reads it
+            last_read = unread.mark_read(current, user, shown)
     counts = unread.counts_for(user)
     is_owner = user.is_authenticated and current.owner_id == user.pk
     return render(
@@ -162,7 +212,8 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
             "current": current,
             "rooms": _with_counts(access.visible_rooms(user), counts),
             "history": page,
-            "present": presence.present_users(current),
+            # The page's own user is here from the start (their heartbeat follows).
+            "present": _present_with(user, presence.present_users(current)),
             "is_member": access.is_member(user, current),
             "can_post": access.can_post(user, current),
             "is_owner": is_owner,
@@ -172,23 +223,44 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
             "page_config": {
                 "page": "room",
                 "room": current.slug,
+                "roomId": current.pk,
                 "user": user.get_username() if user.is_authenticated else "",
                 "isOwner": is_owner,
-                "position": position,
                 "hasMore": page["has_more"],
+                "hasNewer": page["has_newer"],
+                "target": target,
+                "thread": _id_parameter(request, "thread"),
                 "heartbeatSeconds": conf.get("CHAT_PRESENCE_HEARTBEAT"),
                 "maxLength": MAX_MESSAGE_LENGTH,
                 "lastReadId": last_read,
-                "unread": counts,
+                "attachments": {
+                    "maxFiles": conf.get("CHAT_ATTACHMENTS_PER_MESSAGE"),
+                    "maxBytes": conf.get("CHAT_ATTACHMENT_MAX_BYTES"),
+                },
+                **_unread_config(position, followed, counts),
             },
         },
     )
+
+
+def _present_with(user: Any, present: list[str]) -> list[str]:
+    if not user.is_authenticated:
+        return present
+    return sorted({*present, user.get_username()})
+
+
+def _id_parameter(request: HttpRequest, name: str) -> int | None:
+    """A message id in the page's query (``?message=``, ``?thread=``); None if absent or
+    not an id (the page then opens as usual)."""
+    value = request.GET.get(name, "")
+    return int(value) if is_id_text(value) and int(value) > 0 else None
 
 
 def _member_names(room: Room) -> list[str]:
     return sorted(room.members.values_list("username", flat=True))
 
 
+@retrying_page
 def _membership_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
     current = _readable_room(request, slug)
     if isinstance(current, HttpResponse):
@@ -243,8 +315,3 @@ def invite(request: HttpRequest, slug: str) -> HttpResponse:
 def remove(request: HttpRequest, slug: str) -> HttpResponse:
     """The owner's *Remove* button beside a member of a private room."""
     return _membership_action(request, slug, "remove")
-
-
-def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """The chat's 404 page (not under DEBUG, where Django shows its own)."""
-    return render(request, "chat/not_found.html", {"message": str(exception)}, status=404)

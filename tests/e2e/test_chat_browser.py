@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from chat.models import Presence, Room
 from chat.presence import present_users
@@ -65,6 +65,11 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     while not await sync_to_async(condition)():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+def unread_badge(page: Page, slug: str) -> Locator:
+    """The unread badge of room ``slug`` in a room list (the index's, or a room's sidebar)."""
+    return page.locator(f'li:has(> a[href="/rooms/{slug}/"]) [data-unread-for]')
 
 
 async def send(page: Page, text: str) -> None:
@@ -187,8 +192,11 @@ async def test_edits_and_deletes_reach_the_other_window_live(
     await expect(alice.locator(".message")).to_have_count(1)  # ids in the order sent
     await send(alice, "delete me")
     await expect(bob.locator(".message")).to_have_count(2)
-    # Bob may neither edit nor delete Alice's messages: no buttons for him.
-    await expect(bob.locator(".message .action")).to_have_count(0)
+    # Bob may neither edit nor delete Alice's messages: no such buttons for him (he may
+    # reply and react).
+    await expect(bob.locator(".message .action[data-action=edit]")).to_have_count(0)
+    await expect(bob.locator(".message .action[data-action=delete]")).to_have_count(0)
+    await expect(bob.locator(".message .action[data-action=reply]")).to_have_count(2)
     first = alice.locator(".message").first
     await first.locator("button[data-action=edit]").click()
     await alice.fill(".editor", "hello")

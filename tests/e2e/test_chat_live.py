@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 import chatsite.settings
-from chat.models import Message
+from chat.models import Message, Room
 from pgsse.models import Event
 from tests.chat_accounts import ChatAccount
 from tests.clients import StreamReader, open_stream
@@ -50,7 +50,9 @@ async def test_edits_and_deletes_reach_other_readers_live(server: LiveServer) ->
         await seen.wait_for(lambda r: bool(r.of_type("message_deleted")))
         assert data_of(seen, "message_created") == [sent]
         assert data_of(seen, "message_updated") == [edited.json()]
-        assert data_of(seen, "message_deleted") == [{"id": sent["id"], "room": "lobby"}]
+        assert data_of(seen, "message_deleted") == [
+            {"id": sent["id"], "room": "lobby", "room_id": sent["room_id"], "user": "alice"}
+        ]
         assert [e.event for e in seen.events if e.event != "message"] == [
             "message_created",
             "message_updated",
@@ -75,7 +77,9 @@ async def test_deleting_in_the_admin_removes_the_message_live(server: LiveServer
         await seen.wait_for(live)
         assert await sync_to_async(delete_in_admin)() == 302
         await seen.wait_for(lambda r: bool(r.of_type("message_deleted")))
-        assert data_of(seen, "message_deleted") == [{"id": sent["id"], "room": "lobby"}]
+        assert data_of(seen, "message_deleted") == [
+            {"id": sent["id"], "room": "lobby", "room_id": sent["room_id"], "user": "alice"}
+        ]
     assert not await sync_to_async(Message.objects.filter(id=sent["id"]).exists)()
     alice.close()
 
@@ -140,8 +144,9 @@ async def test_typing_is_published_rate_limited_and_never_stored_as_a_message(
         Event.objects.update(created_at=timezone.now() - timedelta(hours=1))
         settings.PGSSE = {**settings.PGSSE, "RETENTION": chatsite.settings.PGSSE["RETENTION"]}
         call_command("pgsse_prune", stdout=StringIO())
-        typing = Event.objects.filter(channel="typing:lobby").count()
-        messages = Event.objects.filter(channel="room:lobby").count()
+        lobby = Room.objects.get(slug="lobby")
+        typing = Event.objects.filter(channel=lobby.typing_channel).count()
+        messages = Event.objects.filter(channel=lobby.channel).count()
         return typing, messages
 
     assert await sync_to_async(prune_an_hour_later)() == (0, 1)

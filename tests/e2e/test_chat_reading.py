@@ -15,7 +15,7 @@ from playwright.async_api import BrowserContext, Page, expect
 from chat import presence
 from chat.models import Membership, Presence, Room
 from tests.chat_accounts import ChatAccount
-from tests.e2e.test_chat_browser import open_room, send, sign_up, until
+from tests.e2e.test_chat_browser import open_room, send, sign_up, unread_badge, until
 from tests.servers import LiveServer
 
 pytestmark = [
@@ -57,7 +57,7 @@ async def test_unread_counts_rise_live_and_clear_when_the_room_is_opened(
     await expect(joined.locator("#connection")).to_have_attribute("data-state", "live")
     await joined.close()
     rooms = await open_index(alice_context, server.url)
-    badge = rooms.locator('[data-unread-for="random"]')
+    badge = unread_badge(rooms, "random")
     await expect(badge).to_be_hidden()
     await send(bob, "one")
     await expect(badge).to_contain_text("1 unread")
@@ -112,7 +112,7 @@ async def test_mentions_are_highlighted_and_counted_apart(
     )
     await alice.close()
     await send(bob, "and @alice again")
-    badge = rooms.locator('[data-unread-for="lobby"]')
+    badge = unread_badge(rooms, "lobby")
     await expect(badge).to_have_class("unread mentioned")
     await expect(badge).to_contain_text("1 unread, 1 mentioning you")
     # Browser notifications are asked for with a button, never on page load.

@@ -1,6 +1,6 @@
 // The chat's pages: the room list (live unread counts) and a room (live messages, edits,
 // deletes, presence, typing and unread counts over one stream of pgsse.js, which
-// {% pgsse_script %} loads first; posting with fetch()).
+// {% pgsse_script %} loads first, with unread.js; posting with fetch()).
 // Text is only ever inserted as text nodes (textContent); links are built as <a> elements
 // whose href is checked to be http(s). No innerHTML anywhere.
 "use strict";
@@ -97,69 +97,140 @@
   // `events`: the handler of every event type the page listens to (pgsse.js listens to
   // these only). `hooks.reconnected()`: live again after a cut; `hooks.ended()`: the
   // stream has ended for good.
+  //
+  // The network: when the browser says it is offline, the stream is opened afresh (it
+  // fails at once, and waits); when the browser says it is back online, a stream waiting
+  // to reconnect after a network failure reconnects at once instead of waiting out its
+  // retry timer (up to 30 s). A wait the server asked for (429 or 503 with Retry-After)
+  // is still waited out. Either way the new stream resumes from the last position seen.
   function follow(path, events, hooks) {
     let reloading = false;
     let wasLive = false;
-    const stream = pgsse.connect(path, {
-      position: config.position,
-      events,
-      onstate(state, info) {
-        if (reloading) return;
-        if (state === "live") {
-          if (wasLive && hooks.reconnected) hooks.reconnected();
-          wasLive = true;
-          showState(state);
-        } else if (state === "reconnecting") {
-          showState(state, info.delay ? `reconnecting in ${Math.ceil(info.delay / 1000)} s…` : null);
-        } else if (state === "denied" || state === "closed") {
-          if (hooks.ended) hooks.ended();
-          showEnd(state, info);
-        } else {
-          showState(state);
-        }
-      },
-      onreset() {
-        // The log no longer holds the page's position: what the page shows may be stale,
-        // and the events in between will not come. Show it afresh.
-        reloading = true;
-        stream.close();
-        showState("reset");
-        setTimeout(() => window.location.reload(), 500);
-      },
+    let replacing = false; // a stream closed by us, to open another: not an end
+    let networkFailed = false; // the wait is for the network, not for the server
+    let offline = false;
+
+    function connect(position) {
+      return pgsse.connect(path, {
+        position,
+        events,
+        onstate(state, info) {
+          if (reloading || replacing) return;
+          if (state === "live") {
+            offline = false;
+            if (wasLive && hooks.reconnected) hooks.reconnected();
+            wasLive = true;
+            showState(state);
+          } else if (state === "reconnecting") {
+            networkFailed = !info.status;
+            const label = offline ? "offline, waiting for the network…"
+              : info.delay ? `reconnecting in ${Math.ceil(info.delay / 1000)} s…` : null;
+            showState(state, label);
+          } else if (state === "denied" || state === "closed") {
+            if (hooks.ended) hooks.ended();
+            showEnd(state, info);
+          } else {
+            showState(state);
+          }
+        },
+        onreset() {
+          // The log no longer holds the page's position: what the page shows may be stale,
+          // and the events in between will not come. Show it afresh.
+          reloading = true;
+          stream.close();
+          showState("reset");
+          setTimeout(() => window.location.reload(), 500);
+        },
+      });
+    }
+
+    let stream = connect(config.position);
+    function reopen() {
+      replacing = true;
+      const position = stream.position;
+      stream.close();
+      replacing = false;
+      stream = connect(position);
+    }
+    window.addEventListener("offline", () => {
+      if (reloading || stream.state === "closed" || stream.state === "denied") return;
+      offline = true;
+      reopen();
+    });
+    window.addEventListener("online", () => {
+      offline = false;
+      if (stream.state === "reconnecting" && networkFailed) reopen();
     });
     return stream;
   }
 
   // ---------------------------------------------------------------------------------
   // Unread counts, on both pages: badges in the room lists, and the total in the tab's
-  // title while the tab is hidden. Mentions may raise a browser notification, once the
-  // user asked for them with the button (never on page load).
+  // title while the tab is hidden. The page counts for itself (unread.js): from the
+  // counts it was rendered with, the messages of the rooms its stream follows, and the
+  // read positions of the user's other pages (`read` on the user's own channel). Rooms
+  // past the ones followed live are asked for again now and then. Mentions may raise a
+  // browser notification, once the user asked for them with the button (never on load).
 
-  const unread = new Map(Object.entries(config.unread || {}));
-  const currentRoom = config.page === "room" ? config.room : null;
+  const me = config.user;
+  const currentRoom = config.page === "room" ? config.roomId : null;
+  const counts = new chatUnread.UnreadCounts(config.unread || [], me);
+  const followed = new Set(config.follow || []);
+  if (currentRoom !== null) followed.add(currentRoom);
 
-  function showBadge(room) {
-    const count = unread.get(room) || { unread: 0, mentions: 0 };
+  function showBadge(roomId) {
+    const count = counts.get(roomId);
+    const unread = count ? count.unread : 0;
+    const mentions = count ? count.mentions : 0;
     // The open room's own count is not shown while it is being read.
-    const shown = room === currentRoom && document.visibilityState === "visible" ? 0 : count.unread;
-    for (const badge of document.querySelectorAll(`[data-unread-for="${CSS.escape(room)}"]`)) {
+    const shown = roomId === currentRoom && document.visibilityState === "visible" ? 0 : unread;
+    for (const badge of document.querySelectorAll(`[data-unread-for="${CSS.escape(String(roomId))}"]`)) {
       const visible = document.createElement("span");
       visible.setAttribute("aria-hidden", "true");
-      visible.textContent = (count.mentions ? "@" : "") + String(shown);
+      visible.textContent = (mentions ? "@" : "") + String(shown);
       const spoken = document.createElement("span");
       spoken.className = "visually-hidden";
-      spoken.textContent = `${shown} unread` + (count.mentions ? `, ${count.mentions} mentioning you` : "");
+      spoken.textContent = `${shown} unread` + (mentions ? `, ${mentions} mentioning you` : "");
       badge.replaceChildren(visible, spoken);
-      badge.classList.toggle("mentioned", count.mentions > 0);
+      badge.classList.toggle("mentioned", mentions > 0);
       badge.hidden = shown === 0;
     }
   }
 
   function showTitle() {
-    let total = 0;
-    for (const count of unread.values()) total += count.unread;
+    const total = counts.total();
     document.title = document.visibilityState === "hidden" && total > 0 ? `(${total}) ${baseTitle}` : baseTitle;
   }
+
+  // At phone width the room list is folded behind a button (sidebar.js): it shows the
+  // other rooms' unread total, so that nothing waiting there goes unseen.
+  const sidebarUnread = document.getElementById("sidebar-unread");
+  function showSidebarTotal() {
+    if (!sidebarUnread) return;
+    let unread = 0;
+    let mentions = 0;
+    for (const [roomId, count] of counts.rooms) {
+      if (roomId === currentRoom) continue;
+      unread += count.unread;
+      mentions += count.mentions;
+    }
+    const visible = document.createElement("span");
+    visible.setAttribute("aria-hidden", "true");
+    visible.textContent = (mentions ? "@" : "") + String(unread);
+    const spoken = document.createElement("span");
+    spoken.className = "visually-hidden";
+    spoken.textContent = `, ${unread} unread in other rooms` + (mentions ? `, ${mentions} mentioning you` : "");
+    sidebarUnread.replaceChildren(visible, spoken);
+    sidebarUnread.classList.toggle("mentioned", mentions > 0);
+    sidebarUnread.hidden = unread === 0;
+  }
+
+  function showCount(roomId) {
+    showBadge(roomId);
+    showTitle();
+    showSidebarTotal();
+  }
+  showSidebarTotal();
 
   function notify(title, body) {
     if (!("Notification" in window) || Notification.permission !== "granted") return;
@@ -167,15 +238,74 @@
     try { new Notification(title, { body, tag: "pgsse-chat-mention" }); } catch (_) { /* unsupported here */ }
   }
 
-  function onUnread(data) {
-    const before = unread.get(data.room) || { unread: 0, mentions: 0 };
-    unread.set(data.room, { unread: data.unread, mentions: data.mentions });
-    showBadge(data.room);
-    showTitle();
-    if (data.mentions > before.mentions && data.room !== currentRoom) {
-      notify(`You were mentioned in #${data.room}`, `${data.mentions} unread mention(s)`);
+  // Text with its http(s) links and @mentions found (shared with the room page's drawing).
+  const TOKENS = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]|(?<![\w@.+-])@[\w.+-]*[\w+-]/g;
+  function mentionsMe(text) {
+    if (!me) return false;
+    for (const match of text.matchAll(TOKENS)) if (match[0] === `@${me}`) return true;
+    return false;
+  }
+  // A mention, or a reply to one of your messages (counted alike, chat/unread.py).
+  function addressesMe(message) {
+    return mentionsMe(message.text) || Boolean(me && message.reply_to && message.reply_to.user === me);
+  }
+
+  // The server's counts of some rooms, again: those the stream does not follow (now and
+  // then while the page is visible), and a room whose read position fell among messages
+  // the page knows by number only.
+  async function refreshCounts(roomIds) {
+    if (!me) return;
+    for (let start = 0; start < roomIds.length; start += config.unreadRoomsPerRequest) {
+      const some = roomIds.slice(start, start + config.unreadRoomsPerRequest);
+      try {
+        const { response, body } = await call("GET", `/api/unread/?rooms=${some.join(",")}`);
+        if (!response.ok) return;
+        for (const data of body.rooms) {
+          counts.refreshed(data);
+          showCount(data.room_id);
+        }
+      } catch (_) { return; /* offline: the next refresh will do */ }
     }
   }
+  function notFollowed() {
+    return [...counts.rooms.keys()].filter((roomId) => !followed.has(roomId));
+  }
+  if (me && notFollowed().length && config.unreadRefreshSeconds) {
+    setInterval(() => {
+      if (document.visibilityState === "visible") refreshCounts(notFollowed());
+    }, config.unreadRefreshSeconds * 1000);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") refreshCounts(notFollowed());
+    });
+  }
+
+  // Events of the rooms followed for their counts (the room page's own room included).
+  function countCreated(message) {
+    const mentioned = addressesMe(message);
+    if (!counts.created(message, mentioned)) return;
+    showCount(message.room_id);
+    if (mentioned && message.room_id !== currentRoom) {
+      notify(`${message.user} mentioned you in #${message.room}`, message.text.slice(0, 140));
+    }
+  }
+  function countUpdated(message) {
+    if (counts.updated(message, addressesMe(message))) showCount(message.room_id);
+  }
+  function countDeleted(data) {
+    if (counts.deleted(data)) showCount(data.room_id);
+  }
+  // The user's own channel (chat/own_channel.py).
+  const ownEvents = {
+    read(data) {
+      const changed = counts.readUpTo(data.room_id, data.up_to);
+      if (changed === "stale") refreshCounts([data.room_id]);
+      if (changed) showCount(data.room_id);
+    },
+    removed(data) {
+      if (counts.removed(data.room_id)) showCount(data.room_id);
+    },
+    invited() { /* the room list shows it on its next load */ },
+  };
 
   const notifyButton = document.getElementById("notify-mentions");
   if (notifyButton && "Notification" in window && Notification.permission === "default") {
@@ -188,7 +318,12 @@
 
   if (config.page === "index") {
     document.addEventListener("visibilitychange", showTitle);
-    follow("/events/me/", { unread: onUnread }, {});
+    follow(`/events/me/${config.followQuery}`, {
+      ...ownEvents,
+      message_created: countCreated,
+      message_updated: countUpdated,
+      message_deleted: countDeleted,
+    }, {});
     return;
   }
 
@@ -196,7 +331,6 @@
   // The room page.
 
   const api = `/api/rooms/${encodeURIComponent(config.room)}`;
-  const me = config.user;
   const list = document.getElementById("messages");
   const scroller = document.getElementById("scroller");
   const olderButton = document.getElementById("load-older");
@@ -208,6 +342,11 @@
   const form = document.getElementById("composer");
   const textarea = form ? form.querySelector("textarea") : null;
   const deleted = new Set();
+  //: The history shown does not reach the newest message (the page opened on an older
+  //: one, ?message=): live messages wait in `later` until the reader scrolls down to them.
+  let hasNewer = Boolean(config.hasNewer);
+  const later = new Map();
+  const newerButton = document.getElementById("load-newer");
   //: The stream has ended for good (see stopEverything below).
   let ended = false;
   //: The newest message id of each author this page has shown (for typing notices).
@@ -229,7 +368,6 @@
   }
 
   // Text with its http(s) links made clickable and its @mentions marked, node by node.
-  const TOKENS = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]|(?<![\w@.+-])@[\w.+-]*[\w+-]/g;
   function rendered(text) {
     const fragment = document.createDocumentFragment();
     let last = 0;
@@ -256,12 +394,6 @@
     return fragment;
   }
 
-  function mentionsMe(text) {
-    if (!me) return false;
-    for (const match of text.matchAll(TOKENS)) if (match[0] === `@${me}`) return true;
-    return false;
-  }
-
   function actionButton(label, action, extraLabel) {
     const button = document.createElement("button");
     button.type = "button";
@@ -273,7 +405,12 @@
     return button;
   }
 
+  // Draws a message in its item, again on every edit. An item that has the focus keeps
+  // it (an edit arriving from the stream while the reader is on the message or one of its
+  // buttons), and its buttons stay reachable with Tab (see "Keyboard" below).
   function fill(item, message) {
+    const focused = item.contains(document.activeElement) ? document.activeElement : null;
+    const action = focused && focused !== item ? focused.dataset.action : null;
     item.replaceChildren();
     const created = new Date(message.created_at);
     const head = document.createElement("div");
@@ -299,22 +436,31 @@
       head.append(" ", edited);
     }
     const mine = Boolean(me) && message.user === me;
-    if (mine || config.isOwner) {
+    if (mine || config.isOwner || form) {
+      // Shown on hover and focus only (chat.css), never as tab stops before the composer.
       const actions = document.createElement("span");
       actions.className = "actions";
       if (mine) actions.append(actionButton("Edit", "edit", "Edit this message"));
-      actions.append(actionButton("Delete", "delete", "Delete this message"));
+      if (mine || config.isOwner) actions.append(actionButton("Delete", "delete", "Delete this message"));
       head.append(actions);
     }
     const text = document.createElement("p");
     text.className = "text";
     text.append(rendered(message.text));
     item.append(head, text);
+    // What other scripts draw of a message (attachments.js: its files; threads.js: what it
+    // answers, its replies; reactions.js: its reactions), in the actions and after the text.
+    for (const part of parts) if (part.fill) part.fill(item, message);
     item.dataset.text = message.text;
     item.dataset.user = message.user;
     item.dataset.created = message.created_at;
     item.classList.toggle("mine", mine);
-    item.classList.toggle("mentions-me", !mine && mentionsMe(message.text));
+    item.classList.toggle("mentions-me", !mine && addressesMe(message));
+    if (focused) {
+      for (const button of item.querySelectorAll("button")) button.tabIndex = 0;
+      const same = action && item.querySelector(`button[data-action="${CSS.escape(action)}"]`);
+      (same || item).focus();
+    }
   }
 
   function find(id) {
@@ -384,20 +530,62 @@
     return true;
   }
 
+  // Whether a message of this id belongs among those shown: newer than the oldest shown,
+  // or the whole history is shown.
+  function withinShown(id) {
+    const items = list.querySelectorAll("li.message");
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (hasNewer && !(last && id < Number(last.dataset.id))) return false;
+    return olderButton.hidden || Boolean(first && id > Number(first.dataset.id));
+  }
+
   function update(message) {
+    if (later.has(message.id)) later.set(message.id, message);
     const item = find(message.id);
     if (item && !item.classList.contains("editing")) { fill(item, message); decorate(); }
     else if (item) item.dataset.pending = JSON.stringify(message);
+    // A message this page never showed: its creation was redacted (it was edited since)
+    // before the stream reached it. Shown now, where it belongs; an edit of a message
+    // older than those loaded waits for "Load older messages".
+    else if (!deleted.has(message.id) && withinShown(message.id)) arrived(message);
   }
 
   function remove(data) {
     deleted.add(data.id);
+    later.delete(data.id);
     const item = find(data.id);
     if (item) {
       if (item.contains(document.activeElement) && textarea) textarea.focus();
       item.remove();
       decorate();
     }
+  }
+
+  // Scripts that draw and handle parts of messages (threads.js, reactions.js) register a
+  // maker in `window.chatParts`; each gets what it needs of this page. A part may have
+  // fill(item, message), created(message), updated(message), deleted(data), events (more
+  // stream events), outgoing() (fields to post with a message) and sent(message).
+  const page = {
+    config, me, api, call, list, form, textarea,
+    find, rendered, actionButton, jumpTo, formatTime: (date) => fullDate.format(date),
+    showError: (body, response) => showError(body, response),
+    ended: () => ended,
+  };
+  const parts = (window.chatParts || []).map((make) => make(page));
+
+  // Where a link leads (a reply's quote, a search result): the message, shown and focused
+  // if this page has it, else the page around it.
+  function jumpTo(id) {
+    const item = find(id);
+    if (!item) {
+      window.location.assign(`${location.pathname}?message=${encodeURIComponent(String(id))}`);
+      return;
+    }
+    for (const other of list.querySelectorAll("li.message.target")) other.classList.remove("target");
+    item.classList.add("target");
+    item.scrollIntoView({ block: "center" });
+    item.focus({ preventScroll: true });
   }
 
   // History rendered with the page, then older pages on demand (by id, not offset).
@@ -409,8 +597,40 @@
   for (const message of history) add(message);
   decorate();
   const unreadMark = list.querySelector("li.divider.first-unread");
-  if (unreadMark) unreadMark.scrollIntoView({ block: "start" });
+  if (config.target && find(config.target)) jumpTo(config.target);
+  else if (unreadMark) unreadMark.scrollIntoView({ block: "start" });
   else toBottom();
+
+  // Newer pages, when the page opened on an older message: loaded as the reader scrolls
+  // down; once the newest is reached, the live messages that waited are shown.
+  let loadingNewer = false;
+  async function loadNewer() {
+    if (loadingNewer || !hasNewer) return;
+    loadingNewer = true;
+    const items = list.querySelectorAll("li.message");
+    const last = items.length ? items[items.length - 1].dataset.id : "0";
+    try {
+      const { response, body } = await call("GET", `${api}/messages/?after=${last}`);
+      if (!response.ok) return;
+      for (const message of body.messages) add(message);
+      hasNewer = body.has_newer;
+      if (!hasNewer) {
+        for (const message of [...later.values()].sort((a, b) => a.id - b.id)) add(message);
+        later.clear();
+      }
+      newerButton.hidden = !hasNewer;
+      markRead();
+    } finally {
+      loadingNewer = false;
+    }
+  }
+  if (newerButton) {
+    newerButton.hidden = !hasNewer;
+    newerButton.addEventListener("click", loadNewer);
+    new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) loadNewer();
+    }, { root: scroller }).observe(newerButton);
+  }
 
   let loadingOlder = false;
   async function loadOlder() {
@@ -436,7 +656,11 @@
   }, { root: scroller }).observe(olderButton);
 
   // The "new messages" pill: shown when something arrives while the reader is scrolled up.
-  pill.addEventListener("click", () => { toBottom(); if (textarea) textarea.focus(); });
+  pill.addEventListener("click", () => {
+    if (hasNewer) { window.location.assign(location.pathname); return; }
+    toBottom();
+    if (textarea) textarea.focus();
+  });
   scroller.addEventListener("scroll", () => { if (atBottom()) pill.hidden = true; });
 
   // Reading: what arrives while the page is visible is read (marked after a second, in
@@ -458,6 +682,9 @@
 
   // Presence and typing.
   function showPresence(users) {
+    // The page's own user is here while it follows the room, whether or not their first
+    // heartbeat has reached the list yet (it showed "Here now 0" on load).
+    if (me && !ended && !users.includes(me)) users = [...users, me].sort();
     presenceList.replaceChildren(...users.map((name) => {
       const item = document.createElement("li");
       item.textContent = name;
@@ -490,13 +717,19 @@
   }
 
   function arrived(message) {
+    if (hasNewer) {
+      // Not drawn below an older page: it waits, and the pill leads to the newest.
+      if (!find(message.id) && !deleted.has(message.id)) later.set(message.id, message);
+      if (message.user !== me) pill.hidden = false;
+      return;
+    }
     const follow = atBottom();
     if (!add(message)) return;
     stoppedTyping(message.user);
     if (!follow && message.user !== me) pill.hidden = false;
     if (message.user !== me) {
       markRead();
-      if (mentionsMe(message.text)) notify(`${message.user} mentioned you in #${config.room}`, message.text.slice(0, 140));
+      if (addressesMe(message)) notify(`${message.user} mentioned you in #${config.room}`, message.text.slice(0, 140));
     }
   }
 
@@ -516,19 +749,38 @@
     for (const timer of typists.values()) clearTimeout(timer);
     typists.clear();
     showTyping();
-    showPresence([]);
-    if (form) for (const control of form.querySelectorAll("textarea, button")) control.disabled = true;
+    showPresence([]); // `ended` is set: the page's own user leaves the list too
+    if (form) for (const control of form.querySelectorAll("textarea, button, input")) control.disabled = true;
   }
 
+  // The stream carries this room's messages, and those of the rooms followed for their
+  // counts: each counts, only this room's are drawn.
+  const here = (data) => data.room_id === currentRoom;
   follow(
-    `/rooms/${encodeURIComponent(config.room)}/events/`,
+    `/rooms/${encodeURIComponent(config.room)}/events/${config.followQuery}`,
     {
-      message_created: arrived,
-      message_updated: update,
-      message_deleted: remove,
+      message_created(message) {
+        countCreated(message);
+        if (!here(message)) return;
+        arrived(message);
+        for (const part of parts) if (part.created) part.created(message);
+      },
+      message_updated(message) {
+        countUpdated(message);
+        if (!here(message)) return;
+        update(message);
+        for (const part of parts) if (part.updated) part.updated(message);
+      },
+      message_deleted(data) {
+        countDeleted(data);
+        if (!here(data)) return;
+        remove(data);
+        for (const part of parts) if (part.deleted) part.deleted(data);
+      },
+      ...Object.assign({}, ...parts.map((part) => part.events || {})),
       presence: (data) => showPresence(data.users),
       typing,
-      unread: onUnread,
+      ...ownEvents,
     },
     {
       // Back after a cut: say at once that we are here (others may have dropped us).
@@ -538,8 +790,7 @@
   );
 
   document.addEventListener("visibilitychange", () => {
-    showBadge(config.room);
-    showTitle();
+    showCount(currentRoom);
     if (document.visibilityState === "visible") { heartbeat(); markRead(); }
   });
 
@@ -585,6 +836,7 @@
     box.append(editor, save, cancel);
     text.replaceWith(box);
     editor.focus();
+    editor.setSelectionRange(editor.value.length, editor.value.length);
     editor.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
@@ -648,12 +900,17 @@
   // message's buttons, Escape goes back to the composer.
   list.addEventListener("focusin", (event) => {
     const item = event.target.closest("li.message");
-    if (item) for (const button of item.querySelectorAll(".actions button")) button.tabIndex = 0;
+    if (item) for (const button of item.querySelectorAll("button")) button.tabIndex = 0;
   });
   list.addEventListener("focusout", (event) => {
     const item = event.target.closest("li.message");
     if (item && !item.contains(event.relatedTarget)) {
-      for (const button of item.querySelectorAll(".actions button")) button.tabIndex = -1;
+      for (const button of item.querySelectorAll("button")) button.tabIndex = -1;
+    }
+    // A delete confirmation closes when the focus leaves it (a click elsewhere, Tab away).
+    const confirm = item && item.querySelector(".actions .confirm");
+    if (confirm && !(event.relatedTarget && confirm.parentElement.contains(event.relatedTarget))) {
+      endEdit(item);
     }
   });
   list.addEventListener("keydown", (event) => {
@@ -678,6 +935,20 @@
 
   if (!form) return;
   const counter = document.getElementById("counter");
+  const sendButton = document.getElementById("send");
+  const attachStatus = document.getElementById("attach-status");
+  // Files to send with the message: picked, pasted or dropped (attachments.js).
+  const picker = chatAttachments.picker({
+    input: document.getElementById("file-input"),
+    button: document.getElementById("attach"),
+    chips: document.getElementById("attached"),
+    status: attachStatus,
+    dropZone: document.getElementById("room"),
+    textarea,
+    limits: config.attachments,
+    onError(text) { showError({ error: text }); },
+    onChange() { error.hidden = true; },
+  });
 
   function showCounter() {
     const count = length(textarea.value);
@@ -689,10 +960,37 @@
       : `${(-left).toLocaleString("en")} characters over the limit of ${maxLength.toLocaleString("en")}`;
   }
 
+  // A message with files goes as a multipart form, with its upload's progress shown on
+  // the Send button; one without, as JSON.
+  let uploading = false;
+  function post(text, files, extra) {
+    if (!files.length) return call("POST", `${api}/messages/`, { text, ...extra });
+    const data = new FormData();
+    data.append("text", text);
+    for (const [name, value] of Object.entries(extra)) data.append(name, String(value));
+    for (const file of files) data.append("file", file, file.name || "pasted image.png");
+    uploading = true;
+    sendButton.disabled = true;
+    let shown = -1;
+    return chatAttachments.upload(`${api}/messages/`, data, csrfToken(), (part) => {
+      const percent = Math.floor(part * 100);
+      if (percent === shown) return;
+      shown = percent;
+      sendButton.textContent = `${percent}%`;
+      if (percent % 25 === 0) attachStatus.textContent = `Uploading: ${percent}%`;
+    }).finally(() => {
+      uploading = false;
+      sendButton.disabled = ended;
+      sendButton.textContent = "Send";
+    });
+  }
+
   async function send() {
+    if (uploading) return;
     const text = textarea.value;
+    const files = picker.files;
     error.hidden = true;
-    if (!text.trim()) {
+    if (!text.trim() && !files.length) {
       error.textContent = "A message cannot be empty.";
       error.hidden = false;
       return;
@@ -700,11 +998,15 @@
     const refusal = tooLong(text);
     if (refusal) { showError({ error: refusal }); return; }
     try {
-      const { response, body } = await call("POST", `${api}/messages/`, { text });
+      const extra = Object.assign({}, ...parts.map((part) => (part.outgoing ? part.outgoing() : {})));
+      const { response, body } = await post(text, files, extra);
       if (response.status === 201) {
         // Keep whatever was typed while this one was on its way.
         if (textarea.value === text) textarea.value = "";
+        if (files.length) picker.clear();
         showCounter();
+        for (const part of parts) if (part.sent) part.sent(body);
+        if (hasNewer) { window.location.assign(location.pathname); return; }
         add(body); // the echo from the stream is recognised by its id
         toBottom();
       } else {
@@ -725,10 +1027,17 @@
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       send();
-    } else if (event.key === "ArrowUp" && textarea.value === "") {
-      const own = [...list.querySelectorAll("li.message.mine")];
-      const target = own.length ? own[own.length - 1] : list.querySelector("li.message:last-of-type");
-      if (target) { event.preventDefault(); target.focus(); }
+    } else if (event.key === "ArrowUp" && textarea.value === "" && !event.shiftKey) {
+      // Edits one's last message shown, as in Slack (Escape leaves the editor on the
+      // message, where ↑/↓ move on); without one, ↑ moves to the last message.
+      const own = [...list.querySelectorAll("li.message.mine:not(.editing)")];
+      const last = [...list.querySelectorAll("li.message")].pop();
+      if (own.length) {
+        event.preventDefault();
+        const item = own[own.length - 1];
+        item.scrollIntoView({ block: "nearest" });
+        startEdit(item);
+      } else if (last) { event.preventDefault(); last.focus(); }
     }
   });
   textarea.addEventListener("input", () => {
