@@ -18,7 +18,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 django.setup()
 
-from pgsse.hub import close_hub, get_hub  # noqa: E402  (needs Django set up)
+from pgsse.hub import Hub, get_hub  # noqa: E402  (needs Django set up)
 from pgsse.position import canonical_channels  # noqa: E402
 from pgsse.stream import Stream  # noqa: E402
 
@@ -56,17 +56,17 @@ async def stream_endpoint(scope: Any, receive: Any, send: Any) -> None:
 
 
 async def application(scope: Any, receive: Any, send: Any) -> None:
-    """The endpoint, and a lifespan that starts the hub (not pgsse.asgi.wrap(), whose
+    """The endpoint, and a lifespan that owns the hub (not pgsse.asgi.wrap(), whose
     takeover of StreamView routes this endpoint does without)."""
     if scope["type"] != "lifespan":
         await stream_endpoint(scope, receive, send)
         return
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            get_hub()
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await close_hub()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    async with Hub.from_django() as hub:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await hub.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
 from pgsse import sse
+from pgsse.views import StreamView
 
 #: What an ended stream tells the browser: come back after 100 ms.
 RETRY_SOON = sse.encode_retry(100)
@@ -40,6 +41,12 @@ class Gate:
         self._refusal: tuple[int, int | None] | None = None
         self._end_streams = False
         self._seen: list[Seen] = []
+        #: While held, requests wait before the view runs (``entered`` is set when one
+        #: waits); ``left`` is set when a view has answered.
+        self._go = threading.Event()
+        self._go.set()
+        self.entered = threading.Event()
+        self.left = threading.Event()
 
     def url(self, channel: str) -> str:
         return f"/gated/{self.name}/{channel}/"
@@ -52,6 +59,18 @@ class Gate:
     def admit(self) -> None:
         with self._lock:
             self._refusal = None
+
+    def hold(self) -> None:
+        """Make requests wait in their request phase (before the view) until :meth:`release`."""
+        self._go.clear()
+
+    def release(self) -> None:
+        self._go.set()
+
+    def wait_to_go(self) -> None:
+        self.entered.set()
+        if not self._go.wait(30):
+            raise TimeoutError(f"gate {self.name} was never released")
 
     def end_streams_after_next_event(self) -> None:
         """End each open stream after the next chunk that carries an event (not after a
@@ -111,8 +130,10 @@ def gated(stream: Callable[..., HttpResponseBase]) -> Callable[..., Any]:
             if retry_after is not None:
                 refused["Retry-After"] = str(retry_after)
             return refused
+        the_gate.wait_to_go()
         response = stream(request, **kwargs)
         the_gate.record(request, response.status_code)
+        the_gate.left.set()
         if isinstance(response, StreamingHttpResponse):
             content = response.streaming_content
             assert isinstance(content, AsyncGenerator)  # the stream's chunks
@@ -120,3 +141,17 @@ def gated(stream: Callable[..., HttpResponseBase]) -> Callable[..., Any]:
         return response
 
     return gated_stream
+
+
+class HeldStreamView(StreamView):
+    """A stream view (recognised as one by the wrapper) whose requests wait at the gate
+    named by the URL's ``gate`` while it is held, before anything else; the gate's ``left``
+    is set once the view has answered (its stream admitted and handed over)."""
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+        the_gate = GATES[kwargs.pop("gate")]
+        the_gate.wait_to_go()
+        try:
+            return super().get(request, **kwargs)
+        finally:
+            the_gate.left.set()

@@ -2,7 +2,8 @@
 
 The socket is bound to 127.0.0.1 port 0 before the server starts (no free-port race) and
 the server runs its own event loop, so it has its own pgsse hub, exactly like a worker
-process. Tests reach the hub through :meth:`LiveServer.call` (run on the server's loop).
+process: the wrapped application's lifespan opens and closes it. Tests reach the hub
+through :meth:`LiveServer.call` (run on the server's loop).
 Servers in their own processes are :class:`tests.processes.ServerProcess`, re-exported here.
 """
 
@@ -32,7 +33,9 @@ class LiveServer:
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         options = {
-            "lifespan": "off",
+            # The wrapped application's lifespan opens and closes its hub, as deployed
+            # (Django's handler alone refuses lifespan: its streams open a hub of the loop).
+            "lifespan": "auto",
             "log_level": "warning",
             "timeout_graceful_shutdown": 2,
             "backlog": 2048,
@@ -43,16 +46,11 @@ class LiveServer:
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
 
     def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._server.serve(sockets=[self._sock]))
-        self._loop.run_until_complete(self._close_hub())
-        self._loop.close()
-
-    async def _close_hub(self) -> None:
-        from pgsse.hub import close_hub
-
-        await close_hub()
+        # As asyncio.run() does: once served, the tasks left are cancelled (a hub owned by
+        # the loop closes then), and the loop is closed.
+        with asyncio.Runner() as runner:
+            self._loop = runner.get_loop()
+            runner.run(self._server.serve(sockets=[self._sock]))
 
     def start(self) -> LiveServer:
         self._thread.start()

@@ -22,6 +22,8 @@ from pgsse.closing import CONTROL_CHANNEL
 from pgsse.conf import PgsseSettings
 from pgsse.hub import Hub, SubscribeTimeout
 from pgsse.log import ChannelHead, LoggedEvent, wake_payload
+from pgsse.position import canonical_channels, format_position
+from pgsse.stream import Stream
 from pgsse.subscription import EndReason, Subscription
 
 
@@ -56,8 +58,13 @@ class FakeLog:
     async def close(self) -> None:
         pass
 
+    #: Channels whose reads wait until their event is set (a slow read, injected).
+    held: dict[str, asyncio.Event] = field(default_factory=dict)
+
     async def events_after(self, channel: str, after: int, upto: int) -> list[LoggedEvent]:
         self.reads += 1
+        if channel in self.held:
+            await self.held[channel].wait()
         if self.failing:
             raise ConnectionError("the log is unreachable")
         rows = sorted(seq for seq in self.events.get(channel, {}) if after < seq <= upto)
@@ -68,6 +75,9 @@ class FakeLog:
         if self.failing:
             raise ConnectionError("the log is unreachable")
         return {name: self.heads_.get(name, ChannelHead(0, 0)) for name in channels}
+
+    def expire(self) -> None:
+        pass
 
     def forget(self, channel: str) -> None:
         self.forgotten.append(channel)
@@ -145,10 +155,23 @@ class Rig:
     async def subscribe_ready(
         self, channels: tuple[str, ...], client: str = ""
     ) -> tuple[Subscription, dict[str, int]]:
-        waiting = asyncio.ensure_future(self.hub.subscribe(channels, client))
+        waiting = asyncio.ensure_future(join(self.hub, channels, client))
         await settle()
         self.listener.listen()
         return await asyncio.wait_for(waiting, 2)
+
+
+async def join(
+    hub: Hub,
+    channels: tuple[str, ...],
+    client: str = "",
+    close_position: int | None = None,
+    **options: object,
+) -> tuple[Subscription, dict[str, int]]:
+    """A stream's subscription, as a stream takes it: tracked, then joined."""
+    subscription = hub.track(channels, client)
+    live_from = await hub.subscribe(subscription, close_position, **options)  # type: ignore[arg-type]
+    return subscription, live_from
 
 
 async def settle(rounds: int = 5) -> None:
@@ -175,11 +198,9 @@ async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
         made.append(FakeListener(*callbacks))
         return made[0]
 
-    hub = Hub(settings, reader=log, make_listener=make_listener)
-    hub.start()
-    await settle()
-    yield Rig(hub, log, made[0])
-    await hub.close()
+    async with Hub(settings, reader=log, make_listener=make_listener) as hub:
+        await settle()
+        yield Rig(hub, log, made[0])
 
 
 def payloads(subscription: Subscription) -> list[object]:
@@ -194,7 +215,7 @@ def payloads(subscription: Subscription) -> list[object]:
 
 async def test_a_feed_is_ready_only_once_its_listen_is_in_place(rig: Rig) -> None:
     rig.log.append("room:a", 1)
-    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",)))
+    waiting = asyncio.ensure_future(join(rig.hub, ("room:a",)))
     await asyncio.sleep(0.2)  # four sweeps: each reads heads, none may make the feed ready
     assert not waiting.done()
     rig.listener.listen()
@@ -207,9 +228,9 @@ async def test_while_the_listener_is_away_new_streams_wait_then_get_refused(rig:
     first, _ = await rig.subscribe_ready(("room:a",))
     rig.listener.lose()
     with pytest.raises(SubscribeTimeout):
-        await rig.hub.subscribe(("room:a",))
+        await join(rig.hub, ("room:a",))
     # Back: the next stream gets in, and the open one never ended.
-    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",)))
+    waiting = asyncio.ensure_future(join(rig.hub, ("room:a",)))
     await settle()
     rig.listener.listen()
     second, _ = await asyncio.wait_for(waiting, 1)
@@ -363,10 +384,12 @@ async def test_close_requests_end_the_matching_streams_only(rig: Rig) -> None:
 
 
 async def test_a_close_request_before_the_stream_joined_still_ends_it(rig: Rig) -> None:
-    position = rig.hub.close_position()  # the stream's hooks run from here...
+    assert rig.hub.close_position() is None  # not known yet: the view reads the log's head
+    position = rig.log.heads_.get(CONTROL_CHANNEL, ChannelHead(0, 0)).last_seq
+    # the stream's hooks run from here...
     seq = rig.log.append(CONTROL_CHANNEL, {"client": "user:1", "channel": None}, "close")
     rig.listener.notify(CONTROL_CHANNEL, rig.inline(CONTROL_CHANNEL, seq))
-    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",), "user:1", position))
+    waiting = asyncio.ensure_future(join(rig.hub, ("room:a",), "user:1", position))
     await settle()
     rig.listener.listen()
     late, _ = await asyncio.wait_for(waiting, 1)  # ...and it joins after the request
@@ -380,7 +403,7 @@ async def test_a_close_request_before_the_stream_joined_still_ends_it(rig: Rig) 
 async def test_a_client_ahead_of_this_hub_waits_until_it_catches_up(rig: Rig) -> None:
     first, _ = await rig.subscribe_ready(("room:a",))
     seq = rig.log.append("room:a", "seen elsewhere")  # committed, not yet notified here
-    waiting = asyncio.ensure_future(rig.hub.subscribe(("room:a",), at_least={"room:a": seq}))
+    waiting = asyncio.ensure_future(join(rig.hub, ("room:a",), at_least={"room:a": seq}))
     subscription, live_from = await asyncio.wait_for(waiting, 1)  # the hub read the log
     assert live_from == {"room:a": seq}
     assert payloads(first) == ["seen elsewhere"]
@@ -404,12 +427,144 @@ async def test_each_500_streams_opened_are_frozen_at_once_not_on_the_clock(
     opened = [first]
     try:
         for _ in range(498):
-            opened.append((await asyncio.wait_for(rig.hub.subscribe(("room:f",)), 2))[0])
+            opened.append((await asyncio.wait_for(join(rig.hub, ("room:f",)), 2))[0])
         assert gc.get_freeze_count() == before  # 499 streams: not yet
-        opened.append((await asyncio.wait_for(rig.hub.subscribe(("room:f",)), 2))[0])
+        opened.append((await asyncio.wait_for(join(rig.hub, ("room:f",)), 2))[0])
         # The 500th froze what the streams allocated, with no clock tick in between.
         assert (gc.get_freeze_count() > before) is frozen
     finally:
         for subscription in opened:
             rig.hub.unsubscribe(subscription)
         gc.unfreeze()  # what this test froze goes back to the collector
+
+
+def close_request(rig: Rig, client: str) -> int:
+    """A close request committed to the fake log (not notified)."""
+    return rig.log.append(CONTROL_CHANNEL, {"client": client, "channel": None}, "close")
+
+
+async def test_a_removal_missed_during_an_outage_is_applied_before_the_messages_after_it(
+    rig: Rig,
+) -> None:
+    """A member is removed (a close request) and messages posted while the listener is
+    away; on its return the close request's read is slow. The messages must not reach the
+    removed member: catch-ups apply pgsse:control first, in log order."""
+    ada, _ = await rig.subscribe_ready(("room:a",), client="user:1")
+    bob, _ = await rig.subscribe_ready(("room:a",), client="user:2")
+    rig.listener.lose()
+    close_request(rig, "user:1")
+    for n in range(3):
+        rig.log.append("room:a", n)
+    rig.log.held[CONTROL_CHANNEL] = asyncio.Event()  # the control channel reads slowly
+    rig.listener.listen()
+    await until(lambda: rig.hub.stats().catch_ups >= 2)
+    await settle(20)
+    assert payloads(ada) == []  # nothing before the request is applied
+    assert payloads(bob) == []
+    rig.log.held.pop(CONTROL_CHANNEL).set()
+    await until(lambda: len(bob.pending) == 3)
+    assert ada.end_reason == EndReason.CLOSED_ON_PURPOSE
+    assert payloads(ada) == []
+    assert payloads(bob) == [0, 1, 2]
+    for subscription in (ada, bob):
+        rig.hub.unsubscribe(subscription)
+
+
+async def test_after_an_outage_no_live_event_passes_a_close_request_not_yet_applied(
+    rig: Rig,
+) -> None:
+    ada, _ = await rig.subscribe_ready(("room:a",), client="user:1")
+    rig.listener.lose()
+    close_request(rig, "user:1")  # while the listener was away: never notified
+    rig.log.held[CONTROL_CHANNEL] = asyncio.Event()
+    rig.listener.listen()
+    seq = rig.log.append("room:a", "posted after the removal")
+    rig.listener.notify("room:a", rig.inline("room:a", seq))  # arrives before the refresh
+    await settle(20)
+    assert payloads(ada) == []
+    rig.log.held.pop(CONTROL_CHANNEL).set()
+    await until(lambda: ada.end_reason is not None)
+    await settle(20)
+    assert ada.end_reason == EndReason.CLOSED_ON_PURPOSE
+    assert payloads(ada) == []
+    rig.hub.unsubscribe(ada)
+
+
+async def test_after_a_restart_old_close_requests_end_no_stream_authorized_since(
+    rig: Rig,
+) -> None:
+    """A starting hub does not know where pgsse:control stands: the view reads it from the
+    log, and the requests the hub remembers from before do not end the stream."""
+    for _ in range(3):
+        close_request(rig, "user:1")  # long before this process started
+    assert rig.hub.close_position() is None
+    position = rig.log.heads_[CONTROL_CHANNEL].last_seq  # what the view reads then
+    waiting = asyncio.ensure_future(join(rig.hub, ("room:a",), "user:1", position))
+    await settle()
+    rig.listener.listen()
+    stream, _ = await asyncio.wait_for(waiting, 1)
+    assert stream.end_reason is None
+    assert rig.hub.close_position() == 3
+    rig.hub.unsubscribe(stream)
+
+
+@pytest.mark.settings(SUBSCRIBE_TIMEOUT=60.0)
+async def test_shutdown_ends_the_streams_waiting_to_join_at_once(rig: Rig) -> None:
+    subscription = rig.hub.track(("room:a",))
+    waiting = asyncio.ensure_future(rig.hub.subscribe(subscription))  # never LISTENed
+    await settle()
+    assert not waiting.done()
+    rig.hub.end_streams()
+    with pytest.raises(SubscribeTimeout):
+        await asyncio.wait_for(waiting, 2)  # not SUBSCRIBE_TIMEOUT's 60 s
+    assert subscription.end_reason == EndReason.SHUTDOWN
+    rig.hub.unsubscribe(subscription)
+    assert rig.hub.stats().subscriptions == 0
+
+
+async def test_one_event_larger_than_the_buffer_does_not_end_an_idle_stream(rig: Rig) -> None:
+    subscription, _ = await rig.subscribe_ready(("room:big",))
+    big = "x" * 6000  # MAX_BUFFERED_BYTES is 4096 here
+    seq = rig.log.append("room:big", big)
+    rig.listener.notify("room:big", rig.inline("room:big", seq))
+    assert subscription.end_reason is None
+    assert payloads(subscription) == [big]
+    # Falling behind is still bounded: a second one queued behind the first ends it.
+    for _ in range(2):
+        seq = rig.log.append("room:big", big)
+        rig.listener.notify("room:big", rig.inline("room:big", seq))
+    assert subscription.end_reason == EndReason.SLOW_CONSUMER
+    rig.hub.unsubscribe(subscription)
+
+
+async def test_every_frame_is_a_write_the_clock_sees_from_the_first_to_the_last(
+    rig: Rig,
+) -> None:
+    for n in range(3):
+        rig.log.append("room:w", n)
+    other = format_position(canonical_channels(["room:else"]), {"room:else": 1})
+    stream = Stream(rig.hub, ("room:w",), resume_from=other)  # a reset, then live
+    chunks = stream.chunks()
+    seen: list[bytes] = []
+
+    async def next_chunk() -> bytes:
+        chunk = await anext(chunks)
+        subscription = stream.subscription
+        assert subscription is not None
+        # While the server writes it, the clock sees a write in progress, of this size.
+        assert subscription.writing_since > 0
+        assert subscription.in_flight == len(chunk)
+        seen.append(chunk)
+        return chunk
+
+    first = asyncio.ensure_future(next_chunk())
+    assert (await first).startswith(b": pgsse")  # the preamble, before subscribing
+    joining = asyncio.ensure_future(next_chunk())
+    await settle()
+    rig.listener.listen()
+    assert b"event: reset" in await asyncio.wait_for(joining, 2)
+    rig.hub.end_streams()  # the server is going away
+    assert (await next_chunk()).startswith(b"retry:")
+    assert await anext(chunks, None) is None
+    assert len(seen) == 3
+    assert rig.hub.stats().subscriptions == 0

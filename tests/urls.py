@@ -15,7 +15,7 @@ from django.urls import include, path
 from pgsse.authorization import allow_authenticated
 from pgsse.hub import current_hub
 from pgsse.views import StreamView
-from tests.gate import gated
+from tests.gate import HeldStreamView, gated
 
 
 def anyone(request: HttpRequest, channel: str) -> bool:
@@ -115,6 +115,7 @@ urlpatterns = [
     path("private/<str:channel>/", StreamView.as_view(authorize=allow_authenticated)),
     path("json/", JsonStreamView.as_view(channels=known_rooms_only, authorize=anyone)),
     path("gated/<str:gate>/<str:channel>/", gated(StreamView.as_view(authorize=not_secret))),
+    path("held/<str:gate>/<str:channel>/", HeldStreamView.as_view(authorize=anyone)),
     path("pgsse-js/", pgsse_js_page),
     path("pgsse-js/csp/", with_csp_nonce(pgsse_js_page)),
     path("", include("pgsse.urls")),

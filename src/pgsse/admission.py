@@ -12,13 +12,14 @@ step under a lock (request phases run in threads): concurrent requests cannot al
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.template.defaultfilters import pluralize
 
+from pgsse import jitter
 from pgsse.conf import PgsseSettings
 from pgsse.stats import Counters
 
@@ -55,7 +56,8 @@ class Place:
 class Admission:
     """Counts of open streams, in all and per client (``user:<pk>``; "" is anonymous)."""
 
-    def __init__(self, settings: PgsseSettings, counters: Counters) -> None:
+    def __init__(self, settings: Callable[[], PgsseSettings], counters: Counters) -> None:
+        #: Read at each admission: ``override_settings`` in a test applies at once.
         self._settings = settings
         self._counters = counters
         self.open = 0
@@ -68,7 +70,7 @@ class Admission:
             return self._admit(client)
 
     def _admit(self, client: str) -> Place | Refusal:
-        settings = self._settings
+        settings = self._settings()
         base = max(1, round(settings.RETRY_MS / 1000))
         if settings.MAX_STREAMS is not None and self.open >= settings.MAX_STREAMS:
             return self._refuse(
@@ -77,7 +79,7 @@ class Admission:
                     "process_full",
                     f"This server holds {self.open} stream{pluralize(self.open)}, its limit;"
                     " retry later.",
-                    random.randint(base, 3 * base),
+                    jitter.randint(base, 3 * base),
                 ),
                 client,
             )

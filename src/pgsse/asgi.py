@@ -14,9 +14,11 @@ What it does:
   with bare ASGI messages, once Django's handler (and its per-request thread) has
   finished. See :mod:`pgsse.takeover`. Other requests pass through untouched.
 - **Lifespan.** Django's ASGI handler refuses the lifespan protocol; wrapped, the
-  application answers it: the hub starts with the worker (instead of on the first stream)
-  and, at shutdown, ends every stream and closes its connections. Streams are ended
-  earlier than lifespan shutdown, when SIGTERM arrives (see :mod:`pgsse.shutdown`).
+  application answers it, and owns the worker's hub: it opens it at startup and, at
+  shutdown, closes it (every stream ended, every connection closed). Streams are ended
+  earlier than lifespan shutdown, when SIGTERM arrives (see :mod:`pgsse.shutdown`). Under
+  a server that sends no lifespan events (daphne), the first stream request opens a hub
+  owned by the event loop instead (see :func:`pgsse.hub.get_hub`).
 - **Start-up housekeeping.** After start-up, the objects the application created while
   loading (modules, URLconf, settings) are frozen out of the garbage collector's sight
   (``gc.freeze()``): full collections then walk only what requests create, which keeps
@@ -30,6 +32,7 @@ Without the wrapper, ``StreamView`` still works: each stream then holds a thread
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections.abc import Awaitable, Callable
@@ -40,10 +43,9 @@ from django.http.response import HttpResponseBase
 
 from pgsse import static_files
 from pgsse.conf import get_settings
-from pgsse.hub import Hub, close_hub, current_hub, get_hub
+from pgsse.hub import Hub, current_hub, get_hub
 from pgsse.request_phase import RequestPhase, send_response
 from pgsse.routes import StreamRoutes
-from pgsse.stream import Stream
 from pgsse.takeover import (
     ASGIApp,
     Message,
@@ -101,83 +103,86 @@ class _Wrapper:
         self._app = app
         self._phase: RequestPhase | None = None
         self._routes = StreamRoutes()
+        self._hub: Hub | None = None
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One serving path: whichever way a stream request is answered, its stream is
+        served here, and given back (its admission place with it) if it is not."""
         if scope["method"] in ("GET", "HEAD") and self._routes.is_stream(scope):
-            await self._stream_request(scope, receive, send)
+            takeover = Takeover(scope, _hub_or_none(), self._redispatch)
+            answer = self._answer_in_pool
         else:
-            await self._django_request(scope, receive, send)
-
-    async def _stream_request(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A path that resolves to a StreamView: the request phase in the pool (a)."""
-        stream = await self._answer_in_pool(scope, receive, send)
-        if stream is not None:
-            # Only the stream is left of the request: what follows may last for hours.
-            await serve_stream(stream, receive, send)
-
-    async def _answer_in_pool(self, scope: Scope, receive: Receive, send: Send) -> Stream | None:
-        """Run the request phase; send its answer, or the start of the stream to serve."""
-        body = await _read_body(receive)
-        if body is None:
-            return None  # the client left before the request was complete
-        hub = _hub_or_none()
-        phase = self._request_phase(hub)
-        takeover = Takeover(scope, hub, self._redispatch)
-        scope[Takeover.SCOPE_KEY] = takeover
+            # The hub is not started for every request: a stream reached this way starts it.
+            takeover = Takeover(scope, current_hub(), self._redispatch_to_django)
+            answer = self._answer_in_django
         try:
-            answer = await phase.respond(scope, body)
+            if await answer(scope, receive, send, takeover):
+                stream = takeover.take()
+                if stream is not None:
+                    # Only the stream is left of the request: what follows may last hours.
+                    await serve_stream(stream, scope, receive, send)
         finally:
-            del scope[Takeover.SCOPE_KEY]  # no reference cycle left for the collector
-        stream, takeover.stream = takeover.stream, None
+            takeover.abandon()
+
+    async def _answer_in_pool(
+        self, scope: Scope, receive: Receive, send: Send, takeover: Takeover
+    ) -> bool:
+        """A path that resolves to a StreamView: the request phase in the pool (a). Sends
+        its answer; True if that was the start of the view's stream."""
+        hub = takeover.hub
+        refusal = hub.opens.refuse_address(_address(scope)) if hub is not None else None
+        if refusal is not None:
+            # Before any work on the request: a flood from one address never reaches the
+            # pool that other clients' streams open through.
+            headers = {"Retry-After": str(refusal.retry_after)}
+            await _send_plain(send, refusal.status, refusal.message, headers)
+            return False
+        takeover.address_counted = hub is not None
+        body = await _read_body(receive, get_settings().MAX_REQUEST_BODY_BYTES)
+        if body is None:
+            return False  # the client left before the request was complete
+        if isinstance(body, _TooLarge):
+            await _send_plain(send, 413, str(body), {})
+            return False
+        phase = self._request_phase(hub)
+        # Left in the scope if this is cancelled: the request phase, still running in its
+        # thread, finds it and hands its stream over (to be discarded).
+        scope[Takeover.SCOPE_KEY] = takeover
+        answer = await phase.respond(scope, body)
+        del scope[Takeover.SCOPE_KEY]  # no reference cycle left for the collector
         if not isinstance(answer, HttpResponseBase):  # the start of the view's stream
             await send(answer)
-            return stream
-        if stream is not None:  # a middleware answered instead of the view
-            stream.discard()
+            return True
         try:
-            await send_response(answer, send)
+            await send_response(answer, send)  # a refusal, or a middleware's own answer
         finally:
             await phase.close_response(answer)
-        return None
+        return False
 
-    async def _django_request(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _answer_in_django(
+        self, scope: Scope, receive: Receive, send: Send, takeover: Takeover
+    ) -> bool:
         """Any other request: Django's handler. Should a StreamView answer it anyway (a
         middleware set ``request.urlconf``), its stream is taken over as Django's handler
-        sends the response (b)."""
-        stream = await self._answer_in_django(scope, receive, send)
-        if stream is not None:
-            # Django's handler has returned: its context and thread are gone.
-            await serve_stream(stream, receive, send)
-
-    async def _answer_in_django(self, scope: Scope, receive: Receive, send: Send) -> Stream | None:
-        # The hub is not started for every request: a stream reached this way starts it.
-        takeover = Takeover(scope, current_hub(), self._redispatch_to_django)
+        sends the response (b); True then, once the stream's response has started."""
         scope[Takeover.SCOPE_KEY] = takeover
         withheld: list[Message] = []
 
         async def watch(message: Message) -> None:
-            if withheld or Takeover.is_marked(message):
-                withheld.append(message)  # the view's stream response: served below
+            if withheld or (takeover.has_stream and Takeover.is_marked(message)):
+                withheld.append(message)  # the view's stream response: served by http()
             else:
                 await send(message)
 
         try:
             await self._app(scope, receive, watch)
-        except BaseException:
-            if takeover.stream is not None:
-                takeover.stream.discard()
-            raise
         finally:
             del scope[Takeover.SCOPE_KEY]
-        stream, takeover.stream = takeover.stream, None
-        if stream is None:
-            return None
-        if not withheld:  # a middleware answered instead of the view
-            stream.discard()
-            return None
+        if not withheld:
+            return False  # no stream, or a middleware answered instead of the view
         start = withheld[0]
         await send({**start, "headers": Takeover.unmarked(start["headers"])})
-        return stream
+        return True
 
     def _request_phase(self, hub: Hub | None) -> RequestPhase:
         if self._phase is None:
@@ -214,7 +219,26 @@ class _Wrapper:
         return status
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
-        await _lifespan(receive, send)
+        """The worker's hub, opened at startup and closed at shutdown: its owner is this.
+        It is kept once closed, so that a request arriving after it is refused (503)
+        rather than opening another."""
+        async with contextlib.AsyncExitStack() as owned:
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    try:
+                        self._hub = await owned.enter_async_context(Hub.from_django())
+                    except Exception as exc:
+                        logger.exception("pgsse could not start")
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
+                    if get_settings().GC_FREEZE:
+                        gc.freeze()  # what loading the project made lives as long as the process
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await owned.aclose()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
 
 
 def _hub_or_none() -> Hub | None:
@@ -224,31 +248,45 @@ def _hub_or_none() -> Hub | None:
         return None  # the view answers with what is missing
 
 
-async def _read_body(receive: Receive) -> bytes | None:
+class _TooLarge(str):
+    """Why a request body was refused."""
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | _TooLarge | None:
+    """The request body, at most ``limit`` bytes; None if the client left first."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            # Refused unread: a stream request has no use for a body, and this runs
+            # before the request is authenticated.
+            return _TooLarge(f"A stream request carries no body; this one is over {limit} bytes.")
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            try:
-                get_hub()
-            except Exception as exc:
-                logger.exception("pgsse could not start")
-                await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                return
-            if get_settings().GC_FREEZE:
-                gc.freeze()  # what loading the project created lives as long as the process
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await close_hub()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+async def _send_plain(send: Send, status: int, message: str, headers: dict[str, str]) -> None:
+    body = (message + "\n").encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                *((name.lower().encode(), value.encode()) for name, value in headers.items()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})

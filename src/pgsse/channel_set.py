@@ -9,16 +9,23 @@ the id carries one seq per channel. A :class:`ChannelSet` builds it once and han
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from pgsse.position import fingerprint
 
 if TYPE_CHECKING:
-    from pgsse.feed import Feed
     from pgsse.log import LoggedEvent
     from pgsse.subscription import Subscription
 
-__all__ = ["ChannelSet"]
+__all__ = ["ChannelSet", "Delivered"]
+
+
+class Delivered(Protocol):
+    """How far one channel of the set has been delivered (a :class:`~pgsse.feed.Feed`)."""
+
+    name: str
+    last_seq: int
 
 
 class ChannelSet:
@@ -26,7 +33,7 @@ class ChannelSet:
 
     __slots__ = ("_id_prefix", "channels", "feeds", "subscribers")
 
-    def __init__(self, channels: tuple[str, ...], feeds: tuple[Feed, ...]) -> None:
+    def __init__(self, channels: tuple[str, ...], feeds: Sequence[Delivered]) -> None:
         self.channels = channels
         #: One feed per channel, in the channels' (canonical) order.
         self.feeds = feeds

@@ -20,7 +20,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-__all__ = ["InvalidSettings", "PgsseSettings", "get_settings", "require_installed"]
+__all__ = [
+    "InvalidSettings",
+    "PgsseSettings",
+    "get_settings",
+    "require_installed",
+    "retention_problem",
+]
 
 #: Settings that were renamed: the old key's error names the new one.
 _RENAMED = {"MAX_BUFFERED_EVENTS": "MAX_BUFFERED_BYTES (a size in bytes)"}
@@ -47,10 +53,26 @@ class PgsseSettings:
     #: Bytes a stream may have queued or in flight before it is closed as too slow (it then
     #: resumes from the log on reconnect). Also bounds a replay's batches (half of it).
     MAX_BUFFERED_BYTES: int = 256 * 1024
-    #: Seconds a write to a client may take before the stream is closed.
+    #: Seconds a write to a client may take before the stream is closed and its connection
+    #: dropped.
     WRITE_TIMEOUT: float = 30.0
+    #: Most bytes of events one stream open may replay; the stream then ends with
+    #: ``retry:`` and its reconnect goes on from there. ``None``: no limit.
+    MAX_REPLAY_BYTES: int | None = 2 * 1024 * 1024
+    #: Largest request body a stream request may carry (a GET has none): 413 beyond, before
+    #: the request is authenticated.
+    MAX_REQUEST_BODY_BYTES: int = 16 * 1024
+    #: Stream opens allowed per minute to one logged-in user, and to one client address
+    #: (any user), in one process, refused or not (429 beyond). ``None``: no limit.
+    OPENS_PER_MINUTE_PER_USER: int | None = 120
+    OPENS_PER_MINUTE_PER_ADDRESS: int | None = 3000
     #: Events read from the log per query when replaying or gap-filling.
     REPLAY_BATCH: int = 500
+    #: Bytes and seconds for which reads of the log are kept to serve other streams.
+    READ_CACHE_BYTES: int = 16 * 1024 * 1024
+    READ_CACHE_SECONDS: float = 5.0
+    #: Seconds a read of the log may take before its connection is given up.
+    READ_TIMEOUT: float = 10.0
     #: Seconds between checks of the log for events whose notification was lost (or never
     #: sent: a process that died between a commit and its notification).
     SWEEP_INTERVAL: float = 5.0
@@ -202,9 +224,40 @@ def _token(value: object) -> str | None:
     return f"None or a secret of at least {MIN_TOKEN_LENGTH} characters (from the environment)"
 
 
-def _retention(value: object) -> str | None:
-    from pgsse.retention import retention_problem
+def retention_problem(config: object) -> str | None:
+    """What ``PGSSE["RETENTION"]`` should be, if ``config`` is not that; None if it is."""
+    shape = (
+        "a dict of channel-name prefixes to rules such as"
+        " {'max_age': 3600, 'max_events': 1000, 'lossy': False}"
+    )
+    if not isinstance(config, Mapping):
+        return shape
+    for prefix, rule in config.items():
+        if not isinstance(prefix, str):
+            return f"{shape} (prefix {prefix!r} is not a string)"
+        if not isinstance(rule, Mapping):
+            return f"{shape} (the rule for {prefix!r} is not a dict)"
+        unknown = set(rule) - {"max_age", "max_events", "lossy"}
+        if unknown:
+            return f"{shape} (the rule for {prefix!r} has unknown keys {sorted(unknown)})"
+        for key, integer in (("max_age", False), ("max_events", True)):
+            value = rule.get(key)
+            if value is None:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int if integer else int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                kind = "an integer" if integer else "a number of seconds"
+                return f"{shape} ({prefix!r}: {key} must be {kind} > 0 or None, not {value!r})"
+        if not isinstance(rule.get("lossy", False), bool):
+            return f"{shape} ({prefix!r}: lossy must be True or False)"
+    return None
 
+
+def _retention(value: object) -> str | None:
     return retention_problem(value)
 
 
@@ -216,7 +269,14 @@ _CHECKS: dict[str, _Check] = {
     "RETRY_MS": _number(positive=False, integer=True),
     "MAX_BUFFERED_BYTES": _number(integer=True),
     "WRITE_TIMEOUT": _number(),
+    "MAX_REPLAY_BYTES": _number(integer=True, optional=True),
+    "MAX_REQUEST_BODY_BYTES": _number(positive=False, integer=True),
+    "OPENS_PER_MINUTE_PER_USER": _number(integer=True, optional=True),
+    "OPENS_PER_MINUTE_PER_ADDRESS": _number(integer=True, optional=True),
     "REPLAY_BATCH": _number(integer=True),
+    "READ_CACHE_BYTES": _number(positive=False, integer=True),
+    "READ_CACHE_SECONDS": _number(positive=False),
+    "READ_TIMEOUT": _number(),
     "SWEEP_INTERVAL": _number(),
     "NOTIFY": _notify_mode,
     "MAX_EVENT_BYTES": _number(integer=True),

@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core import signals
@@ -41,9 +43,22 @@ from pgsse.takeover import TAKEOVER_HEADER
 if TYPE_CHECKING:
     from pgsse.takeover import Message, Scope, Send
 
-__all__ = ["RequestPhase", "send_response", "start_message"]
+__all__ = [
+    "IN_TEST_CLIENT",
+    "RequestPhase",
+    "close_connections",
+    "send_response",
+    "start_message",
+]
 
 logger = logging.getLogger("pgsse.request_phase")
+
+T = TypeVar("T")
+
+#: Set by :class:`pgsse.testing.StreamClient` for the requests it makes: their request
+#: phase runs in the test's thread (on its connection, inside a ``TestCase``'s
+#: transaction) and closes no connection, as Django's own test client does.
+IN_TEST_CLIENT: ContextVar[bool] = ContextVar("pgsse_in_test_client", default=False)
 
 
 class RequestPhase:
@@ -66,12 +81,17 @@ class RequestPhase:
         return await asyncio.get_running_loop().create_task(self._respond(scope, body))
 
     async def _respond(self, scope: Scope, body: bytes) -> HttpResponseBase | Message:
-        run = sync_to_async(self._run, thread_sensitive=False, executor=self._pool)
-        return await run(scope, body)
+        return await self._in_thread(self._run)(scope, body)
 
     async def close_response(self, response: HttpResponseBase) -> None:
         """Close a response the caller has sent (``request_finished`` runs in the pool)."""
-        await sync_to_async(self._closed, thread_sensitive=False, executor=self._pool)(response)
+        await self._in_thread(self._closed)(response)
+
+    def _in_thread(self, function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+        if IN_TEST_CLIENT.get():
+            # The test's own thread: its connection, inside its transaction (TestCase).
+            return sync_to_async(function, thread_sensitive=True)
+        return sync_to_async(function, thread_sensitive=False, executor=self._pool)
 
     def _run(self, scope: Scope, body: bytes) -> HttpResponseBase | Message:
         try:
@@ -98,15 +118,22 @@ class RequestPhase:
         finally:
             # Django keeps connections per thread, and this thread serves other requests
             # next: close them now, also for a response closed (request_finished) once sent.
-            connections.close_all()
+            close_connections()
 
     def _closed(self, response: HttpResponseBase) -> HttpResponseBase:
         try:
             response.close()  # request_finished: Django closes the request's connections
         finally:
             # Whatever CONN_MAX_AGE says: these threads serve many streams' requests.
-            connections.close_all()
+            close_connections()
         return response
+
+
+def close_connections() -> None:
+    """Close this thread's database connections: a stream never holds one. Not under the
+    test client, whose requests run on the test's own connection (see pgsse.testing)."""
+    if not IN_TEST_CLIENT.get():
+        connections.close_all()
 
 
 def start_message(response: HttpResponseBase, without: str = "") -> Message:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import math
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -35,8 +33,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
 
+from pgsse import jitter
 from pgsse.channels import RESERVED_PREFIX
-from pgsse.conf import get_settings
+from pgsse.conf import get_settings, retention_problem
 from pgsse.stats import Counters
 
 __all__ = ["PruneReport", "Rule", "prune", "prune_periodically", "retention_problem", "rule_for"]
@@ -66,39 +65,6 @@ class PruneReport:
     channels: int = 0
     events_deleted: int = 0
     skipped: bool = False  # another process was pruning
-
-
-def retention_problem(config: object) -> str | None:
-    """What ``PGSSE["RETENTION"]`` should be, if ``config`` is not that; None if it is."""
-    shape = (
-        "a dict of channel-name prefixes to rules such as"
-        " {'max_age': 3600, 'max_events': 1000, 'lossy': False}"
-    )
-    if not isinstance(config, Mapping):
-        return shape
-    for prefix, rule in config.items():
-        if not isinstance(prefix, str):
-            return f"{shape} (prefix {prefix!r} is not a string)"
-        if not isinstance(rule, Mapping):
-            return f"{shape} (the rule for {prefix!r} is not a dict)"
-        unknown = set(rule) - {"max_age", "max_events", "lossy"}
-        if unknown:
-            return f"{shape} (the rule for {prefix!r} has unknown keys {sorted(unknown)})"
-        for key, integer in (("max_age", False), ("max_events", True)):
-            value = rule.get(key)
-            if value is None:
-                continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int if integer else int | float)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                kind = "an integer" if integer else "a number of seconds"
-                return f"{shape} ({prefix!r}: {key} must be {kind} > 0 or None, not {value!r})"
-        if not isinstance(rule.get("lossy", False), bool):
-            return f"{shape} ({prefix!r}: lossy must be True or False)"
-    return None
 
 
 def _rules(config: Mapping[str, Mapping[str, object]]) -> dict[str, Rule]:
@@ -194,7 +160,7 @@ async def prune_periodically(interval: float, counters: Counters | None = None) 
     """Prune every ``interval`` seconds, forever; run as a task by each process's hub
     (whose ``counters`` count the failures)."""
     # Spread the processes of a fleet over the interval; one prunes at a time anyway.
-    await asyncio.sleep(random.uniform(0, interval))
+    await asyncio.sleep(jitter.uniform(0, interval))
     while True:
         try:
             report = await sync_to_async(_prune_and_disconnect, thread_sensitive=False)()

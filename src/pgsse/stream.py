@@ -12,9 +12,16 @@ Order of operations (why nothing is lost or doubled):
    immediately; subscribe (the hub LISTENs first and tells the seq each channel is live
    from; a client coming from a process a little ahead waits until this one catches up);
 2. replay: the log from the client's position up to that seq, in batches bounded in bytes,
-   each read only once the previous one has been written; then the position reached, as
-   an id-only frame (the client is now live);
+   each read only once the previous one has been written, at most ``MAX_REPLAY_BYTES`` per
+   open (see :mod:`pgsse.replay`); then the position reached, as an id-only frame (the
+   client is now live);
 3. live: every event after it, frames shared with every stream of the same channels.
+
+Each phase only says what to write next; every frame is written by one ``yield`` in
+:meth:`Stream.chunks`, around which the hub's clock sees the write start and end (and
+ends a stream whose write does not complete in ``WRITE_TIMEOUT``). The stream's
+subscription exists from its first byte, so a shutdown or a close request ends a stream
+still waiting to subscribe, too.
 
 A position that cannot be resumed (malformed, from another channel set, pruned from the
 log, or ahead of it) is answered with a ``reset`` event carrying the reason; the stream then
@@ -24,18 +31,15 @@ A stream the server ends (shutdown, too slow, closed on purpose, too old) sends 
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from pgsse import sse
 from pgsse.admission import Place
 from pgsse.hub import Hub, SubscribeTimeout
-from pgsse.log import LoggedEvent, continues
-from pgsse.position import RESET_EVENT, InvalidPosition, format_position, parse_position
-from pgsse.retention import rule_for
+from pgsse.position import RESET_EVENT, InvalidPosition, parse_position
+from pgsse.replay import Replay
 from pgsse.subscription import EndReason, Subscription
 
 __all__ = ["RESET_EVENT", "Stream"]
@@ -56,10 +60,13 @@ class Stream:
 
     __slots__ = (
         "_left",
+        "_next",
         "_place",
+        "_replay",
         "channels",
         "client",
         "close_position",
+        "drop",
         "end_reason",
         "hub",
         "opened_at",
@@ -88,17 +95,29 @@ class Stream:
         self.close_position = close_position
         #: Asked every REAUTHORIZE_INTERVAL, when set.
         self.recheck = recheck
+        #: Drops the client's connection, for a stream aborted while Django's handler
+        #: serves it (under the wrapper, serve_stream() drops it; see pgsse.transport).
+        self.drop: Callable[[], object] | None = None
         self.subscription: Subscription | None = None
         self.opened_at = time.monotonic()
         #: Events written to the client, replayed ones included.
         self.sent = 0
         self.end_reason: str | None = None
         self._left = False
+        self._replay: Replay | None = None
+        # The phase that says what to write next: a plain function, not a bound method,
+        # which would hold the stream in a reference cycle.
+        self._next: Callable[[Stream], Awaitable[bytes | None]] = Stream._handshake
 
     @property
     def aborted(self) -> bool:
         """The hub cancelled the task serving this stream (it could not end by itself)."""
         return self.subscription is not None and self.subscription.aborted
+
+    @property
+    def left(self) -> bool:
+        """The client went away (nothing may be sent any more)."""
+        return self._left
 
     def client_left(self) -> None:
         """The client went away: end the stream (servers that stop sending tell us so)."""
@@ -120,63 +139,62 @@ class Stream:
         request's database connections there).
         """
         hub = self.hub
+        clock = hub.clock
+        # Watched by the hub's clock from before the first byte: every write below may
+        # time out, the first comment and the last retry: included.
+        self.subscription = subscription = hub.track(self.channels, self.client)
+        if self._left:
+            subscription.end(EndReason.CLIENT_LEFT)
         try:
             if before is not None:
                 await before()
-            yield _PREAMBLE + hub.retry_frame
-            joined = await self._join()
-            if joined is None:
-                yield hub.retry_frame
-                return
-            subscription, live_from, start, invalid = joined
-            try:
-                async for chunk in self._replay(subscription, live_from, start, invalid):
-                    yield chunk
-                # The live loop runs once per event per stream: kept lean on purpose (the
-                # hub's coarse clock instead of loop.time(), attributes set inline).
-                while subscription.end_reason is None:
+            # The one write primitive: every frame of the stream passes through this yield
+            # (the phases below only say what to write next), and the clock sees it. Lean
+            # on purpose, it runs once per event per stream: the hub's coarse clock
+            # instead of loop.time(), attributes set inline, and the live phase waits here
+            # itself rather than in a coroutine of its own (a frame more per open stream).
+            while True:
+                if self._next is Stream._live:
                     waiter = subscription.waiter()
                     if waiter is not None:
                         await waiter
-                        if subscription.end_reason is not None:
-                            break
-                    if subscription.recheck_due:
+                        continue
+                    if subscription.recheck_due and subscription.end_reason is None:
                         await self._recheck(subscription)
                         continue
-                    frames = subscription.pending
-                    if frames:
-                        chunk = frames[0] if len(frames) == 1 else b"".join(frames)
-                        self.sent += len(frames)
-                        # Emptied in place: a new list per stream per event would be one
-                        # more object for the collector's full passes to walk.
-                        frames.clear()
-                        subscription.pending_bytes = 0
-                    else:
-                        chunk = _HEARTBEAT
-                    subscription.heartbeat_due = False
-                    subscription.in_flight = len(chunk)
-                    subscription.writing_since = hub.now
-                    yield chunk
-                    subscription.writing_since = 0.0
-                    subscription.in_flight = 0
-                    subscription.last_write = hub.now
-                # Too far behind, closed on purpose, or the server is going away: the client
-                # reconnects with its Last-Event-ID and the log fills in.
-                yield hub.retry_frame
-            finally:
-                self.end_reason = subscription.end_reason
-                hub.unsubscribe(subscription)
+                    chunk = self._live_chunk(subscription)
+                elif self._next is Stream._done:
+                    break
+                else:
+                    ready = await self._next(self)
+                    if ready is None:
+                        continue  # on to the next phase, nothing to write yet
+                    chunk = ready
+                subscription.in_flight = len(chunk)
+                subscription.writing_since = clock.now
+                yield chunk
+                subscription.writing_since = 0.0
+                subscription.in_flight = 0
+                subscription.last_write = clock.now
         finally:
+            self.end_reason = subscription.end_reason
+            hub.unsubscribe(subscription)
+            if subscription.aborted and self.drop is not None:
+                self.drop()
             self._finish()
 
     # -- handshake ---------------------------------------------------------------------
 
-    async def _join(
-        self,
-    ) -> tuple[Subscription, dict[str, int], dict[str, int] | None, InvalidPosition | None] | None:
-        """Subscribe; return the subscription, the seqs it is live from, the client's
-        position (None: start live) and why that position cannot be resumed, if it cannot.
-        None if the hub could not take the stream (it then asks the client to retry)."""
+    async def _handshake(self) -> bytes:
+        """At once, so that the response headers leave: a comment, and ``retry:``."""
+        self._next = Stream._join
+        return _PREAMBLE + self.hub.retry_frame
+
+    async def _join(self) -> bytes | None:
+        """Subscribe (the hub LISTENs first and says from which seqs the stream is live);
+        then the replay up to there, or ``retry:`` if the hub could not take the stream."""
+        subscription = self.subscription
+        assert subscription is not None
         start: dict[str, int] | None = None
         invalid: InvalidPosition | None = None
         if self.resume_from:
@@ -184,112 +202,104 @@ class Stream:
                 start = parse_position(self.resume_from, self.channels)
             except InvalidPosition as exc:
                 invalid = exc
+        reauthorize = self.recheck is not None
         try:
             try:
-                subscription, live_from = await self.hub.subscribe(
-                    self.channels,
-                    self.client,
-                    self.close_position,
-                    at_least=start,
-                    reauthorize=self.recheck is not None,
+                live_from = await self.hub.subscribe(
+                    subscription, self.close_position, at_least=start, reauthorize=reauthorize
                 )
             except InvalidPosition as exc:  # ahead of the log itself
                 start, invalid = None, exc
-                subscription, live_from = await self.hub.subscribe(
-                    self.channels,
-                    self.client,
-                    self.close_position,
-                    reauthorize=self.recheck is not None,
+                live_from = await self.hub.subscribe(
+                    subscription, self.close_position, reauthorize=reauthorize
                 )
         except SubscribeTimeout as exc:
-            self.end_reason = EndReason.NOT_STARTED
-            logger.warning("stream over %s not started: %s", self.channels, exc)
-            return None
-        self.subscription = subscription
-        if self._left:
-            subscription.end(EndReason.CLIENT_LEFT)
+            if subscription.end_reason is None:
+                subscription.end(EndReason.NOT_STARTED)
+                logger.warning("stream over %s not started: %s", self.channels, exc)
+            else:  # ended while it waited: shutting down, closed on purpose, client gone
+                logger.info(
+                    "stream over %s ended before it started: %s",
+                    self.channels,
+                    subscription.end_reason,
+                )
+            return self._last_words()
         logger.info(
             "stream opened over %s",
             ",".join(self.channels),
             extra={"channels": self.channels, "client": self.client, "resumed": bool(start)},
         )
-        return subscription, live_from, start, invalid
+        self._replay = Replay(
+            self.hub.reader,
+            self.channels,
+            live_from,
+            start,
+            invalid,
+            self.hub.settings.MAX_REPLAY_BYTES,
+        )
+        self._next = Stream._replaying
+        return await self._replaying()
 
     # -- replay ------------------------------------------------------------------------
 
-    async def _replay(
-        self,
-        subscription: Subscription,
-        live_from: dict[str, int],
-        start: dict[str, int] | None,
-        invalid: InvalidPosition | None,
-    ) -> AsyncIterator[bytes]:
-        """What the client missed, in batches, then its position as an id-only frame.
-
-        ``position`` starts at the client's, so every id sent during the replay is exact
-        even if the connection drops half-way.
-        """
-        position = dict(live_from)
-        if start is not None:
-            position.update(start)
-            frame = self._framer(position)
-            loop = asyncio.get_running_loop()
-            try:
-                for channel in self.channels:
-                    after, upto = start[channel], live_from[channel]
-                    while after < upto:
-                        batch = await self.hub.reader.events_after(channel, after, upto)
-                        if not continues(batch, after):
-                            if not rule_for(channel).lossy:
-                                raise InvalidPosition(
-                                    "expired", "the event log no longer holds this position"
-                                )
-                            position[channel] = upto  # hints only: skip what is gone
-                            break
-                        chunk = b"".join([frame(event) for event in batch])
-                        self.sent += len(batch)
-                        # The next batch is read only once this one is written: a client
-                        # that does not read holds one batch, not the whole backlog.
-                        subscription.writing(loop.time(), len(chunk))
-                        yield chunk
-                        subscription.written(loop.time())
-                        if subscription.end_reason is not None:
-                            return  # fell too far behind meanwhile, or closed: resume later
-                        after = batch[-1].seq
-            except InvalidPosition as exc:
-                invalid = exc
-            except Exception:
-                self.hub.counters.failures += 1
-                logger.warning("replay over %s failed; retry asked", self.channels, exc_info=True)
-                subscription.end(EndReason.LOG_UNAVAILABLE)
-                return
-        if invalid is not None:
-            position = dict(live_from)
-            data = json.dumps({"reason": invalid.reason, "message": str(invalid)})
-            yield sse.encode_event(RESET_EVENT, data, format_position(self.channels, position))
-        # An id-only frame: the client now knows its position even before any event (the
-        # browser stores it without firing an event): a reconnect misses nothing.
-        yield sse.encode_id(format_position(self.channels, position)) + b"\n"
-
-    def _framer(self, position: dict[str, int]) -> Callable[[LoggedEvent], bytes]:
-        """A function that advances ``position`` past an event and returns its frame."""
-        if len(self.channels) == 1:
-            (only,) = self.channels
-
-            def frame_alone(event: LoggedEvent) -> bytes:
-                position[only] = event.seq
-                return event.frame_alone  # shared by every stream that replays it
-
-            return frame_alone
-        channels = self.channels
-
-        def frame(event: LoggedEvent) -> bytes:
-            position[event.channel] = event.seq
-            return sse.encode_id(format_position(channels, position)) + event.body
-
-        return frame
+    async def _replaying(self) -> bytes | None:
+        """What the client missed, a batch at a time, then its position (see Replay)."""
+        subscription = self.subscription
+        replay = self._replay
+        assert subscription is not None
+        assert replay is not None
+        if subscription.end_reason is not None:
+            return self._last_words()  # fell too far behind meanwhile, or closed
+        try:
+            chunk = await replay.next_chunk()
+        except Exception:
+            self.hub.counters.failures += 1
+            logger.warning("replay over %s failed; retry asked", self.channels, exc_info=True)
+            subscription.end(EndReason.LOG_UNAVAILABLE)
+            return self._last_words()
+        self.sent = replay.events
+        if chunk is not None:
+            return chunk
+        self._replay = None
+        if replay.over_budget:
+            subscription.end(EndReason.REPLAY_LIMIT)
+            return self._last_words()
+        self._next = Stream._live
+        return None
 
     # -- live --------------------------------------------------------------------------
+
+    async def _live(self) -> bytes | None:
+        """The live phase's marker: :meth:`chunks` runs it inline (see
+        :meth:`_live_chunk`)."""
+        raise AssertionError("the live phase runs in chunks()")
+
+    def _live_chunk(self, subscription: Subscription) -> bytes:
+        """The frames queued for the stream, joined; a heartbeat if none; ``retry:`` once
+        the stream ends. Called once the subscription's waiter says something is due."""
+        if subscription.end_reason is not None:
+            # Too far behind, closed on purpose, or the server is going away: the client
+            # reconnects with its Last-Event-ID and the log fills in.
+            return self._last_words()
+        frames = subscription.pending
+        if frames:
+            chunk = frames[0] if len(frames) == 1 else b"".join(frames)
+            self.sent += len(frames)
+            # Emptied in place: a new list per stream per event would be one more object
+            # for the collector's full passes to walk.
+            frames.clear()
+            subscription.pending_bytes = 0
+        else:
+            chunk = _HEARTBEAT
+        subscription.heartbeat_due = False
+        return chunk
+
+    def _last_words(self) -> bytes:
+        self._next = Stream._done
+        return self.hub.retry_frame
+
+    async def _done(self) -> None:
+        """The marker of a stream that has written its last frame."""
 
     async def _recheck(self, subscription: Subscription) -> None:
         subscription.recheck_due = False

@@ -39,6 +39,8 @@ class EndReason:
     LOG_UNAVAILABLE = "log_unavailable"
     #: The listener could not LISTEN in time.
     NOT_STARTED = "not_started"
+    #: The replay reached ``MAX_REPLAY_BYTES``: the client resumes where it stopped.
+    REPLAY_LIMIT = "replay_limit"
 
 
 class Subscription:
@@ -55,6 +57,7 @@ class Subscription:
         "finished",
         "heartbeat_due",
         "in_flight",
+        "joined",
         "last_write",
         "limit",
         "pending",
@@ -83,7 +86,8 @@ class Subscription:
         self.in_flight = 0
         #: Set when the server ends the stream: it sends ``retry:`` and returns.
         self.end_reason: str | None = None
-        #: The hub has let go of this subscription.
+        #: Joined to its channels (events reach it); the hub has let go of it.
+        self.joined = False
         self.finished = False
         #: The hub cancelled the stream's task (see ``task``).
         self.aborted = False
@@ -105,7 +109,11 @@ class Subscription:
             return
         self.pending.append(frame)
         self.pending_bytes += size
-        if self.pending_bytes + self.in_flight > self.limit:
+        # A frame alone (nothing else queued or being written) passes whatever its size:
+        # the bound is on falling behind, and one large event must not end every stream.
+        if self.pending_bytes + self.in_flight > self.limit and (
+            self.in_flight or len(self.pending) > 1
+        ):
             # Drop what is queued: the stream resumes from the log after reconnecting.
             self.pending = []
             self.pending_bytes = 0
@@ -124,7 +132,7 @@ class Subscription:
             self.end_reason = reason
             if self.task is not None:
                 self.abort_at = self.task.get_loop().time() + abort_after
-        self._wake()
+        self.wake()
 
     def abort(self) -> None:
         """Cancel the stream's task: it could not end by itself."""
@@ -135,14 +143,15 @@ class Subscription:
     def beat(self) -> None:
         """Ask an idle stream to send a heartbeat."""
         self.heartbeat_due = True
-        self._wake()
+        self.wake()
 
     def ask_recheck(self) -> None:
         """Ask the stream to re-check its authorization."""
         self.recheck_due = True
-        self._wake()
+        self.wake()
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """Wake the stream if it waits (for frames, or to join its channels)."""
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -155,6 +164,14 @@ class Subscription:
         if self.pending or self.end_reason is not None or self.heartbeat_due or self.recheck_due:
             return None
         self._waiter = waiter = asyncio.get_running_loop().create_future()
+        return waiter
+
+    def park(self) -> asyncio.Future[None]:
+        """A future to await until :meth:`wake` (or the stream's end); while the stream
+        waits to join its channels."""
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        if self.end_reason is not None:
+            waiter.set_result(None)
         return waiter
 
     def take(self) -> list[bytes]:

@@ -20,8 +20,11 @@ too: the wrapper then forwards that response untouched and gives the stream's pl
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
+
+from pgsse.transport import drop_connection, flow_controlled
 
 if TYPE_CHECKING:
     from pgsse.hub import Hub
@@ -46,22 +49,73 @@ Redispatch = Callable[[Scope], Awaitable[int]]
 
 class Takeover:
     """Put in the scope by the wrapper: where a ``StreamView`` leaves its stream, and what
-    it needs from the server's loop (the hub, a way to re-check the request)."""
+    it needs from the server's loop (the hub, a way to re-check the request).
+
+    The stream (and the admission place it holds) is owned by exactly one party at a time:
+    the view until it hands it over, then this object until the wrapper takes it to serve
+    it. Whatever is not taken is discarded when the wrapper abandons the request, even a
+    stream handed over later by a request phase still running in its thread after the
+    request's task was cancelled (a client that left: daphne cancels such tasks).
+    """
 
     SCOPE_KEY = "pgsse.takeover"
 
-    __slots__ = ("_redispatch", "_scope", "hub", "rechecking", "stream")
+    __slots__ = (
+        "_abandoned",
+        "_lock",
+        "_redispatch",
+        "_scope",
+        "_stream",
+        "address_counted",
+        "hub",
+        "rechecking",
+    )
 
     def __init__(
         self, scope: Scope, hub: Hub | None, redispatch: Redispatch, *, rechecking: bool = False
     ) -> None:
-        self._scope = scope
+        self._scope: Scope | None = scope
         self._redispatch = redispatch
         #: The running loop's hub (None if it could not start: the view says why).
         self.hub = hub
         #: This request only re-checks an open stream's authorization (no stream opens).
         self.rechecking = rechecking
-        self.stream: Stream | None = None
+        #: The wrapper counted this open against its address already (see pgsse.open_rate).
+        self.address_counted = False
+        self._stream: Stream | None = None
+        self._abandoned = False
+        # The view hands over in a thread of the request phase; the wrapper takes or
+        # abandons on the loop.
+        self._lock = threading.Lock()
+
+    def hand_over(self, stream: Stream) -> None:
+        """The view's stream, to be served by the wrapper (called once, in any thread)."""
+        with self._lock:
+            abandoned = self._abandoned
+            if not abandoned:
+                self._stream = stream
+        if abandoned:
+            stream.discard()
+
+    def take(self) -> Stream | None:
+        """The stream handed over, now owned by the caller, who serves it."""
+        with self._lock:
+            stream, self._stream = self._stream, None
+        return stream
+
+    @property
+    def has_stream(self) -> bool:
+        return self._stream is not None
+
+    def abandon(self) -> None:
+        """Nobody will serve a stream of this request: discard what was handed over, and
+        what will be."""
+        with self._lock:
+            self._abandoned = True
+            stream, self._stream = self._stream, None
+        self._scope = None  # the scope may still hold this: no cycle left behind
+        if stream is not None:
+            stream.discard()
 
     @staticmethod
     def unmarked(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -78,16 +132,23 @@ class Takeover:
     async def recheck(self) -> bool:
         """Run the stream's request phase again (middleware, hooks, with the request's
         cookies and headers as they were): True if the stream may go on."""
+        if self._scope is None:
+            return False  # the request is over
         scope = {key: value for key, value in self._scope.items() if key != self.SCOPE_KEY}
-        scope[self.SCOPE_KEY] = Takeover(scope, self.hub, self._redispatch, rechecking=True)
+        recheck = Takeover(scope, self.hub, self._redispatch, rechecking=True)
+        scope[self.SCOPE_KEY] = recheck
         try:
             return await self._redispatch(scope) == 204
         finally:
             del scope[self.SCOPE_KEY]
+            recheck.abandon()
 
 
-async def serve_stream(stream: Stream, receive: Receive, send: Send) -> None:
-    """Send the stream's bytes (its response has started), until it ends."""
+async def serve_stream(stream: Stream, scope: Scope, receive: Receive, send: Send) -> None:
+    """Send the stream's bytes (its response has started), until it ends; the stream is
+    the caller's, and ended here whatever happens."""
+    server_send = send
+    send, flow_done = flow_controlled(send)
     chunks = stream.chunks()
     # Some servers (uvicorn) silently drop writes to a client that went away: only the
     # disconnect message tells. One waiting task per stream, like Django's own handler.
@@ -100,19 +161,27 @@ async def serve_stream(stream: Stream, receive: Receive, send: Send) -> None:
     watching.add_done_callback(left)
     try:
         async for chunk in chunks:
+            if stream.left:
+                break  # nothing is sent after http.disconnect
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if not stream.left:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
         if not stream.aborted:
             raise
-        # The hub cancelled a stream stuck writing to a client that stopped reading: end
-        # without completing the response, and the server drops the connection.
+        # The hub cancelled a stream stuck writing to a client that stopped reading: no
+        # retry: can get through, and a graceful close would wait for that client forever.
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()
     finally:
         watching.cancel()
         await chunks.aclose()
+        flow_done()
+    if stream.aborted and drop_connection(scope, server_send):
+        # The server learns of the reset on its next turn: let it, so that it does not log
+        # the response it sees incomplete as a fault.
+        await asyncio.sleep(0)
 
 
 async def _disconnected(receive: Receive) -> None:

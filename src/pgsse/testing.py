@@ -32,8 +32,17 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from pgsse.publish import PublishedEvent, publish_observers
+from pgsse.stream_client import Event, OpenStream, Response, StreamClient
 
-__all__ = ["CapturedEvent", "CapturedEvents", "capture_events"]
+__all__ = [
+    "CapturedEvent",
+    "CapturedEvents",
+    "Event",
+    "OpenStream",
+    "Response",
+    "StreamClient",
+    "capture_events",
+]
 
 _UNSET: Any = object()
 

@@ -24,6 +24,7 @@ has finished, so an open stream holds no thread; without it, the stream is the b
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
@@ -35,23 +36,25 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
-from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.template.defaultfilters import pluralize
 from django.utils.module_loading import import_string
 from django.views import View
 
+from pgsse import log
 from pgsse.admission import Refusal
 from pgsse.atomic_requests import never_atomic
 from pgsse.authorization import allow_authenticated
 from pgsse.channels import InvalidChannel, validate_channel
-from pgsse.closing import user_key
+from pgsse.closing import CONTROL_CHANNEL, user_key
 from pgsse.conf import get_settings, require_installed
 from pgsse.hub import Hub, get_hub
 from pgsse.position import canonical_channels
+from pgsse.request_phase import close_connections
 from pgsse.stream import Stream
 from pgsse.takeover import TAKEOVER_HEADER, Takeover
+from pgsse.transport import drop_connection
 
 __all__ = ["STREAM_HEADERS", "StreamView", "allow_authenticated", "stream"]
 
@@ -170,11 +173,14 @@ class StreamView(View):
         except ImproperlyConfigured as exc:
             logger.error("stream refused: %s", exc)
             return self.error_response(request, 500, str(exc), {})
-        close_position = hub.close_position()
+        rechecking = takeover is not None and takeover.rechecking
+        close_position = _close_position(hub)
         try:
+            if not rechecking:
+                self._count_open(hub, request, takeover)
             with hub.setup_slots:
                 channels, client = self._check(request, kwargs)
-            if takeover is not None and takeover.rechecking:
+            if rechecking:
                 return HttpResponse(status=204)  # still allowed (see pgsse.takeover)
             place = hub.admission.admit(client)
             if isinstance(place, Refusal):
@@ -196,16 +202,29 @@ class StreamView(View):
             recheck=takeover.recheck if takeover and get_settings().REAUTHORIZE_INTERVAL else None,
         )
         if takeover is not None:
-            takeover.stream = stream
+            takeover.hand_over(stream)
             response = _stream_response(_connections_closed())
             response[TAKEOVER_HEADER] = "1"
             response.pgsse_stream = True  # type: ignore[attr-defined]
             return response
+        # Served by Django's handler: only the socket can be dropped (see pgsse.transport).
+        stream.drop = functools.partial(drop_connection, scope, None)
         body = stream.chunks(before=_close_connections)
         # A response that is never iterated (the client left at once) never runs the
         # stream's finally: give the place back when the iterator is collected.
         weakref.finalize(body, stream.discard)
         return _stream_response(body)
+
+    def _count_open(self, hub: Hub, request: HttpRequest, takeover: Takeover | None) -> None:
+        """Count this open against its address (unless the wrapper did, before the request
+        phase) and its user; raises :class:`_Refused` beyond their rates."""
+        refusal = None
+        if takeover is None or not takeover.address_counted:
+            refusal = hub.opens.refuse_address(request.META.get("REMOTE_ADDR") or "")
+        if refusal is None:
+            refusal = hub.opens.refuse_user(_client(request))
+        if refusal is not None:
+            raise _Refused(refusal.status, refusal.message, refusal.retry_after)
 
     def _check(self, request: HttpRequest, kwargs: dict[str, Any]) -> tuple[tuple[str, ...], str]:
         """The canonical channels to stream and who the stream counts against; raises
@@ -270,6 +289,18 @@ async def _running_hub() -> Hub:
     return get_hub()
 
 
+def _close_position(hub: Hub) -> int:
+    """Where close requests stand, noted before the stream is authorized: a request that
+    commits after this point still ends it (see pgsse.close_requests). Read from the log
+    when the hub does not know yet (it has just started): taking the oldest position
+    instead would end the stream for any old request naming its user."""
+    position = hub.close_position()
+    if position is None:
+        heads = log.read_heads_sync([CONTROL_CHANNEL], get_settings().DATABASE)
+        position = heads[CONTROL_CHANNEL].last_seq
+    return position
+
+
 def _call(hook: Callable[..., Any], *args: Any) -> Any:
     """Run a hook that may be sync (here, ORM allowed) or async (on the server's loop)."""
     if inspect.iscoroutinefunction(hook):
@@ -302,7 +333,7 @@ async def _close_connections() -> None:
     # Connections opened by the hooks, or by middleware after the view (a session saved on
     # every request): Django keeps them per thread, so they are closed in the request's own
     # thread (thread-sensitive), before the first byte: an open stream never holds one.
-    await sync_to_async(connections.close_all)()
+    await sync_to_async(close_connections)()
 
 
 async def _connections_closed() -> AsyncIterator[bytes]:

@@ -348,7 +348,8 @@ async def test_without_pgsse_in_installed_apps_publish_and_streams_say_so(
     with override_settings(ROOT_URLCONF="tests.urls", INSTALLED_APPS=apps):
         with pytest.raises(ImproperlyConfigured, match="add 'pgsse' there"):
             await publish("room:a", "e", 1)
-        server = LiveServer(stream_app()).start()
+        # With lifespan events, the wrapped application refuses to start instead.
+        server = LiveServer(stream_app(), lifespan="off").start()
         try:
             async with stream_client(server.url) as client:
                 response = await client.get("/events/room:a/")

@@ -36,7 +36,7 @@ async def control_applied(server: LiveServer) -> None:
     head = await sync_to_async(read_heads_sync)([CONTROL_CHANNEL], "default")
     target = head[CONTROL_CHANNEL].last_seq
     for _ in range(600):
-        if server.on_hub(lambda hub: hub.close_position()) >= target:
+        if (server.on_hub(lambda hub: hub.close_position()) or -1) >= target:
             return
         await asyncio.sleep(0.05)  # the hub's own state: nothing to await from here
     raise AssertionError("the hub never caught up with pgsse:control")

@@ -33,7 +33,10 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def server(transactional_db: None, pg: Postgres) -> Iterator[ServerProcess]:
-    started = project_worker(pg.url, WRITE_TIMEOUT=WRITE_TIMEOUT, MAX_STREAMS_PER_USER=None).start()
+    # What is bounded here is memory per stream and the write, not the replay's length.
+    started = project_worker(
+        pg.url, WRITE_TIMEOUT=WRITE_TIMEOUT, MAX_STREAMS_PER_USER=None, MAX_REPLAY_BYTES=None
+    ).start()
     try:
         yield started
     finally:

@@ -30,6 +30,10 @@ GRANIAN = [
     *(sys.executable, "-m", "granian", "--interface", "asgi", "tests.asgi:application"),
     *("--host", "127.0.0.1", "--port", "{port}", "--workers-kill-timeout", str(GRACE)),
 ]
+DAPHNE = [
+    *(sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "{port}"),
+    "tests.asgi:application",
+]
 GUNICORN = [
     *(sys.executable, "-m", "gunicorn", "tests.asgi:application"),
     *("--worker-class", "uvicorn_worker.UvicornWorker", "--bind", "127.0.0.1:{port}"),
@@ -44,6 +48,9 @@ GUNICORN = [
         pytest.param(UVICORN, 1000, -signal.SIGTERM, id="uvicorn"),
         pytest.param(GRANIAN, 200, 0, id="granian"),
         pytest.param(GUNICORN, 200, 0, id="gunicorn"),
+        # daphne stops its loop at once on SIGTERM: the hub hands the signal on only once
+        # the streams have written their retry:.
+        pytest.param(DAPHNE, 200, 0, id="daphne"),
     ],
 )
 async def test_sigterm_with_open_streams_ends_them_all_and_exits_quickly(

@@ -1,0 +1,79 @@
+"""The listener against a fake connection: how it LISTENs again to many channels.
+
+PostgreSQL's cost of a LISTEN grows with the channels the session already listens to
+(measured: 10,000 channels in one statement took 0.41 s, 50,000 took 5.4 s), so one
+statement for every channel after a reconnect does not finish within HEALTH_TIMEOUT above
+about 45,000. The fake connection injects that fault: a statement of more than 1,000
+LISTENs never completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+from psycopg import sql
+
+from pgsse.conf import PgsseSettings
+from pgsse.listener import LISTEN_CHUNK, Listener
+
+SETTINGS = PgsseSettings(HEALTH_INTERVAL=60.0, HEALTH_TIMEOUT=0.5, RECONNECT_MIN_DELAY=0.01)
+
+
+@dataclasses.dataclass
+class Info:
+    backend_pid: int
+
+
+class SlowToListen:
+    """A connection on which a statement of more than ``LISTEN_CHUNK`` LISTENs hangs."""
+
+    def __init__(self, statements: list[int]) -> None:
+        self.info = Info(4242)
+        self.statements = statements
+
+    async def execute(self, statement: sql.Composable) -> None:
+        listens = statement.as_string(None).count("LISTEN ")
+        self.statements.append(listens)
+        if listens > LISTEN_CHUNK:
+            await asyncio.Event().wait()  # past HEALTH_TIMEOUT: the connection is dropped
+
+    async def notifies(self, timeout: float) -> AsyncIterator[Any]:
+        await asyncio.Event().wait()
+        yield None  # never reached: no notification comes
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_thousands_of_channels_are_listened_in_chunks_on_one_connection() -> None:
+    statements: list[int] = []
+    connections = 0
+    listened: set[str] = set()
+    all_in = asyncio.Event()
+    wanted = {f"pgsse_{n}" for n in range(5 * LISTEN_CHUNK + 17)}
+
+    async def connect() -> Any:
+        nonlocal connections
+        connections += 1
+        return SlowToListen(statements)
+
+    def on_listening(channels: set[str]) -> None:
+        listened.update(channels)
+        if listened == wanted:
+            all_in.set()
+
+    listener = Listener(connect, lambda *_: None, on_listening, lambda: None, SETTINGS)
+    for name in wanted:
+        listener.want_more(name)
+    listener.start()
+    try:
+        await asyncio.wait_for(all_in.wait(), 10)
+        assert listener.listening == wanted
+        assert connections == 1  # never timed out, never reconnected
+        assert max(statements) <= LISTEN_CHUNK
+        assert len(statements) == 6
+    finally:
+        await listener.close()
