@@ -9,11 +9,11 @@ A token that is not valid is answered 401 at once, in the API's JSON.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +21,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 
 from chat.errors import ApiError, database_unavailable, json_error, not_authenticated
+from chat.middleware_modes import SyncAndAsyncMiddleware
 from chat.models import ApiToken
 
 BEARER = "bearer"
@@ -66,17 +67,8 @@ def _token_user(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-class BearerTokenMiddleware:
+class BearerTokenMiddleware(SyncAndAsyncMiddleware):
     """Authenticate ``Authorization: Bearer <token>`` requests (sync and async)."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 from chat.errors import json_error
+from chat.middleware_modes import SyncAndAsyncMiddleware
 
 logger = logging.getLogger("django.security.DisallowedClientAddress")
 
@@ -51,17 +51,8 @@ def refusal(request: HttpRequest, address: str) -> HttpResponse:
     return HttpResponse(message + "\n", status=400, content_type="text/plain; charset=utf-8")
 
 
-class ClientAddressMiddleware:
+class ClientAddressMiddleware(SyncAndAsyncMiddleware):
     """Refuse (400) a request whose ``REMOTE_ADDR`` is set but is not an IP address."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:

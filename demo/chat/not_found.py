@@ -11,13 +11,15 @@ the streams) are left alone, and so is the trailing-slash redirect (``APPEND_SLA
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotFound
 from django.shortcuts import render
 from django.utils.html import escape
+
+from chat.middleware_modes import SyncAndAsyncMiddleware
 
 NOTHING_HERE = "There is nothing here: the link may be out of date."
 
@@ -63,17 +65,8 @@ def _message(response: HttpResponse) -> str:
     return str(getattr(response, "chat_message", NOTHING_HERE))
 
 
-class NotFoundPageMiddleware:
+class NotFoundPageMiddleware(SyncAndAsyncMiddleware):
     """Every HTML 404 is the chat's page (sync and async; costs nothing on other answers)."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
