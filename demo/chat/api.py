@@ -53,7 +53,7 @@ def messages(request: HttpRequest, slug: str) -> HttpResponse:
     text = inputs.message_text(inputs.body(request))
     with transaction.atomic():
         ratelimit.check("message", request, user)
-        add_member(room, user)
+        add_member(room, user, by_posting=True)  # posting in a public room joins it
         message = Message.objects.create(
             room=room, author=user, author_name=user.get_username(), text=text
         )
@@ -77,7 +77,7 @@ def history_page(room: Room, before: int | None, limit: int = PAGE_SIZE) -> dict
 
     Paginated by id, not offset: messages posted meanwhile do not shift the pages.
     """
-    query = room.messages.order_by("-id")
+    query = room.messages.select_related("author__chat_profile").order_by("-id")
     if before is not None:
         query = query.filter(id__lt=before)
     page = list(query[: limit + 1])
@@ -111,9 +111,15 @@ def message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
     return JsonResponse(found.as_event_data(room.slug))
 
 
-@api_view(["POST"])
+@api_view(["GET", "POST"])
 def rooms(request: HttpRequest) -> HttpResponse:
-    """Create a room from ``{"name": ..., "private": false}``; the creator owns and joins it."""
+    """GET: your rooms, direct conversations and all public rooms
+    (:func:`chat.conversation_api.room_lists`). POST: create a room from ``{"name": ...,
+    "private": false}``; the creator owns and joins it."""
+    if request.method == "GET":
+        from chat.conversation_api import room_lists
+
+        return room_lists(request)
     user = authenticate(request)
     data = inputs.body(request)
     private = data.get("private", False)

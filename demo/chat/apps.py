@@ -9,5 +9,6 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         # Connect the receivers: publishing every message change, telling users their
-        # memberships ended, and ending the streams of those whose access is taken away.
-        from chat import own_channel, revocation, signals  # noqa: F401
+        # memberships ended, and ending the streams of those whose access is taken away;
+        # telling pages of rooms, members and names that change (the live sidebar).
+        from chat import directory, members, own_channel, people, revocation, signals  # noqa: F401

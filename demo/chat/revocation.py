@@ -14,9 +14,11 @@ these model and auth signals, which ask pgsse to end the affected streams
 - A room made private in the admin: every stream of it ends; its members get back in.
 - A room given another slug in the admin: every stream of it ends; the old slug now
   names no room (404).
-- An account deleted: every stream of that user ends.
+- An account deleted: every stream of that user ends, and their tabs leave every room's
+  presence.
 - A log-out: every stream of that user ends (those of the user's other sessions reconnect
-  at once, still logged in).
+  at once, still logged in), and their tabs leave every room's presence at once (the
+  other sessions' pages come back with the heartbeat they send on reconnecting).
 
 Lock order: a room's row first (presence, which locks it too), pgsse's control channel
 last (the close request: one row for every close request, held until commit), so that
@@ -30,7 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.db.models import QuerySet
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
 import pgsse
@@ -67,6 +69,12 @@ def room_saved(sender: type[Room], instance: Room, created: bool, **kwargs: Any)
         pgsse.close_streams(channel=instance.closes_channel)
 
 
+@receiver(pre_delete, sender=settings.AUTH_USER_MODEL)
+def user_deleting(sender: type[Any], instance: Any, **kwargs: Any) -> None:
+    # Before the cascade takes their tabs away without a word: the others see them go.
+    presence.drop_everywhere(instance.pk)
+
+
 @receiver(post_delete, sender=settings.AUTH_USER_MODEL)
 def user_deleted(sender: type[Any], instance: Any, **kwargs: Any) -> None:
     pgsse.close_streams(user=instance.pk)
@@ -75,4 +83,6 @@ def user_deleted(sender: type[Any], instance: Any, **kwargs: Any) -> None:
 @receiver(user_logged_out)
 def logged_out(sender: object, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None and user.pk is not None:
+        # Gone from every "Here now" at once, not when their tabs' heartbeats expire.
+        presence.drop_everywhere(user.pk)
         pgsse.close_streams(user=user)

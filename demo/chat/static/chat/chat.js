@@ -9,7 +9,8 @@
   const configNode = document.getElementById("chat-config");
   if (!configNode) return;
   const config = JSON.parse(configNode.textContent);
-  const baseTitle = document.title;
+  // The tab's title without its unread count (a room renamed changes it).
+  let baseTitle = document.title;
 
   // ---------------------------------------------------------------------------------
   // Requests.
@@ -80,9 +81,9 @@
       next = link(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`, "Log in again");
     } else if (info.status === 404 || info.status === 403) {
       showState(state, "no access");
-      text = config.room
-        ? `You no longer have access to #${config.room} (you left it, were removed, or it was deleted): nothing more will arrive here.`
-        : "You may no longer follow this page.";
+      text = goneNotice || (config.room
+        ? `You no longer have access to ${config.roomLabel} (you left it, were removed, or it was deleted): nothing more will arrive here.`
+        : "You may no longer follow this page.");
       next = link("/", "Back to the rooms");
     } else {
       showState(state);
@@ -95,39 +96,83 @@
   }
 
   // `events`: the handler of every event type the page listens to (pgsse.js listens to
-  // these only). `hooks.reconnected()`: live again after a cut; `hooks.ended()`: the
-  // stream has ended for good.
+  // these only). `path`: the stream's path, its `?follow=` query added. `hooks.reconnected()`:
+  // live again after a cut; `hooks.ended()`: the stream has ended for good;
+  // `hooks.followed(answer)`: the rooms followed changed (see `refollow`).
+  //: The stream has ended for good (see stopEverything below); why, when the page knows
+  //: better than the stream's refusal (the room was deleted).
+  let ended = false;
+  let goneNotice = null;
   function follow(path, events, hooks) {
     let reloading = false;
     let wasLive = false;
-    const stream = pgsse.connect(path, {
-      position: config.position,
-      events,
-      onstate(state, info) {
-        if (reloading) return;
-        if (state === "live") {
-          if (wasLive && hooks.reconnected) hooks.reconnected();
-          wasLive = true;
-          showState(state);
-        } else if (state === "reconnecting") {
-          showState(state, info.delay ? `reconnecting in ${Math.ceil(info.delay / 1000)} s…` : null);
-        } else if (state === "denied" || state === "closed") {
-          if (hooks.ended) hooks.ended();
-          showEnd(state, info);
-        } else {
-          showState(state);
-        }
-      },
-      onreset() {
-        // The log no longer holds the page's position: what the page shows may be stale,
-        // and the events in between will not come. Show it afresh.
+    let switching = false;
+    let stream = null;
+    function open(position, query) {
+      stream = pgsse.connect(path + query, {
+        position,
+        events,
+        onstate(state, info) {
+          if (reloading || switching) return;
+          if (state === "live") {
+            if (wasLive && hooks.reconnected) hooks.reconnected();
+            wasLive = true;
+            showState(state);
+          } else if (state === "reconnecting") {
+            showState(state, info.delay ? `reconnecting in ${Math.ceil(info.delay / 1000)} s…` : null);
+          } else if (state === "denied" || state === "closed") {
+            if (hooks.ended) hooks.ended();
+            showEnd(state, info);
+          } else {
+            showState(state);
+          }
+        },
+        onreset() {
+          // The log no longer holds the page's position: what the page shows may be stale,
+          // and the events in between will not come. Show it afresh.
+          reloading = true;
+          stream.close();
+          showState("reset");
+          setTimeout(() => window.location.reload(), 500);
+        },
+      });
+    }
+    open(config.position, config.followQuery);
+
+    // The rooms followed live change while the page is open (an invitation, a room
+    // joined, a new direct conversation, a room left): the stream reopens over the new
+    // set, from its position carried over by the server (GET /api/follow/, which also
+    // counts the new rooms): nothing of the rooms kept is lost or shown twice, the new
+    // ones start from now. One change at a time, in order.
+    let queue = Promise.resolve();
+    async function switchTo(wanted) {
+      const before = config.follow || [];
+      if (reloading || ended || String(before) === String(wanted)) return;
+      switching = true;
+      stream.close();
+      switching = false;
+      const query = new URLSearchParams({ last_event_id: stream.position });
+      if (before.length) query.set("from", before.join(","));
+      if (wanted.length) query.set("follow", wanted.join(","));
+      if (config.page === "room") query.set("room", config.room);
+      let answer = null;
+      try { answer = await call("GET", `/api/follow/?${query}`); } catch (_) { answer = null; }
+      if (!answer || !answer.response.ok) {
+        // The page cannot carry on exactly from here: show it afresh.
         reloading = true;
-        stream.close();
         showState("reset");
-        setTimeout(() => window.location.reload(), 500);
-      },
-    });
-    return stream;
+        window.location.reload();
+        return;
+      }
+      config.follow = answer.body.follow;
+      config.followQuery = answer.body.followQuery;
+      config.position = answer.body.position;
+      if (hooks.followed) hooks.followed(answer.body);
+      open(answer.body.position, answer.body.followQuery);
+    }
+    return {
+      refollow(wanted) { queue = queue.then(() => switchTo(wanted)); return queue; },
+    };
   }
 
   // ---------------------------------------------------------------------------------
@@ -141,8 +186,14 @@
   const me = config.user;
   const currentRoom = config.page === "room" ? config.roomId : null;
   const counts = new chatUnread.UnreadCounts(config.unread || [], me);
-  const followed = new Set(config.follow || []);
+  // The rooms the stream follows for their counts (and the page's own); they change
+  // when the user joins or leaves a room, or is invited (see `roomAdded` below).
+  let followed = new Set(config.follow || []);
   if (currentRoom !== null) followed.add(currentRoom);
+  const people = new chatPeople.People(config.people || {});
+  const sidebar = new chatSidebar.Sidebar({
+    me, people, directPeople: config.directPeople, currentRoom,
+  });
 
   function showBadge(roomId) {
     const count = counts.get(roomId);
@@ -207,7 +258,7 @@
   function notFollowed() {
     return [...counts.rooms.keys()].filter((roomId) => !followed.has(roomId));
   }
-  if (me && notFollowed().length && config.unreadRefreshSeconds) {
+  if (me && config.unreadRefreshSeconds) {
     setInterval(() => {
       if (document.visibilityState === "visible") refreshCounts(notFollowed());
     }, config.unreadRefreshSeconds * 1000);
@@ -222,7 +273,8 @@
     if (!counts.created(message, mentioned)) return;
     showCount(message.room_id);
     if (mentioned && message.room_id !== currentRoom) {
-      notify(`${message.user} mentioned you in #${message.room}`, message.text.slice(0, 140));
+      const where = sidebar.labelOf(message.room_id) || `#${message.room}`;
+      notify(`${people.name(message.user, message.name)} mentioned you in ${where}`, message.text.slice(0, 140));
     }
   }
   function countUpdated(message) {
@@ -240,8 +292,78 @@
     },
     removed(data) {
       if (counts.removed(data.room_id)) showCount(data.room_id);
+      sidebar.left(data.room_id);
+      if (data.room_id === currentRoom && roomParts) roomParts.membership(false);
+      stopFollowing(data.room_id);
     },
-    invited() { /* the room list shows it on its next load */ },
+    invited: roomAdded,
+    joined: roomAdded,
+  };
+
+  // ---------------------------------------------------------------------------------
+  // The sidebar, live (sidebar.js), from the directory channel (public rooms, people's
+  // names: chat/directory.py) and the user's own channel (rooms joined, invitations, new
+  // direct conversations, private rooms renamed or deleted: chat/own_channel.py). A room
+  // the user is now in is followed for its counts at once: the stream reopens over it
+  // (`live.refollow`), carrying its position over.
+
+  let live = null; // what follow() returned: the stream, and its refollow()
+  let roomParts = null; // the room page's parts (room_parts.js)
+
+  function roomAdded(data) {
+    sidebar.joined(data);
+    if (data.room_id === currentRoom) {
+      if (roomParts) roomParts.membership(true);
+      refreshCounts([data.room_id]);
+      return;
+    }
+    if (followed.has(data.room_id)) return;
+    // The newest room first: the least active one followed gives way (its count is then
+    // refreshed now and then, as the other rooms' are).
+    const wanted = [data.room_id, ...(config.follow || [])].slice(0, config.liveRooms);
+    if (live) live.refollow(wanted);
+  }
+
+  function stopFollowing(roomId) {
+    if (!live || !(config.follow || []).includes(roomId)) return;
+    live.refollow(config.follow.filter((id) => id !== roomId));
+  }
+
+  function followedNow(answer) {
+    followed = new Set(answer.follow);
+    if (currentRoom !== null) followed.add(currentRoom);
+    for (const data of answer.unread) {
+      counts.refreshed(data);
+      showCount(data.room_id);
+    }
+  }
+
+  function roomGone(data) {
+    sidebar.gone(data.room_id, !data.deleted);
+    if (!data.deleted) return; // a public room made private: its members keep it
+    if (counts.removed(data.room_id)) showTitle();
+    stopFollowing(data.room_id);
+    if (data.room_id === currentRoom) {
+      goneNotice = `${config.roomLabel} was deleted by its owner: nothing more will arrive here.`;
+    }
+  }
+
+  const sidebarEvents = {
+    room(data) {
+      const name = sidebar.entryName(data);
+      if (data.private) sidebar.changed(data);
+      else sidebar.listed(data);
+      if (data.room_id === currentRoom && roomParts) {
+        roomParts.changed(data, name);
+        baseTitle = `${config.roomLabel} · pgsse chat`;
+        showTitle();
+      }
+    },
+    room_gone: roomGone,
+    person(data) {
+      people.rename(data.user, data.name);
+      sidebar.renamed();
+    },
   };
 
   const notifyButton = document.getElementById("notify-mentions");
@@ -255,12 +377,13 @@
 
   if (config.page === "index") {
     document.addEventListener("visibilitychange", showTitle);
-    follow(`/events/me/${config.followQuery}`, {
+    live = follow("/events/me/", {
       ...ownEvents,
+      ...sidebarEvents,
       message_created: countCreated,
       message_updated: countUpdated,
       message_deleted: countDeleted,
-    }, {});
+    }, { followed: followedNow });
     return;
   }
 
@@ -279,8 +402,6 @@
   const form = document.getElementById("composer");
   const textarea = form ? form.querySelector("textarea") : null;
   const deleted = new Set();
-  //: The stream has ended for good (see stopEverything below).
-  let ended = false;
   //: The newest message id of each author this page has shown (for typing notices).
   const newestBy = new Map();
 
@@ -349,7 +470,8 @@
     head.className = "meta";
     const author = document.createElement("span");
     author.className = "author";
-    author.textContent = message.user;
+    author.dataset.person = message.user; // a new display name redraws it (people.js)
+    author.textContent = people.name(message.user, message.name);
     const time = document.createElement("time");
     time.dateTime = message.created_at;
     time.title = fullDate.format(created);
@@ -360,7 +482,7 @@
     long.className = "visually-hidden";
     long.textContent = fullDate.format(created);
     time.append(short, long);
-    head.append(author, " ", time);
+    head.append(people.avatar(message.user, author.textContent), author, " ", time);
     if (message.edited_at) {
       const edited = document.createElement("span");
       edited.className = "edited";
@@ -368,11 +490,16 @@
       head.append(" ", edited);
     }
     const mine = Boolean(me) && message.user === me;
-    if (mine || config.isOwner) {
+    // A room's owner deletes any message in it: others' messages have a Delete button
+    // that only shows while the page's user owns the room (`.owner-only`, chat.css), so
+    // that ownership handed over shows at once (room_parts.js).
+    if (mine || (me && !config.direct)) {
       const actions = document.createElement("span");
       actions.className = "actions";
       if (mine) actions.append(actionButton("Edit", "edit", "Edit this message"));
-      actions.append(actionButton("Delete", "delete", "Delete this message"));
+      const remove = actionButton("Delete", "delete", "Delete this message");
+      if (!mine) remove.classList.add("owner-only");
+      actions.append(remove);
       head.append(actions);
     }
     const text = document.createElement("p");
@@ -543,17 +670,13 @@
 
   // Presence and typing.
   function showPresence(users) {
-    presenceList.replaceChildren(...users.map((name) => {
-      const item = document.createElement("li");
-      item.textContent = name;
-      return item;
-    }));
+    presenceList.replaceChildren(...users.map((user) => people.nameNode(user, "li")));
     presenceCount.textContent = String(users.length);
   }
 
   const typists = new Map();
   function showTyping() {
-    const names = [...typists.keys()];
+    const names = [...typists.keys()].map((user) => people.name(user));
     typingLine.textContent = names.length === 0 ? ""
       : names.length === 1 ? `${names[0]} is typing…`
       : `${names.join(", ")} are typing…`;
@@ -581,7 +704,7 @@
     if (!follow && message.user !== me) pill.hidden = false;
     if (message.user !== me) {
       markRead();
-      if (mentionsMe(message.text)) notify(`${message.user} mentioned you in #${config.room}`, message.text.slice(0, 140));
+      if (mentionsMe(message.text)) notify(`${people.name(message.user, message.name)} mentioned you in ${config.roomLabel}`, message.text.slice(0, 140));
     }
   }
 
@@ -608,20 +731,35 @@
   // The stream carries this room's messages, and those of the rooms followed for their
   // counts: each counts, only this room's are drawn.
   const here = (data) => data.room_id === currentRoom;
-  follow(
-    `/rooms/${encodeURIComponent(config.room)}/events/${config.followQuery}`,
+  roomParts = new chatRoomParts.RoomParts({ config, people, sidebar, csrfToken });
+  live = follow(
+    `/rooms/${encodeURIComponent(config.room)}/events/`,
     {
-      message_created(message) { countCreated(message); if (here(message)) arrived(message); },
+      message_created(message) {
+        countCreated(message);
+        if (!here(message)) return;
+        people.learn(message.user, message.name);
+        roomParts.posted(message.user, message.name);
+        arrived(message);
+      },
       message_updated(message) { countUpdated(message); if (here(message)) update(message); },
       message_deleted(data) { countDeleted(data); if (here(data)) remove(data); },
-      presence: (data) => showPresence(data.users),
+      presence(data) {
+        for (const [user, name] of Object.entries(data.names || {})) people.learn(user, name);
+        showPresence(data.users);
+      },
       typing,
+      // The member list (chat/members.py).
+      member_joined(data) { if (here(data)) roomParts.joined(data.user, data.name); },
+      member_left(data) { if (here(data)) roomParts.left(data.user); },
       ...ownEvents,
+      ...sidebarEvents,
     },
     {
       // Back after a cut: say at once that we are here (others may have dropped us).
       reconnected: heartbeat,
       ended: stopEverything,
+      followed: followedNow,
     },
   );
 
