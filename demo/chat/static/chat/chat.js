@@ -81,9 +81,9 @@
       next = link(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`, "Log in again");
     } else if (info.status === 404 || info.status === 403) {
       showState(state, "no access");
-      text = goneNotice || (config.room
+      text = config.room
         ? `You no longer have access to ${config.roomLabel} (you left it, were removed, or it was deleted): nothing more will arrive here.`
-        : "You may no longer follow this page.");
+        : "You may no longer follow this page.";
       next = link("/", "Back to the rooms");
     } else {
       showState(state);
@@ -99,10 +99,8 @@
   // these only). `path`: the stream's path, its `?follow=` query added. `hooks.reconnected()`:
   // live again after a cut; `hooks.ended()`: the stream has ended for good;
   // `hooks.followed(answer)`: the rooms followed changed (see `refollow`).
-  //: The stream has ended for good (see stopEverything below); why, when the page knows
-  //: better than the stream's refusal (the room was deleted).
+  //: The stream has ended for good (see stopEverything below).
   let ended = false;
-  let goneNotice = null;
   function follow(path, events, hooks) {
     let reloading = false;
     let wasLive = false;
@@ -342,10 +340,9 @@
     sidebar.gone(data.room_id, !data.deleted);
     if (!data.deleted) return; // a public room made private: its members keep it
     if (counts.removed(data.room_id)) showTitle();
+    // A room page of the deleted room learns it from its stream's end (its channels are
+    // purged, which ends it; its reconnect is refused): see showEnd.
     stopFollowing(data.room_id);
-    if (data.room_id === currentRoom) {
-      goneNotice = `${config.roomLabel} was deleted by its owner: nothing more will arrive here.`;
-    }
   }
 
   const sidebarEvents = {

@@ -1,8 +1,9 @@
 // People on a page: display names (which change live: `person` events on the directory
 // channel) and avatars, initials on a colour of their own, drawn with the same rules as
 // the server's (chat/people.py: `initials`, `hue`). Every element that shows someone's
-// name carries `data-person="<username>"`, every avatar `data-avatar="<username>"`: a
-// new name redraws them all. Defines `window.chatPeople`.
+// name carries `data-person="<username>"`, every avatar `data-avatar="<username>"`, every
+// label naming them `data-label-person="<username>"` (and `data-label`, with {} for the
+// name): a new name redraws them all. Defines `window.chatPeople`.
 "use strict";
 
 (function (root) {
@@ -62,6 +63,10 @@
       const key = CSS.escape(username);
       for (const node of document.querySelectorAll(`[data-person="${key}"]`)) node.textContent = name;
       for (const node of document.querySelectorAll(`[data-avatar="${key}"]`)) node.textContent = initials(name);
+      // Labels that name them ("Message Ada directly"): `data-label` with {} for the name.
+      for (const node of document.querySelectorAll(`[data-label-person="${key}"]`)) {
+        node.setAttribute("aria-label", node.dataset.label.replace("{}", name));
+      }
     }
   }
 

@@ -151,18 +151,20 @@
       if (this.me && username !== this.me) {
         const actions = document.createElement("span");
         actions.className = "member-actions";
-        actions.append(this.form("/direct/", { users: username }, "Message", "message", `Message ${name} directly`));
+        actions.append(this.form("/direct/", { users: username }, "Message", "message", "Message {} directly", username));
         if (this.isOwner && this.config.private && !this.config.direct) {
           const action = `/rooms/${encodeURIComponent(this.config.room)}/remove/`;
-          const label = `Remove ${name} from ${this.config.roomLabel}`;
-          actions.append(this.form(action, { username }, "Remove", "remove", label));
+          const label = `Remove {} from ${this.config.roomLabel}`;
+          actions.append(this.form(action, { username }, "Remove", "remove", label, username));
         }
         entry.append(" ", actions);
       }
       return entry;
     }
 
-    form(action, fields, text, kind, label) {
+    // A form of one button; `label` names `person` where it says {} (people.js redraws it
+    // when they change their name).
+    form(action, fields, text, kind, label, person) {
       const form = document.createElement("form");
       form.method = "post";
       form.action = action;
@@ -178,7 +180,9 @@
       button.type = "submit";
       button.className = kind === "remove" ? "link remove" : "link";
       button.dataset.action = kind;
-      button.setAttribute("aria-label", label);
+      button.dataset.labelPerson = person;
+      button.dataset.label = label;
+      button.setAttribute("aria-label", label.replace("{}", this.people.name(person)));
       button.textContent = text;
       form.append(button);
       return form;

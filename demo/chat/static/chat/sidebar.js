@@ -136,16 +136,14 @@
     left(roomId) {
       for (const list of ["mine", "direct"]) this.drop(list, roomId);
       const entry = this.find("public", roomId);
-      if (entry) entry.querySelector(".badge.joined").hidden = true;
+      if (entry) showJoined(entry, false);
     }
 
     // A public room, new or changed (the directory channel).
     listed(data, joined) {
-      const entry = this.find("public", data.room_id);
-      const wasJoined = entry ? !entry.querySelector(".badge.joined").hidden : false;
       this.place("public", data.room_id, data.name, () => this.publicEntry(data));
       const placed = this.find("public", data.room_id);
-      placed.querySelector(".badge.joined").hidden = !(joined === undefined ? wasJoined || this.has(data.room_id) : joined);
+      showJoined(placed, joined === undefined ? this.has(data.room_id) : joined);
       const topic = placed.querySelector(".room-topic");
       if (topic) topic.textContent = data.topic || "";
       // The same room among the user's: its name follows.
@@ -255,17 +253,25 @@
       const label = document.createElement("span");
       label.className = "room-label";
       anchor.append(icon(false), label);
-      const joined = document.createElement("span");
-      joined.className = "badge joined";
-      joined.textContent = "joined";
-      joined.hidden = true;
-      entry.append(anchor, joined);
+      entry.append(anchor);
       if (this.lists.public && this.lists.public.dataset.topics) {
         const topic = document.createElement("span");
         topic.className = "room-topic";
         entry.append(topic);
       }
       return entry;
+    }
+  }
+
+  // The "joined" badge of an entry among the public rooms, there or not.
+  function showJoined(entry, joined) {
+    const badge = entry.querySelector(".badge.joined");
+    if (badge && !joined) badge.remove();
+    if (!badge && joined) {
+      const added = document.createElement("span");
+      added.className = "badge joined";
+      added.textContent = "joined";
+      entry.querySelector("a").after(added);
     }
   }
 
