@@ -53,7 +53,7 @@ async def test_a_forgotten_password_is_reset_through_the_emailed_link(
     (sent,) = mail.outbox
     assert sent.to == ["alice@example.com"]
     assert 'account "alice"' in sent.body
-    link = LINK.search(sent.body)
+    link = LINK.search(str(sent.body))
     assert link is not None, sent.body
     await page.goto(link.group(0))
     await expect(page.locator("h1")).to_have_text("Choose a new password")
