@@ -91,7 +91,8 @@ def create_room(owner: Any, name: object, private: bool) -> Room:
         taken = Room.objects.filter(slug=slug).first()
         if taken is not None and access.can_read(owner, taken):
             raise RoomError(
-                f"{taken.label} exists already (its address is /rooms/{slug}/): pick another name."
+                f"A room with this name's address exists already ({taken.label}): pick "
+                "another name."
             ) from exc
         # A private room the user may not see (or a clash of random suffixes): say
         # nothing that would tell it exists.

@@ -165,3 +165,30 @@ async def test_a_conversation_starts_from_a_name_by_keyboard_alone(
     await index.fill("#direct-users", "nobody")
     await index.press("#direct-users", "Enter")
     await expect(index.locator(".notice.error")).to_have_text("There is no user called 'nobody'.")
+
+
+async def test_the_keyboard_skips_the_sidebar_and_reaches_a_member_list(
+    server: LiveServer, new_context: NewContext, settings: object
+) -> None:
+    settings.CHAT_RATE_LIMITS = {"room": (100, 100, 60.0)}  # type: ignore[attr-defined]
+    bob = await sync_to_async(ChatAccount)(server.url, "bob")
+    await sync_to_async(bob.say)("lobby", "bob is a member")
+    alice_context = await sign_up(new_context, server.url, "alice")
+    alice_api = await sync_to_async(ChatAccount)(server.url, "alice", signup=False)
+    for n in range(12):
+        await sync_to_async(alice_api.create_room)(f"Room {n}")
+    page = await open_room(alice_context, server.url, "lobby")
+    # The first Tab reaches "Skip to the message box", past a dozen rooms' links.
+    await page.keyboard.press("Tab")
+    skip = page.locator(".skip-link")
+    await expect(skip).to_be_focused()
+    await expect(skip).to_be_in_viewport()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#text")).to_be_focused()
+    # The member list's Message button, by keyboard.
+    button = page.get_by_role("button", name="Message bob directly")
+    await button.focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#room-name")).to_have_text("bob")
+    alice_api.close()
+    bob.close()
