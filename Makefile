@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 MATRIX_PYTHON ?= env PYENV_VERSION=3.12.1 python3
 MATRIX_VENV ?= .venv-py3.12
 
-.PHONY: run test test-matrix lint typecheck pytest browser-tests bench chaos soak clean
+.PHONY: run test test-matrix lint typecheck docs pytest browser-tests bench chaos soak clean
 
 # pip >= 25.1 installs PEP 735 dependency groups (`--group`): upgrade it first.
 $(STAMP): pyproject.toml
@@ -26,20 +26,27 @@ run: $(STAMP)
 	cd demo && DJANGO_DEBUG=$${DJANGO_DEBUG-1} exec ../$(BIN)/uvicorn chatsite.asgi:application \
 		--host 127.0.0.1 --port $(PORT) --timeout-graceful-shutdown 5
 
-## Lint, type-check and run the whole suite (browser tests in their own pytest run).
-test: $(STAMP) lint typecheck pytest browser-tests
+## Lint, type-check, build the docs and run the whole suite (browser tests in their own run).
+test: $(STAMP) lint typecheck docs pytest browser-tests
 
 ## The same in a second virtualenv: Python 3.12 with Django 6.x.
 test-matrix:
 	$(MAKE) test VENV=$(MATRIX_VENV) PYTHON="$(MATRIX_PYTHON)"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src demo tests bench loadtests
+	$(BIN)/ruff check src demo tests bench loadtests docs
 
 typecheck: $(STAMP)
 	# The type checker imports settings: give it a database URL it never connects to.
 	DJANGO_DEBUG=1 DATABASE_URL=postgresql://typecheck@localhost/typecheck \
-		$(BIN)/mypy --cache-dir $(VENV)/.mypy_cache src/pgsse demo tests bench loadtests
+		$(BIN)/mypy --cache-dir $(VENV)/.mypy_cache src/pgsse demo tests bench loadtests docs/_ext
+
+## The documentation site in docs/_build/html (Sphinx, Furo, MyST: docs/conf.py). Warnings
+## are errors: a link to a missing page or anchor, or a code reference that names nothing
+## (docs/_ext/code_references.py), fails the build. -E: every page is read every time.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -b html -n -W --keep-going -E -q docs docs/_build/html
+	@echo "Docs: docs/_build/html/index.html"
 
 # tests/e2e/test_nginx.py runs Debian's nginx in front of two workers. RUNLEVEL=1 keeps the
 # package from starting its own server on port 80: the tests start theirs on 127.0.0.1.
@@ -78,4 +85,4 @@ soak: $(STAMP)
 	$(BIN)/python -m loadtests soak $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) $(MATRIX_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MATRIX_VENV) .pytest_cache .mypy_cache .ruff_cache docs/_build

@@ -130,15 +130,22 @@ def uvicorn_command(*extra: str, lifespan: str = "off") -> list[str]:
 
 
 def project_worker(
-    database_url: str, application: str = "tests.asgi:application", **pgsse: object
+    database_url: str,
+    application: str = "tests.asgi:application",
+    settings: str = "tests.settings",
+    **pgsse: object,
 ) -> ServerProcess:
     """A uvicorn worker of pgsse's test project (tests/urls.py), with ``pgsse`` settings
-    added to the test settings' ``PGSSE``."""
+    added to the test settings' ``PGSSE`` (or those of the ``settings`` module)."""
     command = [
         *(sys.executable, "-m", "uvicorn", application, "--host", "127.0.0.1"),
         *("--port", "{port}", "--log-level", "warning", "--backlog", "2048"),
         *("--timeout-graceful-shutdown", "2"),
     ]
     return ServerProcess(
-        command, database_url, TEST_ROOT_URLCONF="tests.urls", TEST_PGSSE=json.dumps(pgsse)
+        command,
+        database_url,
+        DJANGO_SETTINGS_MODULE=settings,
+        TEST_ROOT_URLCONF="tests.urls",
+        TEST_PGSSE=json.dumps(pgsse),
     )

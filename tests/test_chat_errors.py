@@ -547,7 +547,7 @@ def test_room_stream_statuses(people: dict[str, Any], settings: Any) -> None:
                     "second",
                     lambda: opened(alice.client, "/rooms/random/events/"),
                     429,
-                    "streams open",
+                    "You already have 1 stream open",
                 )
             ]
         )
@@ -559,7 +559,7 @@ def test_room_stream_statuses(people: dict[str, Any], settings: Any) -> None:
                     "bot's second",
                     lambda: opened(anonymous, "/rooms/random/events/", headers=people["bot"]),
                     429,
-                    "streams open",
+                    "You already have 1 stream open",
                 )
             ]
         )

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat.models import Message, Room
+from chat.models import Message, RateHit, Room
 from tests.chat_accounts import ChatAccount
 from tests.servers import LiveServer
 
@@ -89,6 +89,82 @@ def test_nul_characters_in_forms_are_refused(server: LiveServer) -> None:
     alice.close()
 
 
+def test_multipart_bodies_without_a_boundary_are_refused_with_json_400(server: LiveServer) -> None:
+    alice = ChatAccount(server.url, "alice")
+    mine = alice.say("lobby", "mine")["id"]
+    for method, path in [
+        ("POST", "/api/rooms/lobby/messages/"),
+        ("POST", "/rooms/lobby/messages/"),  # the page's form post
+        ("PATCH", f"/api/rooms/lobby/messages/{mine}/"),
+        ("POST", "/api/rooms/"),
+        ("POST", "/api/rooms/lobby/presence/"),
+    ]:
+        response = send_raw(alice, method, path, b"--x\r\ntext\r\n--x--", "multipart/form-data")
+        assert response.status_code == 400, (path, response.text[:300])
+        assert_json_refusal(response, path)
+        if method == "POST":  # Django parses form bodies of POSTs only
+            assert "boundary" in response.json()["error"], path
+    assert list(Message.objects.values_list("text", flat=True)) == ["mine"]
+    alice.close()
+
+
+def test_a_username_longer_than_any_account_is_refused_by_the_form(server: LiveServer) -> None:
+    """django-axes records every failed log-in, its username in 255 characters: one of 256
+    is a failed log-in like any other, on the chat's page and on the admin's."""
+    from axes.models import AccessAttempt
+
+    ChatAccount(server.url, "alice").close()
+    long_name = "u" * 256
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for page in ("/accounts/login/", "/admin/login/"):
+            client.get(page).raise_for_status()
+            response = client.post(
+                page,
+                data={"username": long_name, "password": "not-the-password"},
+                headers={"X-CSRFToken": client.cookies["csrftoken"]},
+            )
+            assert response.status_code == 200, (page, response.status_code)
+            assert "correct username and password" in response.text, page
+    recorded = list(AccessAttempt.objects.values_list("username", flat=True))
+    assert recorded == [long_name[:150]]  # one attempt row, two failures counted on it
+    assert AccessAttempt.objects.get().failures_since_start == 2
+
+
+def test_a_forwarded_address_that_is_no_address_is_refused_with_400(server: LiveServer) -> None:
+    """The test server trusts X-Forwarded-For from 127.0.0.1, as uvicorn does by default: a
+    proxy forwarding what is no address gets a 400 that says so, on every kind of page; a
+    long chain of real addresses is served, keyed on its last one."""
+    alice = ChatAccount(server.url, "alice")
+    not_an_address = "x" * 250
+    for method, path, kind in [
+        ("POST", "/accounts/login/", "text/plain"),
+        ("GET", "/rooms/lobby/", "text/plain"),
+        ("POST", "/api/rooms/lobby/messages/", JSON),
+        ("GET", "/rooms/lobby/events/", "text/plain"),
+    ]:
+        response = alice.client.request(
+            method,
+            path,
+            json={"text": "hi"} if method == "POST" else None,
+            headers={"X-Forwarded-For": not_an_address, "X-CSRFToken": alice.csrf_token},
+        )
+        assert response.status_code == 400, (path, response.status_code, response.text[:300])
+        assert response.headers["content-type"].startswith(kind), (path, response.headers)
+        assert "X-Forwarded-For" in response.text
+        assert "is not an IP address" in response.text
+    chain = ", ".join(f"203.0.113.{n}" for n in range(1, 40))
+    assert len(chain) > 200
+    response = alice.client.post(
+        "/api/rooms/lobby/messages/",
+        json={"text": "through the proxy"},
+        headers={"X-Forwarded-For": chain, "X-CSRFToken": alice.csrf_token},
+    )
+    assert response.status_code == 201, response.text
+    assert RateHit.objects.filter(key="message:address:203.0.113.39").count() == 1
+    assert list(Message.objects.values_list("text", flat=True)) == ["through the proxy"]
+    alice.close()
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda children: (
@@ -119,7 +195,16 @@ BODIES = st.one_of(
     ),
     st.tuples(
         st.binary(max_size=300),
-        st.sampled_from([JSON, "application/x-www-form-urlencoded", "text/plain", ""]),
+        st.sampled_from(
+            [
+                JSON,
+                "application/x-www-form-urlencoded",
+                "text/plain",
+                "",
+                "multipart/form-data",  # no boundary
+                "multipart/form-data; boundary=b",
+            ]
+        ),
     ),
 )
 ENDPOINTS = st.sampled_from(

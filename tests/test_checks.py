@@ -118,7 +118,7 @@ def test_pgsse_that_is_not_a_dict_is_an_error() -> None:
     ("path", "says"),
     [
         ("myproject.nowhere.allow", "cannot be imported"),
-        ("pgsse.authorization", "is a module, not a function"),
+        ("pgsse.authorization", "names a module, not a function in it"),
         ("pgsse.views.StreamView", "is a type, not a function"),
     ],
 )
@@ -126,6 +126,54 @@ def test_an_authorize_path_that_is_no_function_is_an_error(path: str, says: str)
     with override_settings(PGSSE={"AUTHORIZE": path}):
         (message,) = [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.E008"]
     assert says in message.msg
+
+
+def test_an_authorize_path_naming_a_module_not_imported_yet_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """import_string() finds no attribute for a submodule nobody imported yet: that is still
+    a module, not something that "cannot be imported"."""
+    import json
+
+    monkeypatch.delitem(sys.modules, "json.tool", raising=False)
+    monkeypatch.delattr(json, "tool", raising=False)
+    with override_settings(PGSSE={"AUTHORIZE": "json.tool"}):
+        (message,) = [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.E008"]
+    assert message.msg == "PGSSE['AUTHORIZE'] = 'json.tool' names a module, not a function in it."
+
+
+def test_the_asgi_hints_name_this_project_not_a_placeholder() -> None:
+    with override_settings(ASGI_APPLICATION=None):
+        (message,) = [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.E002"]
+    assert "ASGI_APPLICATION = 'tests.asgi.application'" in str(message.hint)
+    assert "yourproject" not in str(message.hint)
+
+
+def test_without_pgsse_in_installed_apps_check_says_so_where_a_stream_is_routed(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "forgot_settings.py").write_text(
+        "SECRET_KEY = 'x'\n"
+        "INSTALLED_APPS = ['django.contrib.contenttypes', 'django.contrib.auth']\n"
+        "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'NAME': 'x'}}\n"
+        "ROOT_URLCONF = 'forgot_urls'\n"
+    )
+    (tmp_path / "forgot_urls.py").write_text(
+        "from django.urls import path\n"
+        "from pgsse.authorization import allow_authenticated\n"
+        "from pgsse.views import StreamView\n"
+        "urlpatterns = [path('events/<str:channel>/',"
+        " StreamView.as_view(authorize=allow_authenticated))]\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check", "--settings=forgot_settings"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": f"{tmp_path}:{REPOSITORY / 'src'}", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode != 0
+    assert "pgsse is not in INSTALLED_APPS: add 'pgsse' there" in result.stderr
 
 
 def test_every_check_is_tagged_and_ids_are_unique_per_condition() -> None:
@@ -158,15 +206,26 @@ def test_an_unwrapped_asgi_application_is_flagged() -> None:
     with override_settings(ASGI_APPLICATION="tests.asgi_unwrapped.application"):
         (message,) = [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.W006"]
     assert "is not wrapped by pgsse.asgi.wrap()" in message.msg
-    with override_settings(ASGI_APPLICATION="tests.asgi.application"):
-        assert not [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.W006"]
+    # What is true of unwrapped streams (they do end with retry: at shutdown).
+    assert "holds a thread of its own" in message.msg
+    assert "REAUTHORIZE_INTERVAL re-checks nothing" in message.msg
+    assert "shutdown" not in message.msg
+    for wrapped in ("tests.asgi.application", "tests.asgi.with_static_files"):
+        with override_settings(ASGI_APPLICATION=wrapped):
+            assert not [m for m in run_checks(tags=["pgsse"]) if m.id == "pgsse.W006"], wrapped
 
 
 def test_deployment_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not [m for m in run_checks(include_deployment_checks=True) if m.id == "pgsse.W009"]
     monkeypatch.setitem(settings.DATABASES["default"], "CONN_MAX_AGE", 60)
-    with override_settings(PGSSE={"MAX_STREAM_AGE": None, "HANDLE_SIGNALS": False}):
+    with override_settings(
+        PGSSE={"MAX_STREAM_AGE": None, "REAUTHORIZE_INTERVAL": None, "HANDLE_SIGNALS": False}
+    ):
         found = {m.id for m in run_checks(include_deployment_checks=True, tags=["pgsse"])}
         plain = {m.id for m in run_checks(tags=["pgsse"])}
     assert {"pgsse.W009", "pgsse.W010", "pgsse.W011"} <= found
     assert not plain & {"pgsse.W009", "pgsse.W010", "pgsse.W011"}
+    # Streams that never age are still re-checked, every five minutes by default.
+    with override_settings(PGSSE={"MAX_STREAM_AGE": None}):
+        found = {m.id for m in run_checks(include_deployment_checks=True, tags=["pgsse"])}
+    assert "pgsse.W010" not in found

@@ -62,6 +62,9 @@ def test_no_extras_that_only_make_sense_in_the_repository(
     assert [re.split(r"[\s<>=!~;]", r, maxsplit=1)[0] for r in extras] == ["prometheus-client"]
 
 
+SITE = "https://django-pgsse.readthedocs.io/"
+
+
 def test_the_pypi_page_is_its_own_with_absolute_links(metadata: email.message.Message) -> None:
     assert metadata["Description-Content-Type"] == "text/markdown"
     description = metadata.get_payload()
@@ -74,8 +77,10 @@ def test_the_pypi_page_is_its_own_with_absolute_links(metadata: email.message.Me
     assert relative == []
     urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL") or [])
     assert set(urls) == {"Homepage", "Documentation", "Changelog", "Issues"}
+    # The documentation site (docs/, built by `make docs`) and the repository.
+    assert urls["Documentation"] == SITE
     for link in [*links, *urls.values()]:
-        assert link.startswith("https://github.com/django-pgsse/django-pgsse"), link
+        assert link.startswith(("https://github.com/django-pgsse/django-pgsse", SITE)), link
         # Every documentation page linked from PyPI exists in the repository.
         if "/blob/main/" in link:
             assert (REPOSITORY / link.split("/blob/main/", 1)[1]).is_file(), link

@@ -169,9 +169,38 @@ def test_the_quick_start_works_when_followed_literally(
     server.start()
     try:
         order_id = asyncio.run(stream_an_order(server.url, project, alice_pk))
+        script_url = script_tag_source(project)
+        asyncio.run(static_files_are_served(server.url, script_url))
     finally:
         server.terminate(timeout=15)
     assert order_id > 0
+    assert "pgsse.W006" not in manage(project, "check")
+
+
+def script_tag_source(project: Path) -> str:
+    """Where step 5's template tags point the browser for pgsse.js."""
+    template = block_with("django", "pgsse_script")
+    code = (
+        "from django.template import engines\n"
+        f"print(engines['django'].from_string({template!r}).render())\n"
+    )
+    rendered = manage(project, "shell", "-c", code)
+    match = re.search(r'<script src="([^"]+)"', rendered)
+    assert match, rendered
+    return match.group(1)
+
+
+async def static_files_are_served(base_url: str, script_url: str) -> None:
+    """The fresh project has DEBUG on: served as step 6 says, the wrapper serves static
+    files as runserver would, pgsse.js and the admin's styles alike."""
+    async with stream_client(base_url) as client:
+        script = await client.get(script_url)
+        assert script.status_code == 200, (script_url, script.text[:300])
+        assert "javascript" in script.headers["content-type"]
+        assert script.text == (REPOSITORY / "src/pgsse/static/pgsse/pgsse.js").read_text()
+        styles = await client.get("/static/admin/css/base.css")
+        assert styles.status_code == 200
+        assert (await client.get("/static/nothing-here.js")).status_code == 404
 
 
 async def stream_an_order(base_url: str, project: Path, alice_pk: str) -> int:

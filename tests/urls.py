@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template import engines
 from django.urls import include, path
@@ -39,6 +40,11 @@ def named_after_user(request: HttpRequest, channel: str) -> bool:
     """``user:<username>`` for the user some authentication middleware set."""
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated and channel == f"user:{user}")
+
+
+def in_transaction(request: HttpRequest) -> JsonResponse:
+    """Whether a sync view runs in a transaction: ``ATOMIC_REQUESTS`` at work."""
+    return JsonResponse({"in_transaction": connection.in_atomic_block})
 
 
 async def hub_stats(request: HttpRequest) -> JsonResponse:
@@ -100,6 +106,7 @@ def with_csp_nonce(view: Callable[[HttpRequest], HttpResponse]) -> Callable[...,
 
 urlpatterns = [
     path("stats/", hub_stats),
+    path("in-transaction/", in_transaction),
     path("member/<str:channel>/", StreamView.as_view(authorize=members_only)),
     path("named/<str:channel>/", StreamView.as_view(authorize=named_after_user)),
     path("news/", StreamView.as_view(channels=["news", "alerts"], authorize=anyone)),

@@ -22,7 +22,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-import pgsse
 from chat import people, ratelimit
 from chat.account_forms import ProfileForm
 from chat.errors import ApiError
@@ -85,24 +84,15 @@ class PasswordResetView(auth_views.PasswordResetView):
         return super().post(request, *args, **kwargs)
 
 
-class _EndsOtherStreams:
-    """A password set anew ends the user's open streams (their other sessions are no
-    longer valid, and a stream lives on until it ends): they reconnect, and only this
-    session's are let back in."""
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Setting the new password ends the user's open streams (chat.revocation: a password
+    saved anew, whoever saves it)."""
 
-    def form_valid(self, form: Any) -> HttpResponse:
-        with transaction.atomic():
-            response: HttpResponse = super().form_valid(form)  # type: ignore[misc]
-            pgsse.close_streams(user=form.user.pk)
-        return response
-
-
-class PasswordResetConfirmView(_EndsOtherStreams, auth_views.PasswordResetConfirmView):
     template_name = "chat/account/password_reset_confirm.html"
     success_url = reverse_lazy("chat:password_reset_complete")
 
 
-class PasswordChangeView(_EndsOtherStreams, auth_views.PasswordChangeView):
+class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "chat/account/password_change_form.html"
     success_url = reverse_lazy("chat:password_change_done")
 

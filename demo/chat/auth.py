@@ -124,6 +124,21 @@ def reader(request: HttpRequest) -> Any:
     return request.user
 
 
+#: What django-axes records of the username a failed log-in named: no longer than a
+#: username can be (a longer one names nobody), so that axes' 255-character column
+#: never refuses the record with a database error.
+RECORDED_USERNAME_LENGTH = User._meta.get_field("username").max_length or 150
+
+
+def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """The username of a log-in attempt, as django-axes counts and records it
+    (``AXES_USERNAME_CALLABLE``): the form's, cut to the longest a username can be."""
+    username = credentials.get("username") if credentials else request.POST.get("username")
+    if not isinstance(username, str):
+        return None
+    return username[:RECORDED_USERNAME_LENGTH]
+
+
 def lockout_response(request: HttpRequest, *args: Any) -> HttpResponse:
     """django-axes' answer to a locked-out log-in: the form again, 429, with Retry-After.
 

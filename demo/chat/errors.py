@@ -2,10 +2,10 @@
 
 :func:`api_view` turns whatever goes wrong in an API view into such an answer: the
 chat's own refusals (:class:`ApiError`), a rate limit (429 with ``Retry-After``), a body
-over Django's size limit (413), any other request Django calls suspicious (400), a
-transaction that collided with others once retried (503 "busy" with ``Retry-After``, see
-:mod:`chat.conflicts`), the database being unreachable (503 with ``Retry-After``) and,
-last, a bug (500, logged).
+over Django's size limit (413), a multipart body that cannot be parsed (no boundary, say)
+and any other request Django calls suspicious (400), a transaction that collided with
+others once retried (503 "busy" with ``Retry-After``, see :mod:`chat.conflicts`), the
+database being unreachable (503 with ``Retry-After``) and, last, a bug (500, logged).
 Under ``DEBUG`` too: an API client never gets an HTML page.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 
@@ -72,6 +73,12 @@ def error_for_exception(request: HttpRequest, exc: Exception) -> JsonResponse:
         return json_error(413, "The body is too large; a message is at most 4000 characters.")
     if isinstance(exc, SuspiciousOperation):
         return json_error(400, f"Bad request: {exc}")
+    if isinstance(exc, MultiPartParserError):  # Django's own handler answers 400 too
+        return json_error(
+            400,
+            f"The multipart body cannot be read ({exc}); send JSON (application/json) or "
+            "a form with its boundary.",
+        )
     collision = conflicts.conflict_of(exc)
     if collision is not None:
         logger.warning("Busy: %s", exc, extra={"request": request})

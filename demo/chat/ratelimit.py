@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from chat import conf
@@ -91,7 +92,8 @@ def check(action: str, request: HttpRequest, user: Any = None, scope: str = "") 
         if wait is not None:
             seconds = max(1, math.ceil(wait))
             raise RateLimited(
-                f"Too many {WHAT[action]}: at most {limit} every {period:g} seconds. "
+                f"Too many {WHAT[action]}: at most {limit} every {period:g}"
+                f" second{pluralize(period)}. "
                 f"Try again in {seconds} s.",
                 seconds,
             )

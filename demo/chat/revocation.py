@@ -16,9 +16,19 @@ these model and auth signals, which ask pgsse to end the affected streams
   names no room (404).
 - An account deleted: every stream of that user ends, and their tabs leave every room's
   presence.
+- An account deactivated, or its password changed (the admin, ``changepassword``, any
+  code that saves a new password): every stream of that user ends. The reconnect of a
+  session that no longer authenticates (every session but the one that changed its own
+  password, which Django keeps) is refused with 401.
+- A new API token issued (``chat_token``), or the token deleted: every stream of that
+  user ends, so that no stream lives on with the old token. Streams opened with the
+  session reconnect at once, still logged in.
 - A log-out: every stream of that user ends (those of the user's other sessions reconnect
   at once, still logged in), and their tabs leave every room's presence at once (the
   other sessions' pages come back with the heartbeat they send on reconnecting).
+
+What no signal reports (an ``UPDATE`` in SQL, ``QuerySet.update()``) is caught by pgsse's
+periodic re-check (``REAUTHORIZE_INTERVAL``, five minutes by default).
 
 Lock order: a room's row first (presence, which locks it too), pgsse's control channel
 last (the close request: one row for every close request, held until commit), so that
@@ -30,14 +40,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
 from django.db.models import QuerySet
-from django.db.models.signals import post_delete, post_save, pre_delete
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 import pgsse
 from chat import presence
-from chat.models import Membership, Room
+from chat.models import ApiToken, Membership, Room
 
 
 def _room_going_away(origin: object) -> bool:
@@ -78,6 +89,53 @@ def user_deleting(sender: type[Any], instance: Any, **kwargs: Any) -> None:
 @receiver(post_delete, sender=settings.AUTH_USER_MODEL)
 def user_deleted(sender: type[Any], instance: Any, **kwargs: Any) -> None:
     pgsse.close_streams(user=instance.pk)
+
+
+#: What a saved account may no longer have: the columns whose change takes access away.
+_ACCESS_FIELDS = ("is_active", "password")
+
+
+@receiver(pre_save, sender=settings.AUTH_USER_MODEL)
+def account_saving(sender: type[Any], instance: Any, **kwargs: Any) -> None:
+    """Note whether this save takes access away: one read of the row, and only when the
+    save may change what is read (``update_fields`` such as ``last_login`` alone do not)."""
+    instance._chat_ends_streams = False
+    update_fields = kwargs.get("update_fields")
+    if instance._state.adding or instance.pk is None:
+        return
+    if update_fields is not None and not set(update_fields) & set(_ACCESS_FIELDS):
+        return
+    before = sender._default_manager.filter(pk=instance.pk).values(*_ACCESS_FIELDS).first()
+    if before is not None:
+        instance._chat_ends_streams = (before["is_active"] and not instance.is_active) or before[
+            "password"
+        ] != instance.password
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def account_saved(sender: type[Any], instance: Any, **kwargs: Any) -> None:
+    if getattr(instance, "_chat_ends_streams", False):
+        instance._chat_ends_streams = False
+        pgsse.close_streams(user=instance.pk)
+
+
+@receiver(post_save, sender=ApiToken)
+def token_saved(sender: type[ApiToken], instance: ApiToken, created: bool, **kwargs: Any) -> None:
+    if not created:  # a new token replaced the one some streams may have opened with
+        pgsse.close_streams(user=instance.user_id)
+
+
+@receiver(post_delete, sender=ApiToken)
+def token_deleted(sender: type[ApiToken], instance: ApiToken, **kwargs: Any) -> None:
+    if not _account_going_away(kwargs.get("origin")):
+        pgsse.close_streams(user=instance.user_id)
+
+
+def _account_going_away(origin: object) -> bool:
+    """Whether a deletion started from accounts (``user_deleted`` ends their streams)."""
+    if isinstance(origin, QuerySet):
+        return origin.model is get_user_model()
+    return isinstance(origin, get_user_model())
 
 
 @receiver(user_logged_out)

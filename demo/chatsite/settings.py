@@ -76,6 +76,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a client address that is not one (a proxy's bad X-Forwarded-For) is refused.
+    "chat.client_address.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -145,6 +147,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=5)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "chat.auth.lockout_response"
+# A username longer than any account's is counted cut to that length, not refused by
+# the database (axes keeps 255 characters).
+AXES_USERNAME_CALLABLE = "chat.auth.attempted_username"
 AXES_VERBOSE = False
 
 # E-mail: password resets. Printed in the terminal under DEBUG (make run), sent by SMTP

@@ -17,6 +17,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
+from django.template.defaultfilters import pluralize
+
 from pgsse.conf import PgsseSettings
 from pgsse.stats import Counters
 
@@ -73,7 +75,8 @@ class Admission:
                 Refusal(
                     503,
                     "process_full",
-                    f"This server holds {self.open} streams, its limit; retry later.",
+                    f"This server holds {self.open} stream{pluralize(self.open)}, its limit;"
+                    " retry later.",
                     random.randint(base, 3 * base),
                 ),
                 client,
@@ -84,7 +87,7 @@ class Admission:
                 Refusal(
                     429,
                     "user_limit",
-                    f"You already have {limit} streams open; close one and retry.",
+                    f"You already have {limit} stream{pluralize(limit)} open; close one and retry.",
                     base,
                 ),
                 client,

@@ -21,6 +21,9 @@ What it does:
   loading (modules, URLconf, settings) are frozen out of the garbage collector's sight
   (``gc.freeze()``): full collections then walk only what requests create, which keeps
   their pauses short with thousands of open streams.
+- **Static files in development.** With ``DEBUG`` on, ``STATIC_URL`` is served as
+  ``runserver`` serves it (:mod:`pgsse.static_files`), so that ``uvicorn --reload`` works
+  like the development server; never with ``DEBUG`` off.
 
 Without the wrapper, ``StreamView`` still works: each stream then holds a thread.
 """
@@ -35,6 +38,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.http.response import HttpResponseBase
 
+from pgsse import static_files
 from pgsse.conf import get_settings
 from pgsse.hub import Hub, close_hub, current_hub, get_hub
 from pgsse.request_phase import RequestPhase, send_response
@@ -69,16 +73,23 @@ def wrap(app: Callable[..., Awaitable[Any]]) -> ASGIApp:
 
     application.pgsse_wrapped = True  # type: ignore[attr-defined]  # see is_wrapped()
     application.__wrapped__ = app  # type: ignore[attr-defined]
-    return application
+    return static_files.in_development(application)
+
+
+#: Where ASGI middleware keeps the application it wraps: ``functools.wraps``, Starlette
+#: and Sentry (``app``), Django's ``ASGIStaticFilesHandler`` and servestatic (``application``).
+_INNER = ("__wrapped__", "app", "application")
 
 
 def is_wrapped(application: object) -> bool:
-    """Whether ``application`` is (or wraps) an application made by :func:`wrap`."""
+    """Whether ``application`` is (or wraps, through ASGI middleware) an application made
+    by :func:`wrap`."""
     seen = 0
     while application is not None and seen < 10:
         if getattr(application, "pgsse_wrapped", False):
             return True
-        application = getattr(application, "__wrapped__", None) or getattr(application, "app", None)
+        inner = (getattr(application, name, None) for name in _INNER)
+        application = next((found for found in inner if found is not None), None)
         seen += 1
     return False
 

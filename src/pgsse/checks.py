@@ -7,7 +7,10 @@ docs/configuration.md.
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Iterator, Sequence
+from types import ModuleType
 from typing import Any
 
 from django.apps import AppConfig
@@ -53,14 +56,9 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
         ]
     if pgsse_settings.AUTHORIZE is None:
         return []
-    try:
-        hook = import_string(pgsse_settings.AUTHORIZE)
-    except ImportError as exc:
-        problem = f"cannot be imported: {exc}"
-    else:
-        if callable(hook) and not isinstance(hook, type):
-            return []
-        problem = f"is a {type(hook).__name__}, not a function"
+    problem = _not_a_function(pgsse_settings.AUTHORIZE)
+    if problem is None:
+        return []
     return [
         Error(
             f"PGSSE['AUTHORIZE'] = {pgsse_settings.AUTHORIZE!r} {problem}.",
@@ -69,6 +67,25 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
             " 'pgsse.authorization.only_own_channel', or leave AUTHORIZE out (deny by default).",
         )
     ]
+
+
+def _not_a_function(path: str) -> str | None:
+    """What is wrong with ``path`` as the dotted path of a function; None if nothing."""
+    try:
+        found = import_string(path)
+    except ImportError as exc:
+        # import_string() imports all but the last name, then looks that up: a submodule
+        # not imported yet is "not defined" there, though it imports fine.
+        try:
+            importlib.import_module(path)
+        except ImportError:
+            return f"cannot be imported: {exc}"
+        return "names a module, not a function in it"
+    if isinstance(found, ModuleType):
+        return "names a module, not a function in it"
+    if callable(found) and not isinstance(found, type):
+        return None
+    return f"is a {type(found).__name__}, not a function"
 
 
 @register("pgsse")
@@ -105,9 +122,9 @@ def check_asgi(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[C
             Error(
                 "pgsse streams need an ASGI server, but ASGI_APPLICATION is not set.",
                 id="pgsse.E002",
-                hint="Set ASGI_APPLICATION = 'yourproject.asgi.application', wrap it with "
-                "pgsse.asgi.wrap(), and serve it with uvicorn, granian or daphne; under WSGI "
-                "a stream is refused.",
+                hint=f"Set ASGI_APPLICATION = '{_project_package()}.asgi.application', wrap "
+                "it with pgsse.asgi.wrap(), and serve it with uvicorn, granian or daphne; "
+                "under WSGI a stream is refused.",
             )
         ]
     from pgsse.asgi import is_wrapped
@@ -122,12 +139,20 @@ def check_asgi(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[C
         found = "is not wrapped by pgsse.asgi.wrap()"
     return [
         Warning(
-            f"ASGI_APPLICATION {path!r} {found}: every open stream then holds a thread, "
-            "streams do not end cleanly at shutdown, and REAUTHORIZE_INTERVAL has no effect.",
+            f"ASGI_APPLICATION {path!r} {found}: every open stream then holds a thread of "
+            "its own for as long as it stays open, the hub starts with the first stream "
+            "instead of with the worker, and REAUTHORIZE_INTERVAL re-checks nothing.",
             id="pgsse.W006",
             hint="In your asgi.py: application = pgsse.asgi.wrap(get_asgi_application()).",
         )
     ]
+
+
+def _project_package() -> str:
+    """The package of the settings module (``yourproject`` for ``yourproject.settings``)."""
+    # override_settings() hides SETTINGS_MODULE; the environment still names it.
+    module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "")
+    return module.rpartition(".")[0] or "yourproject"
 
 
 @register("pgsse")

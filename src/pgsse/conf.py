@@ -88,8 +88,10 @@ class PgsseSettings:
     #: (each stream's age is drawn between 75% and 100% of it). ``None``: no limit.
     MAX_STREAM_AGE: float | None = 3600.0
     #: Seconds between re-checks of an open stream's authorization (through the whole
-    #: request phase again, under ``pgsse.asgi.wrap``). ``None``: only at open.
-    REAUTHORIZE_INTERVAL: float | None = None
+    #: request phase again, under ``pgsse.asgi.wrap``). ``None``: only at open. Five
+    #: minutes: access taken away behind pgsse's back (an SQL update, an expired session)
+    #: ends a stream within minutes, at one request phase per stream per interval.
+    REAUTHORIZE_INTERVAL: float | None = 300.0
     #: Dotted path of the default authorization hook ``(request, channel) -> bool``.
     #: ``None``: a ``StreamView`` without its own ``authorize`` refuses every stream.
     AUTHORIZE: str | None = None

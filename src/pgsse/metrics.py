@@ -31,6 +31,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from pgsse.atomic_requests import never_atomic
 from pgsse.conf import PgsseSettings, get_settings
 from pgsse.hub import Hub, current_hub
 from pgsse.log_reader import LogReader
@@ -205,6 +206,7 @@ def _client_allowed(request: HttpRequest, settings: PgsseSettings) -> bool:
     )
 
 
+@never_atomic
 @require_safe
 @never_cache
 async def metrics(request: HttpRequest) -> HttpResponse:

@@ -37,6 +37,10 @@ MAX_PER_TRANSACTION = 5000
 EXIT_FLUSH_TIMEOUT = 2.0
 #: Seconds between attempts to reach the database after a failure.
 RETRY_DELAY = 0.5
+#: Least seconds between two notifying transactions of a process. An event committed while
+#: the process is quiet is sent at once; under load, whatever commits within this window
+#: shares one transaction, one notify lock, one wake-up of every listening backend.
+NOTIFY_INTERVAL = 0.002
 #: Seconds without anything to send after which the connection is closed: a process that
 #: publishes now and then holds no PostgreSQL session in between (and a test database
 #: can be dropped: PostgreSQL's DROP DATABASE waits up to 5 s for sessions to end).
@@ -132,6 +136,7 @@ class Notifier:
     # -- the thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
+        last_sent = 0.0
         while True:
             with self._lock:
                 if not self._pending and not self._stopping:
@@ -139,11 +144,17 @@ class Notifier:
                     self._lock.wait(IDLE_CLOSE if self._connection is not None else None)
                 if not self._pending and self._stopping:
                     break
+            # Busy: let what commits within the window join this transaction.
+            pause = last_sent + NOTIFY_INTERVAL - time.monotonic()
+            if pause > 0 and not self._stopping:
+                time.sleep(pause)
+            with self._lock:
                 batch = self._pending[:MAX_PER_TRANSACTION]
                 del self._pending[:MAX_PER_TRANSACTION]
             if not batch:
                 self._disconnect()  # idle
                 continue
+            last_sent = time.monotonic()
             sent = self._send_with_one_retry(batch)
             with self._lock:
                 self._done += len(batch)

@@ -90,6 +90,7 @@ def parse_position(text: str, channels: tuple[str, ...]) -> dict[str, int]:
         raise InvalidPosition("malformed", f"a seq is at most {MAX_SEQ}")
     if len(seqs) != len(channels):
         raise InvalidPosition(
-            "malformed", f"position has {len(seqs)} seqs for {len(channels)} channels"
+            "malformed",
+            f"a position has one seq per channel: {len(channels)} expected, {len(seqs)} given",
         )
     return dict(zip(channels, seqs, strict=True))

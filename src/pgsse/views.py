@@ -26,24 +26,28 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
+from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.template.defaultfilters import pluralize
 from django.utils.module_loading import import_string
 from django.views import View
 
 from pgsse.admission import Refusal
+from pgsse.atomic_requests import never_atomic
 from pgsse.authorization import allow_authenticated
 from pgsse.channels import InvalidChannel, validate_channel
 from pgsse.closing import user_key
-from pgsse.conf import get_settings
+from pgsse.conf import get_settings, require_installed
 from pgsse.hub import Hub, get_hub
 from pgsse.position import canonical_channels
 from pgsse.stream import Stream
@@ -66,12 +70,24 @@ STREAM_HEADERS = {
 }
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
 
-NEEDS_ASGI = (
-    "Server-Sent Events streams need an ASGI server, and this request came through WSGI"
-    " (or `manage.py runserver` without daphne). Serve the project with"
-    " `uvicorn yourproject.asgi:application`, or add 'daphne' at the top of INSTALLED_APPS"
-    " so that runserver serves ASGI."
-)
+
+def needs_asgi() -> str:
+    """The refusal of a stream request that came through WSGI, naming this project's
+    ASGI application (``ASGI_APPLICATION``, or the settings' package's ``asgi.py``)."""
+    path = getattr(django_settings, "ASGI_APPLICATION", None) or ""
+    module, _, name = path.rpartition(".")
+    if not module:
+        settings_module = django_settings.SETTINGS_MODULE or os.environ.get(
+            "DJANGO_SETTINGS_MODULE", ""
+        )
+        package = settings_module.rpartition(".")[0]
+        module, name = (f"{package}.asgi" if package else "asgi"), "application"
+    return (
+        "Server-Sent Events streams need an ASGI server, and this request came through WSGI"
+        " (or `manage.py runserver` without daphne). Serve the project with"
+        f" `uvicorn {module}:{name}`, or add 'daphne' at the top of INSTALLED_APPS"
+        " so that runserver serves ASGI."
+    )
 
 
 class _Refused(Exception):
@@ -108,10 +124,14 @@ class StreamView(View):
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:
+        if apps.ready:
+            # Without the app, pgsse's checks never run and its tables do not exist: say
+            # so where the stream is routed, which `manage.py check` and servers import.
+            require_installed()
         view = super().as_view(**initkwargs)
         # A stream is never one transaction: exempt it from ATOMIC_REQUESTS, which Django
         # refuses for async views ("You cannot use ATOMIC_REQUESTS with async views").
-        view._non_atomic_requests = set(django_settings.DATABASES)  # type: ignore[attr-defined]
+        never_atomic(view)
         view.pgsse_stream_view = True  # type: ignore[attr-defined]  # found by the checks
         return view
 
@@ -139,8 +159,9 @@ class StreamView(View):
         # hooks), and under wrap() it runs whole in one pooled thread (pgsse.request_phase).
         scope = getattr(request, "scope", None)
         if scope is None:
-            logger.error("streams need an ASGI server: %s", NEEDS_ASGI)
-            return self.error_response(request, 500, NEEDS_ASGI, {})
+            refusal = needs_asgi()
+            logger.error("streams need an ASGI server: %s", refusal)
+            return self.error_response(request, 500, refusal, {})
         takeover: Takeover | None = scope.get(Takeover.SCOPE_KEY)
         try:
             hub = takeover.hub if takeover is not None else None
@@ -223,7 +244,8 @@ class StreamView(View):
         if len(names) > limit:
             raise _Refused(
                 429,
-                f"A stream may follow at most {limit} channels; this one asks for {len(names)}.",
+                f"A stream may follow at most {limit} channel{pluralize(limit)}; this one"
+                f" asks for {len(names)}.",
                 retry_after=max(1, round(get_settings().RETRY_MS / 1000)),
             )
         try:

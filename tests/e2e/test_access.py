@@ -232,7 +232,8 @@ def test_a_stream_request_over_wsgi_is_answered_at_once(
     assert time.monotonic() - started < 2
     assert response.status_code == 500
     assert "Server-Sent Events streams need an ASGI server" in response.content.decode()
-    assert "uvicorn" in response.content.decode()
+    # This project's application (ASGI_APPLICATION), not a placeholder.
+    assert "`uvicorn chatsite.asgi:application`" in response.content.decode()
     assert any("streams need an ASGI server" in r.getMessage() for r in caplog.records)
 
 

@@ -7,28 +7,34 @@ uvicorn workers, real PostgreSQL, real HTTP clients):
   other stream (theirs elsewhere, the other members') goes on;
 - a log-out ends that session's streams (the room page's and the room list's);
 - a cascade ends them too: a user deleted, a room deleted, a room made private;
+- an account change ends that user's streams on every process: deactivated or given a
+  new password (in the admin, or by any code), or issued a new API token;
 - what takes nothing away (leaving a public room) ends nothing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from io import StringIO
 
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 
 from chat.models import Membership, Presence, Room
 from tests.chat_accounts import ChatAccount
 from tests.clients import StreamReader, open_stream
-from tests.servers import LiveServer, ServerProcess
+from tests.postgres import Postgres
+from tests.servers import LiveServer, ServerProcess, uvicorn_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,9 +107,10 @@ class FormFields(HTMLParser):
         elif not self.inside or (name is None and tag != "option"):
             return
         elif tag == "input" and found.get("type") not in ("submit", "button", "file"):
-            if found.get("type") in ("checkbox", "radio") and "checked" not in found:
+            ticked = found.get("type") in ("checkbox", "radio")
+            if ticked and "checked" not in found:
                 return
-            self.fields.append((name or "", found.get("value") or "on"))
+            self.fields.append((name or "", found.get("value") or ("on" if ticked else "")))
         elif tag == "select":
             self._select = name
         elif tag == "option" and self._select is not None and "selected" in found:
@@ -335,3 +342,174 @@ def test_the_owners_removal_form_on_the_room_page(server: LiveServer) -> None:
     assert "bob was removed from" in back
     assert room.bob.client.get(f"/rooms/{room.slug}/").status_code == 404
     room.close()
+
+
+def admin_form(base_url: str, url: str, **changes: str | None) -> None:
+    """What an admin does on the page at ``url`` (its ``user_form``): change some fields
+    (None unticks a checkbox), save. Served by the worker at ``base_url``."""
+    root = User.objects.filter(username="root").first() or User.objects.create_superuser(
+        "root", "root@example.com", "a-long-password-42"
+    )
+    browser = Client()
+    browser.force_login(root)
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        client.cookies.set("sessionid", browser.cookies["sessionid"].value)
+        page = client.get(url)
+        assert page.status_code == 200, page.text[:2000]
+        parser = FormFields("user_form")
+        parser.feed(page.text)
+        fields = dict(parser.fields)
+        for name, value in changes.items():
+            if value is None:
+                fields.pop(name, None)
+            else:
+                fields[name] = value
+        saved = client.post(url, data=fields)
+        errors = re.findall(r'<ul class="errorlist[^>]*>.*?</ul>', saved.text, re.S)
+        assert saved.status_code == 302, (errors, fields)
+
+
+def deactivated_in_the_admin(base_url: str, bob: User) -> None:
+    admin_form(base_url, f"/admin/auth/user/{bob.pk}/change/", is_active=None, _save="Save")
+
+
+def new_password_in_the_admin(base_url: str, bob: User) -> None:
+    admin_form(
+        base_url,
+        f"/admin/auth/user/{bob.pk}/password/",
+        usable_password="true",
+        password1="another-long-password-77",
+        password2="another-long-password-77",
+    )
+
+
+def new_password_in_code(base_url: str, bob: User) -> None:
+    """Any code path: a shell, a password-reset view, a management command."""
+    bob.set_password("another-long-password-77")
+    bob.save()
+
+
+def deactivated_in_code(base_url: str, bob: User) -> None:
+    bob.is_active = False
+    bob.save(update_fields=["is_active"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        deactivated_in_the_admin,
+        new_password_in_the_admin,
+        new_password_in_code,
+        deactivated_in_code,
+    ],
+)
+async def test_an_account_change_ends_that_users_streams_on_every_process(
+    two_processes: list[ServerProcess], change: Callable[[str, User], None]
+) -> None:
+    first, second = two_processes
+    bob = await sync_to_async(ChatAccount)(first.url, "bob")
+    carol = await sync_to_async(ChatAccount)(first.url, "carol")
+    bobs_user = await sync_to_async(User.objects.get)(username="bob")
+    async with (
+        streams_of(bob, second.url) as on_second,
+        streams_of(bob, first.url) as on_first,
+        streams_of(carol, second.url) as carols,
+        open_stream(on_second, "/rooms/lobby/events/") as room_page,
+        open_stream(on_first, "/events/me/") as room_list,
+        open_stream(carols, "/rooms/lobby/events/") as carols_page,
+    ):
+        for reader in (room_page, room_list, carols_page):
+            await reader.wait_for(live)
+        started = time.monotonic()
+        await sync_to_async(change)(first.url, bobs_user)
+        for reader in (room_page, room_list):
+            await reader.wait_for(lambda r: r.ended, timeout=BOUND)
+        ended_after = time.monotonic() - started
+
+        # The session no longer authenticates: the reconnect is refused.
+        for client, url in ((on_second, "/rooms/lobby/events/"), (on_first, "/events/me/")):
+            refused = await client.get(url, headers={"Accept": "text/event-stream"})
+            assert refused.status_code == 401, refused.text
+        said = await sync_to_async(carol.say)("lobby", "still here")
+        await carols_page.wait_for(lambda r: r.messages() == [said])
+        assert not carols_page.ended
+    assert ended_after < BOUND
+    bob.close()
+    carol.close()
+
+
+def issue_token(username: str) -> str:
+    out = StringIO()
+    call_command("chat_token", username, stdout=out, stderr=StringIO())
+    return out.getvalue().strip()
+
+
+async def test_a_new_api_token_ends_the_streams_opened_with_the_old_one(
+    two_processes: list[ServerProcess],
+) -> None:
+    first, second = two_processes
+    old = await sync_to_async(issue_token)("bot")
+    carol = await sync_to_async(ChatAccount)(first.url, "carol")
+    async with (
+        httpx.AsyncClient(
+            base_url=second.url,
+            timeout=httpx.Timeout(30, read=None),
+            headers={"Authorization": f"Bearer {old}"},
+        ) as bot,
+        streams_of(carol, second.url) as carols,
+        open_stream(bot, "/rooms/lobby/events/") as bots_stream,
+        open_stream(carols, "/rooms/lobby/events/") as carols_page,
+    ):
+        await bots_stream.wait_for(live)
+        await carols_page.wait_for(live)
+        started = time.monotonic()
+        new = await sync_to_async(issue_token)("bot")
+        await bots_stream.wait_for(lambda r: r.ended, timeout=BOUND)
+        ended_after = time.monotonic() - started
+        refused = await bot.get("/rooms/lobby/events/")
+        assert refused.status_code == 401
+        assert "not valid" in refused.json()["error"]
+        bot.headers["Authorization"] = f"Bearer {new}"
+        async with open_stream(bot, "/rooms/lobby/events/") as again:
+            assert again.status_code == 200
+            said = await sync_to_async(carol.say)("lobby", "for the new token")
+            await again.wait_for(lambda r: r.messages() == [said])
+        assert not carols_page.ended
+    assert ended_after < BOUND
+    carol.close()
+
+
+async def test_a_change_no_signal_reports_ends_streams_at_the_next_recheck(
+    transactional_db: None, pg: Postgres
+) -> None:
+    """An UPDATE behind the chat's back (no signal, so no close request): pgsse's periodic
+    re-check (REAUTHORIZE_INTERVAL, five minutes by default, half a second here) runs the
+    stream's request phase again, the chat's hooks refuse it, and the stream ends."""
+    await sync_to_async(Room.objects.get_or_create)(slug="lobby", defaults={"name": "Lobby"})
+    server = ServerProcess(
+        uvicorn_command(), pg.url, TEST_PGSSE=json.dumps({"REAUTHORIZE_INTERVAL": 0.5})
+    ).start()
+    bob = carol = None
+    try:
+        bob = await sync_to_async(ChatAccount)(server.url, "bob")
+        carol = await sync_to_async(ChatAccount)(server.url, "carol")
+        async with (
+            streams_of(bob, server.url) as bobs,
+            streams_of(carol, server.url) as carols,
+            open_stream(bobs, "/rooms/lobby/events/") as bobs_page,
+            open_stream(carols, "/rooms/lobby/events/") as carols_page,
+        ):
+            await bobs_page.wait_for(live)
+            await carols_page.wait_for(live)
+            await sync_to_async(User.objects.filter(username="bob").update)(is_active=False)
+            await bobs_page.wait_for(lambda r: r.ended, timeout=10)
+            refused = await bobs.get("/rooms/lobby/events/")
+            assert refused.status_code == 401
+            said = await sync_to_async(carol.say)("lobby", "still here")
+            await carols_page.wait_for(lambda r: r.messages() == [said])
+            assert not carols_page.ended
+    finally:
+        for account in (bob, carol):
+            if account is not None:
+                account.close()
+        server.stop()

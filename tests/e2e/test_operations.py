@@ -163,6 +163,50 @@ async def test_healthz_answers_and_readyz_follows_the_listener_and_the_log(
         assert response.json()["problems"] == ["the process is shutting down"]
 
 
+async def test_readyz_says_not_ready_while_the_process_refuses_every_new_stream(
+    transactional_db: None, pg: Postgres
+) -> None:
+    """A full process (MAX_STREAMS) answers 503 to every new stream: a load balancer must
+    hear it from /readyz too, and send new clients elsewhere until a place frees up."""
+    from django.conf import settings
+    from django.core.asgi import get_asgi_application
+
+    import pgsse.asgi
+
+    with override_settings(ROOT_URLCONF="tests.urls", PGSSE={**settings.PGSSE, "MAX_STREAMS": 2}):
+        server = LiveServer(pgsse.asgi.wrap(get_asgi_application())).start()
+        try:
+            async with stream_client(server.url) as client:
+
+                async def readiness(status: int) -> httpx.Response:
+                    for _ in range(200):
+                        response = await client.get("/readyz")
+                        if response.status_code == status:
+                            return response
+                        await asyncio.sleep(0.05)
+                    raise AssertionError(f"/readyz never answered {status}: {response.text}")
+
+                await readiness(200)
+                async with open_stream(client, "/events/full:1/") as first:
+                    async with open_stream(client, "/events/full:2/") as second:
+                        await first.wait_for(lambda r: bool(r.last_id))
+                        await second.wait_for(lambda r: bool(r.last_id))
+                        refused = await client.get("/events/full:3/")
+                        assert refused.status_code == 503, refused.text
+                        response = await client.get("/readyz")
+                        assert response.status_code == 503, response.text
+                        assert response.json()["ready"] is False
+                        (problem,) = response.json()["problems"]
+                        assert "2 streams, its limit (MAX_STREAMS)" in problem, problem
+                        assert (await client.get("/healthz")).status_code == 200
+                    # One place free again: ready, and a new stream is admitted.
+                    assert (await readiness(200)).json() == {"ready": True}
+                    async with open_stream(client, "/events/full:3/") as third:
+                        assert third.status_code == 200
+        finally:
+            server.stop()
+
+
 async def test_a_listener_reconnect_logs_one_line_with_the_gap_it_fills(
     ops_server: LiveServer, pg: Postgres, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -247,3 +291,18 @@ async def test_pgsse_stats_shows_prefixes_queue_and_listener_connections(
     assert pid in [listener["pid"] for listener in report["listeners"]]
     assert "Listener connections:" in text.getvalue()
     assert "room:" in text.getvalue()
+
+
+def test_pgsse_prune_says_what_it_pruned_in_words() -> None:
+    with override_settings(PGSSE={"RETENTION": {"words:": {"max_events": 1}}}):
+        pgsse.publish("words:a", "e", 1)
+        pgsse.publish("words:a", "e", 2)
+        out = io.StringIO()
+        call_command("pgsse_prune", stdout=out)
+        assert out.getvalue() == "Pruned 1 event from 1 channel.\n"
+        for n in range(3, 6):
+            pgsse.publish("words:a", "e", n)
+            pgsse.publish("words:b", "e", n)
+        out = io.StringIO()
+        call_command("pgsse_prune", stdout=out)
+        assert out.getvalue() == "Pruned 5 events from 2 channels.\n"

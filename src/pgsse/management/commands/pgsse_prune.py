@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.template.defaultfilters import pluralize
 
 from pgsse.retention import prune
 
@@ -18,5 +19,6 @@ class Command(BaseCommand):
             self.stdout.write("Another process is pruning; nothing done.")
         else:
             self.stdout.write(
-                f"Pruned {report.events_deleted} events from {report.channels} channels."
+                f"Pruned {report.events_deleted} event{pluralize(report.events_deleted)} from"
+                f" {report.channels} channel{pluralize(report.channels)}."
             )

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from pgsse.conf import get_settings
@@ -128,8 +129,10 @@ def as_text(report: dict[str, Any]) -> str:
 
 def _describe(rule: Rule) -> str:
     age = "forever" if rule.max_age is None else f"{_duration(rule.max_age)}"
-    count = "all" if rule.max_events is None else f"{rule.max_events:,}"
-    return f"keep {count} events for {age}" + (", lossy" if rule.lossy else "")
+    count = "all events" if rule.max_events is None else f"{rule.max_events:,} event"
+    if rule.max_events is not None:
+        count += pluralize(rule.max_events)
+    return f"keep {count} for {age}" + (", lossy" if rule.lossy else "")
 
 
 def _duration(seconds: float) -> str:
