@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import redirect_to_login
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -306,5 +306,13 @@ def remove(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """The chat's 404 page (not under DEBUG, where Django shows its own)."""
-    return render(request, "chat/not_found.html", {"message": str(exception)}, status=404)
+    """The chat's 404 page (not under DEBUG, where Django shows its own).
+
+    Under ASGI Django runs this in a thread of its own, after the request's (and after
+    the request's connections were closed): what it opens here (the top bar reads the
+    user's display name) is closed here, not left to the garbage collector.
+    """
+    try:
+        return render(request, "chat/not_found.html", {"message": str(exception)}, status=404)
+    finally:
+        connections.close_all()

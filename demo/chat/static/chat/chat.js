@@ -154,8 +154,15 @@
       if (wanted.length) query.set("follow", wanted.join(","));
       if (config.page === "room") query.set("room", config.room);
       let answer = null;
-      try { answer = await call("GET", `/api/follow/?${query}`); } catch (_) { answer = null; }
-      if (!answer || !answer.response.ok) {
+      try {
+        answer = await call("GET", `/api/follow/?${query}`);
+      } catch (_) {
+        // The server cannot be reached: carry on as before, and try again in a while.
+        open(stream.position, config.followQuery);
+        setTimeout(() => { queue = queue.then(() => switchTo(wanted)); }, 3000);
+        return;
+      }
+      if (!answer.response.ok) {
         // The page cannot carry on exactly from here: show it afresh.
         reloading = true;
         showState("reset");

@@ -127,7 +127,7 @@
     // A room of the user's, new or changed: in "My rooms" or "Direct messages".
     joined(data) {
       const list = data.direct ? "direct" : "mine";
-      this.place(list, data.room_id, this.entryName(data), () => this.roomEntry(data));
+      this.place(list, data.room_id, this.entryName(data), () => this.roomEntry(data), data.room);
       if (!data.private) this.listed(data, true);
     }
 
@@ -141,13 +141,13 @@
 
     // A public room, new or changed (the directory channel).
     listed(data, joined) {
-      this.place("public", data.room_id, data.name, () => this.publicEntry(data));
+      this.place("public", data.room_id, data.name, () => this.publicEntry(data), data.room);
       const placed = this.find("public", data.room_id);
       showJoined(placed, joined === undefined ? this.has(data.room_id) : joined);
       const topic = placed.querySelector(".room-topic");
       if (topic) topic.textContent = data.topic || "";
       // The same room among the user's: its name follows.
-      if (this.find("mine", data.room_id)) this.place("mine", data.room_id, data.name, null);
+      if (this.find("mine", data.room_id)) this.place("mine", data.room_id, data.name, null, data.room);
     }
 
     // A room that is gone (deleted), or no longer public.
@@ -159,7 +159,7 @@
     // A private room of the user's changed (name, topic, owner).
     changed(data) {
       for (const list of ["mine", "direct"]) {
-        if (this.find(list, data.room_id)) this.place(list, data.room_id, this.entryName(data), null);
+        if (this.find(list, data.room_id)) this.place(list, data.room_id, this.entryName(data), null, data.room);
       }
     }
 
@@ -170,8 +170,9 @@
       }
     }
 
-    // Put (or move) entry `roomId` where its name sorts; `build()` makes a new one.
-    place(list, roomId, name, build) {
+    // Put (or move) entry `roomId` where its name sorts; `build()` makes a new one. `slug`:
+    // its address, if it changed (the admin may change it).
+    place(list, roomId, name, build, slug) {
       const node = this.lists[list];
       if (!node) return;
       let entry = this.find(list, roomId);
@@ -179,6 +180,7 @@
         if (!build) return;
         entry = build();
       }
+      if (slug) entry.querySelector("a").href = `/rooms/${encodeURIComponent(slug)}/`;
       entry.dataset.name = name;
       entry.querySelector(".room-label").textContent = name;
       entry.remove();
