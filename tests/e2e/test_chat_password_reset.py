@@ -1,7 +1,8 @@
 """Password reset: in Chromium through the pages and the e-mail's link, and under `make
 run`'s settings (DJANGO_DEBUG=1, a server in its own process) where the e-mail is printed
 in the server's terminal. Whether an address has an account is never told; the link
-works once; asking is limited per client address; the user's open streams end."""
+works once; asking is limited per client address. The profile and the reset by keyboard
+alone."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from playwright.async_api import BrowserContext, expect
 
 from tests.chat_accounts import PASSWORD, ChatAccount
 from tests.e2e.test_chat_accessibility import violations
+from tests.e2e.test_chat_browser import sign_up
 from tests.postgres import Postgres
 from tests.servers import LiveServer, ServerProcess, uvicorn_command
 
@@ -123,3 +125,36 @@ def test_under_make_run_the_email_is_printed_in_the_terminal(pg: Postgres) -> No
             assert "Choose a new password" in form.text
     finally:
         server.stop()
+
+
+@pytest.mark.browser
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_profile_and_the_reset_by_keyboard_alone(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    context = await sign_up(new_context, server.url, "alice")
+    page = await context.new_page()
+    await page.goto(f"{server.url}/")
+    # From the top bar: the name leads to the profile; its fields in order; Enter saves.
+    await page.locator("#me").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("h1")).to_have_text("Your profile")
+    await page.locator("#id_display_name").focus()
+    await page.keyboard.type("Alice Liddell")
+    await page.keyboard.press("Tab")
+    await expect(page.locator("#id_email")).to_be_focused()
+    await page.keyboard.type("alice@example.com")
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".notices")).to_contain_text("Your profile is saved.")
+    await expect(page.locator("#me")).to_have_text("Alice Liddell")
+    # Logged out, the reset by keyboard: the log-in page's link, the address, Enter.
+    visitor = await (await new_context()).new_page()
+    await visitor.goto(f"{server.url}/accounts/login/")
+    await visitor.locator("#forgot-password").focus()
+    await visitor.keyboard.press("Enter")
+    await expect(visitor.locator("#id_email")).to_be_visible()
+    await visitor.locator("#id_email").focus()
+    await visitor.keyboard.type("alice@example.com")
+    await visitor.keyboard.press("Enter")
+    await expect(visitor.locator("h1")).to_have_text("Check your e-mail")
+    assert len(mail.outbox) == 1

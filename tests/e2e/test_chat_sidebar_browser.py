@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
 from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from chat.collation import sort_key
@@ -148,8 +149,8 @@ async def test_a_conversation_starts_from_a_member_list_and_reaches_the_other_li
 async def test_a_conversation_starts_from_a_name_by_keyboard_alone(
     server: LiveServer, new_context: NewContext
 ) -> None:
-    await sync_to_async(ChatAccount)(server.url, "bob")
-    await sync_to_async(ChatAccount)(server.url, "carol")
+    for name in ("bob", "carol"):
+        await sync_to_async(User.objects.create_user)(name)
     index = await open_index(await sign_up(new_context, server.url, "alice"), server.url)
     await index.locator(".brand").focus()
     for _ in range(30):
