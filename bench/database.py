@@ -36,7 +36,8 @@ class BenchDatabase:
         self.description = "DATABASE_URL"
         self.url = ""
 
-    def start(self) -> BenchDatabase:
+    def start(self, peers: bool = True) -> BenchDatabase:
+        """``peers``: migrate the peers' tables too (they need the ``bench`` group)."""
         if not self.server_url:
             sys.path.insert(0, str(REPOSITORY / "demo"))
             from chatsite import embedded_db
@@ -48,7 +49,7 @@ class BenchDatabase:
         with psycopg.connect(self.server_url, autocommit=True) as conn:
             conn.execute(_DROP)
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
-        for settings in ("tests.settings", *PEER_SETTINGS):
+        for settings in ("tests.settings", *(PEER_SETTINGS if peers else ())):
             subprocess.run(
                 [sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"],
                 cwd=REPOSITORY,

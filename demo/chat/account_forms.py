@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm, UsernameField
 from django.contrib.auth.models import User
 
-from chat import people
+from chat import profiles
 
 if TYPE_CHECKING:
     UserCreationFormBase = UserCreationForm[User]
@@ -33,7 +33,7 @@ class SignupForm(UserCreationFormBase):
 class ProfileForm(forms.Form):
     display_name = forms.CharField(
         required=False,
-        max_length=people.MAX_DISPLAY_NAME_LENGTH,
+        max_length=profiles.MAX_DISPLAY_NAME_LENGTH,
         label="Display name",
         help_text="The name people see beside your messages; blank: your username.",
     )

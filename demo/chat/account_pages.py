@@ -22,7 +22,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-from chat import people, ratelimit
+from chat import profiles, ratelimit
 from chat.account_forms import ProfileForm
 from chat.errors import ApiError
 from chat.views import retrying_page, too_many
@@ -34,7 +34,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     if not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    shown = people.person(user)
+    shown = profiles.person(user)
     form = ProfileForm(
         request.POST or None,
         initial={
@@ -46,7 +46,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         try:
             with transaction.atomic():
                 ratelimit.check("profile", request, user)
-                people.set_display_name(user, form.cleaned_data["display_name"])
+                profiles.set_display_name(user, form.cleaned_data["display_name"])
                 user.email = form.cleaned_data["email"]
                 user.save(update_fields=["email"])
         except ratelimit.RateLimited as exc:

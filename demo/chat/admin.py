@@ -59,7 +59,7 @@ class MessageAdmin(MessageAdminBase):
 
 @admin.register(Profile)
 class ProfileAdmin(ProfileAdminBase):
-    """Display names; a change here reaches open pages live (chat.people)."""
+    """Display names; a change here reaches open pages live (chat.profiles)."""
 
     list_display = ["user", "display_name"]
     search_fields = ["user__username", "display_name"]

@@ -16,18 +16,18 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 import pgsse
-from chat import access, conf, inputs, presence, ratelimit, unread
+from chat import access, conf, history, inputs, message_data, presence, ratelimit, threads, unread
 from chat.auth import authenticate, reader
 from chat.errors import ApiError, api_view, not_authenticated
+from chat.history import MAX_PAGE_SIZE, PAGE_SIZE
 from chat.models import Message, Room
 from chat.rooms import RoomError, add_member, create_room, remove
 
 #: Rooms one request for unread counts may name.
 UNREAD_ROOMS_PER_REQUEST = 100
-#: Messages a history page holds by default, and at most.
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 100
 MAX_TAB_LENGTH = 64
+#: Where a history page starts (at most one of them).
+HISTORY_ANCHORS = ("before", "after", "around")
 
 
 def find_room(user: Any, slug: str) -> Room:
@@ -43,53 +43,60 @@ def find_room(user: Any, slug: str) -> Room:
 
 @api_view(["GET", "POST"])
 def messages(request: HttpRequest, slug: str) -> HttpResponse:
-    """GET: a page of history (``?before=<id>``, ``?limit=``); POST: post ``{"text"}``."""
+    """GET: a page of history (``?before=``, ``?after=`` or ``?around=<id>``, ``?limit=``);
+    POST: post ``{"text"}``, or ``{"text", "reply_to": <id>}`` to answer a message."""
     if request.method == "GET":
         return _history(request, slug)
     user = authenticate(request)
     room = find_room(user, slug)
     if not access.can_post(user, room):
         raise ApiError(403, "Only members may post in this private room.")
-    text = inputs.message_text(inputs.body(request))
+    data = inputs.body(request)
+    text = inputs.message_text(data)
+    reply_to = inputs.optional_id(data, "reply_to") or None
     with transaction.atomic():
         ratelimit.check("message", request, user)
+        target = threads.target(room, reply_to) if reply_to is not None else None
         add_member(room, user, by_posting=True)  # posting in a public room joins it
         message = Message.objects.create(
-            room=room, author=user, author_name=user.get_username(), text=text
+            room=room,
+            author=user,
+            author_name=user.get_username(),
+            text=text,
+            reply_to=target.reply_to if target else None,
+            thread_id=target.thread_id if target else None,
         )
         # What one posts is read: the poster's own position follows.
         unread.mark_read(room, user, message.id)
-    return JsonResponse(message.as_event_data(room.slug), status=201)
+        answer = message_data.describe_one(message, room.slug, user)
+    return JsonResponse(answer, status=201)
 
 
 def _history(request: HttpRequest, slug: str) -> HttpResponse:
-    room = find_room(reader(request), slug)
+    user = reader(request)
+    room = find_room(user, slug)
     limit = inputs.query_integer(request, "limit", PAGE_SIZE)
-    before = inputs.query_integer(request, "before", None)
     assert limit is not None
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ApiError(400, f"'limit' must be between 1 and {MAX_PAGE_SIZE}.")
-    return JsonResponse(history_page(room, before, limit))
+    anchors = {name: inputs.query_integer(request, name, None) for name in HISTORY_ANCHORS}
+    given = {name: value for name, value in anchors.items() if value is not None}
+    if len(given) > 1:
+        raise ApiError(400, "Give at most one of 'before', 'after' and 'around'.")
+    return JsonResponse(history.page(room, user, limit=limit, **given))
 
 
-def history_page(room: Room, before: int | None, limit: int = PAGE_SIZE) -> dict[str, Any]:
-    """Up to ``limit`` messages older than id ``before`` (the newest if None), oldest first.
-
-    Paginated by id, not offset: messages posted meanwhile do not shift the pages.
-    """
-    query = room.messages.select_related("author__chat_profile").order_by("-id")
-    if before is not None:
-        query = query.filter(id__lt=before)
-    page = list(query[: limit + 1])
-    return {
-        "messages": [m.as_event_data(room.slug) for m in reversed(page[:limit])],
-        "has_more": len(page) > limit,
-    }
-
-
-@api_view(["PATCH", "DELETE"])
+@api_view(["GET", "PATCH", "DELETE"])
 def message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
-    """PATCH ``{"text"}``: the author edits; DELETE: the author or the room's owner."""
+    """GET: one message; PATCH ``{"text"}``: the author edits; DELETE: the author or the
+    room's owner."""
+    if request.method == "GET":
+        user = reader(request)
+        room = find_room(user, slug)
+        found = Message.objects.filter(room=room, id=message_id).first()
+        if found is None:
+            raise ApiError(404, f"There is no message {message_id} in this room.")
+        return JsonResponse(message_data.describe_one(found, room.slug, user))
     user = authenticate(request)
     room = find_room(user, slug)
     text = inputs.message_text(inputs.body(request)) if request.method == "PATCH" else ""
@@ -108,7 +115,8 @@ def message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
         ratelimit.check("edit", request, user)
         found.text = text
         found.save(update_fields=["text"])  # the model sets edited_at
-    return JsonResponse(found.as_event_data(room.slug))
+        answer = message_data.describe_one(found, room.slug, user)
+    return JsonResponse(answer)
 
 
 @api_view(["GET", "POST"])

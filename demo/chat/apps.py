@@ -11,4 +11,4 @@ class ChatConfig(AppConfig):
         # Connect the receivers: publishing every message change, telling users their
         # memberships ended, and ending the streams of those whose access is taken away;
         # telling pages of rooms, members and names that change (the live sidebar).
-        from chat import directory, members, own_channel, people, revocation, signals  # noqa: F401
+        from chat import directory, members, own_channel, profiles, revocation, signals  # noqa: F401

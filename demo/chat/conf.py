@@ -14,6 +14,10 @@ RATE_LIMITS: dict[str, tuple[int | None, int | None, float]] = {
     "message": (10, 30, 10.0),
     # Edits and deletes of messages.
     "edit": (10, 30, 10.0),
+    # Reactions added or taken back.
+    "reaction": (20, 60, 10.0),
+    # Searches (each reads the messages of every room one may read).
+    "search": (20, 60, 10.0),
     # New rooms.
     "room": (5, 10, 60.0),
     # Presence heartbeats and leaves (a page beats every 10 s, and when shown again).

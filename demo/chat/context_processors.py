@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from chat.people import display_name
+from chat.profiles import display_name
 
 #: Pages that must never be where logging in or signing up leads.
 ACCOUNT_PAGES = ("/accounts/",)

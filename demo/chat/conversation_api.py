@@ -14,7 +14,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 import pgsse
-from chat import conf, conversations, inputs, people, ratelimit, room_settings, rooms, unread
+from chat import conf, conversations, inputs, profiles, ratelimit, room_settings, rooms, unread
 from chat.api import find_room
 from chat.auth import authenticate, reader
 from chat.errors import ApiError, api_view, not_authenticated
@@ -128,7 +128,7 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
             invited = rooms.invite(found, user, username)
         except rooms.RoomError as exc:
             raise ApiError(exc.status, str(exc)) from exc
-    return JsonResponse(people.person(invited).as_data(), status=201)
+    return JsonResponse(profiles.person(invited).as_data(), status=201)
 
 
 @api_view(["POST"])
@@ -163,8 +163,8 @@ def me(request: HttpRequest) -> HttpResponse:
             raise ApiError(400, 'Send {"display_name": "..."} ("" for none).')
         with transaction.atomic():
             ratelimit.check("profile", request, user)
-            people.set_display_name(user, data["display_name"])
-    shown = people.person(user)
+            profiles.set_display_name(user, data["display_name"])
+    shown = profiles.person(user)
     return JsonResponse({"user": shown.username, "name": shown.name})
 
 

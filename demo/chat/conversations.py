@@ -28,7 +28,7 @@ from chat import conf, own_channel
 from chat.collation import sort_key
 from chat.members import quietly
 from chat.models import Membership, Room
-from chat.people import Person
+from chat.profiles import Person
 from chat.rooms import RoomError
 
 #: ``dm-`` then this many random characters.
@@ -117,7 +117,7 @@ def conversation_name(people: Iterable[Person], viewer: str) -> str:
 
 def people_of(room: Room) -> list[Person]:
     """A direct conversation's people, by username."""
-    from chat.people import person
+    from chat.profiles import person
 
     memberships = Membership.objects.filter(room=room).select_related("user__chat_profile")
     return sorted((person(m.user) for m in memberships), key=lambda p: p.username)

@@ -29,7 +29,7 @@ import pgsse
 from chat.models import Room
 
 if TYPE_CHECKING:
-    from chat.people import Person
+    from chat.profiles import Person
 
 CHANNEL = "directory"
 ROOM_EVENT = "room"

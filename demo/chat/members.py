@@ -26,7 +26,7 @@ from django.dispatch import receiver
 import pgsse
 from chat.collation import sort_key
 from chat.models import Membership, Room
-from chat.people import Person, person
+from chat.profiles import Person, person
 
 MEMBER_JOINED_EVENT = "member_joined"
 MEMBER_LEFT_EVENT = "member_left"

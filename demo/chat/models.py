@@ -165,12 +165,41 @@ class Message(models.Model):
     edited_at = models.DateTimeField(null=True, blank=True)
     #: Usernames ``@mentioned`` in the text (kept with it, for unread mention counts).
     mentions = ArrayField(models.CharField(max_length=150), default=list, blank=True)
+    # Replies (chat.threads). No database constraint on either: a reply outlives the
+    # message it answers, and says that it was deleted.
+    #: The message this one answers, None if it is not a reply.
+    reply_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    #: The first message of the thread this reply belongs to (the root of ``reply_to``).
+    thread = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # chat_message_thread_id serves it
+        related_name="replies",
+    )
     # What the database holds (set when loaded or saved), to tell what a save changes.
     _stored_text: str | None = None
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["room", "id"], name="chat_message_room_id")]
+        indexes = [
+            models.Index(fields=["room", "id"], name="chat_message_room_id"),
+            models.Index(
+                fields=["thread", "id"],
+                name="chat_message_thread_id",
+                condition=models.Q(thread__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.author_name}: {self.text[:40]}"
@@ -200,7 +229,7 @@ class Message(models.Model):
         return f"message:{self.id}"
 
     def author_display_name(self) -> str:
-        """The author's display name now (chat.people): their username if they set none,
+        """The author's display name now (chat.profiles): their username if they set none,
         or if the account is gone. Load messages with ``select_related("author__chat_profile")``."""
         author = self.author if self.author_id is not None else None
         profile = getattr(author, "chat_profile", None)
@@ -235,7 +264,7 @@ class Presence(models.Model):
 
 
 class Profile(models.Model):
-    """What a user shows of themselves: the name people see (chat.people)."""
+    """What a user shows of themselves: the name people see (chat.profiles)."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -294,3 +323,20 @@ class RateHit(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["key", "at"], name="chat_ratehit_key_at")]
+
+
+class Reaction(models.Model):
+    """One user's emoji reaction to a message (chat.reactions): each emoji once per user."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    emoji = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "emoji", "user"], name="chat_reaction_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by {self.user} on {self.message_id}"

@@ -61,7 +61,7 @@ def entry(room: Room) -> dict[str, Any]:
     """A room as the user's sidebar shows it (a direct conversation with its people, whom
     the page names it after)."""
     from chat.directory import room_data
-    from chat.people import person
+    from chat.profiles import person
 
     data = room_data(room)
     if room.direct:

@@ -26,7 +26,7 @@ from django.utils import timezone
 import pgsse
 from chat import conf
 from chat.models import Presence, PresenceSnapshot, Room
-from chat.people import people_named
+from chat.profiles import people_named
 
 PRESENCE_EVENT = "presence"
 

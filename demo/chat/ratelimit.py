@@ -53,6 +53,8 @@ class RateLimited(Exception):
 WHAT = {
     "message": "messages",
     "edit": "edits",
+    "reaction": "reactions",
+    "search": "searches",
     "room": "new rooms",
     "presence": "presence updates",
     "typing": "typing notices",

@@ -19,7 +19,7 @@ from chat import access
 from chat.collation import sort_key
 from chat.conversations import conversation_name
 from chat.models import Membership, Room
-from chat.people import Person, person
+from chat.profiles import Person, person
 from chat.unread import RoomCount
 
 

@@ -22,6 +22,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 import pgsse
+from chat import message_data, reactions
 from chat.models import Message, Room
 
 DELETED_EVENT = "message_deleted"
@@ -34,7 +35,8 @@ def publish_saved(sender: type[Message], instance: Message, created: bool, **kwa
         # Replay must never tell the older text: only the newest version stays readable.
         pgsse.redact(channel, key=instance.event_key)
     event = "message_created" if created else "message_updated"
-    pgsse.publish(channel, event, instance.as_event_data(), key=instance.event_key)
+    data = message_data.for_event(instance, created=created)
+    pgsse.publish(channel, event, data, key=instance.event_key)
 
 
 def _room_going_away(origin: object) -> bool:
@@ -52,9 +54,18 @@ def publish_deleted(sender: type[Message], instance: Message, **kwargs: Any) -> 
     if room is None:
         return
     pgsse.redact(room.channel, key=instance.event_key)
+    pgsse.redact(room.channel, key=reactions.event_key(instance.id))
     # The deletion itself carries no text, and no key: it stays, so that a page that
-    # showed the message (from its history, or live) learns it is gone.
-    data = {"id": instance.id, "room": room.slug, "room_id": room.pk, "user": instance.author_name}
+    # showed the message (from its history, or live) learns it is gone. A reply's
+    # deletion carries its thread's count without it.
+    data: dict[str, Any] = {
+        "id": instance.id,
+        "room": room.slug,
+        "room_id": room.pk,
+        "user": instance.author_name,
+    }
+    if instance.thread_id is not None:
+        data["thread"] = message_data.thread_of_deleted(instance)
     pgsse.publish(room.channel, DELETED_EVENT, data)
 
 

@@ -1,9 +1,10 @@
 """Unread counts and mentions: kept per membership, counted where they are read.
 
 Each membership keeps the newest message id its user has read (``last_read_id``); the
-messages after it, by others, are unread, and those ``@mentioning`` the user are counted
-apart. Nothing is published per member when a message is posted (a message is one event
-on its room's channel, whatever the room's size): a page gets its counts with the page
+messages after it, by others, are unread, and those ``@mentioning`` the user, or replying
+to one of their messages (:mod:`chat.threads`), are counted apart. Nothing is published
+per member when a message is posted (a message is one event on its room's channel,
+whatever the room's size): a page gets its counts with the page
 (:func:`counts_for`, read after the page's stream position), then counts for itself from
 the events of the rooms it follows (``chat.js``) and from ``read`` events on the user's own
 channel (:func:`mark_read`, :mod:`chat.own_channel`), which every other page of that user
@@ -60,7 +61,10 @@ _COUNTS_SQL = """
     JOIN auth_user u ON u.id = mb.user_id
     CROSS JOIN LATERAL (
         SELECT count(*) AS unread,
-               count(*) FILTER (WHERE u.username = ANY(m.mentions)) AS mentions
+               count(*) FILTER (WHERE u.username = ANY(m.mentions) OR EXISTS (
+                   SELECT 1 FROM chat_message p
+                   WHERE p.id = m.reply_to_id AND p.author_id = mb.user_id
+               )) AS mentions
         FROM chat_message m
         WHERE m.room_id = mb.room_id AND m.id > mb.last_read_id
           AND m.author_id IS DISTINCT FROM mb.user_id
@@ -78,7 +82,10 @@ _COUNTS_SQL = """
             SELECT m.id FROM chat_message m
             WHERE m.room_id = mb.room_id AND m.id > mb.last_read_id
               AND m.author_id IS DISTINCT FROM mb.user_id
-              AND u.username = ANY(m.mentions)
+              AND (u.username = ANY(m.mentions) OR EXISTS (
+                  SELECT 1 FROM chat_message p
+                  WHERE p.id = m.reply_to_id AND p.author_id = mb.user_id
+              ))
             ORDER BY m.id DESC LIMIT %(window)s
         ) x
     ) wm

@@ -4,7 +4,18 @@ from django.contrib.auth import views as auth_views
 from django.db import transaction
 from django.urls import path, re_path
 
-from chat import account_pages, api, conversation_api, conversation_pages, errors, streams, views
+from chat import (
+    account_pages,
+    api,
+    conversation_api,
+    conversation_pages,
+    errors,
+    message_api,
+    people,
+    search_views,
+    streams,
+    views,
+)
 
 app_name = "chat"
 
@@ -48,6 +59,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("events/me/", streams.own_events, name="own_events"),
+    path("search/", search_views.search_page, name="search"),
     path("rooms/new/", views.create, name="create"),
     # Direct conversations and room settings (chat.conversation_pages).
     path("direct/", conversation_pages.start_direct, name="start_direct"),
@@ -64,6 +76,25 @@ urlpatterns = [
     path("api/unread/", api.unread_counts, name="api_unread"),
     path("api/rooms/<slug:slug>/messages/", api.messages, name="api_messages"),
     path("api/rooms/<slug:slug>/messages/<int:message_id>/", api.message, name="api_message"),
+    # Threads, reactions, mentions' autocomplete, search (chat.message_api, chat.people,
+    # chat.search_views).
+    path(
+        "api/rooms/<slug:slug>/messages/<int:message_id>/thread/",
+        message_api.thread,
+        name="api_thread",
+    ),
+    path(
+        "api/rooms/<slug:slug>/messages/<int:message_id>/reactions/",
+        message_api.add_reaction,
+        name="api_reactions",
+    ),
+    path(
+        "api/rooms/<slug:slug>/messages/<int:message_id>/reactions/<str:emoji>/",
+        message_api.remove_reaction,
+        name="api_reaction",
+    ),
+    path("api/rooms/<slug:slug>/people/", people.people, name="api_people"),
+    path("api/search/", search_views.api_search, name="api_search"),
     path("api/rooms/<slug:slug>/presence/", api.heartbeat, name="api_presence"),
     path("api/rooms/<slug:slug>/typing/", api.typing, name="api_typing"),
     path("api/rooms/<slug:slug>/read/", api.read, name="api_read"),

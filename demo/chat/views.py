@@ -21,12 +21,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import pgsse
-from chat import access, conf, conflicts, presence, ratelimit, rooms, unread
+from chat import access, conf, conflicts, history, presence, ratelimit, rooms, unread
 from chat.account_forms import SignupForm
-from chat.api import PAGE_SIZE, UNREAD_ROOMS_PER_REQUEST, history_page
+from chat.api import UNREAD_ROOMS_PER_REQUEST
+from chat.inputs import is_id_text
 from chat.members import members_of
 from chat.models import MAX_MESSAGE_LENGTH, Room
-from chat.people import Person, people_named
+from chat.profiles import Person, people_named
 from chat.sidebar import Sidebar, entry_for, sidebar_for
 from chat.streams import follow_query, page_channels
 
@@ -194,14 +195,18 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
     # Position first, history and counts second: whatever commits in between is replayed
     # by the stream (and recognised by its message id), never lost.
     position = pgsse.current_position(page_channels(current, user, followed))
-    page = history_page(current, None, PAGE_SIZE)
+    # ?message=<id> (a search result, a reply's link): the history around that message.
+    target = _id_parameter(request, "message")
+    page = history.page(current, user, around=target)
     last_read = None
     if user.is_authenticated:
+        # Opening a room reads it, up to what the page shows.
+        shown = page["messages"][-1]["id"] if page["has_newer"] else None
         with transaction.atomic():
-            last_read = unread.mark_read(current, user)  # opening a room reads it
+            last_read = unread.mark_read(current, user, shown)
     counts = unread.counts_for(user)
-    shown = sidebar_for(user, counts)
-    here = shown.by_pk(current.pk) or entry_for(current, user)
+    listed = sidebar_for(user, counts)
+    here = listed.by_pk(current.pk) or entry_for(current, user)
     is_owner = user.is_authenticated and current.owner_id == user.pk
     members, member_total = members_of(current)
     owner = current.owner.get_username() if current.owner is not None else ""
@@ -214,7 +219,7 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "current": current,
             "here": here,
-            "sidebar": shown,
+            "sidebar": listed,
             "history": page,
             "present": [found.get(name) or Person(name, name) for name in present],
             "is_member": here.joined,
@@ -238,14 +243,24 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
                 "isMember": here.joined,
                 "memberTotal": member_total,
                 "hasMore": page["has_more"],
+                "hasNewer": page["has_newer"],
+                "target": target,
+                "thread": _id_parameter(request, "thread"),
                 "heartbeatSeconds": conf.get("CHAT_PRESENCE_HEARTBEAT"),
                 "maxLength": MAX_MESSAGE_LENGTH,
                 "lastReadId": last_read,
-                **_sidebar_config(shown, named),
+                **_sidebar_config(listed, named),
                 **_unread_config(position, followed, counts),
             },
         },
     )
+
+
+def _id_parameter(request: HttpRequest, name: str) -> int | None:
+    """A message id in the page's query (``?message=``, ``?thread=``); None if absent or
+    not an id (the page then opens as usual)."""
+    value = request.GET.get(name, "")
+    return int(value) if is_id_text(value) and int(value) > 0 else None
 
 
 @retrying_page

@@ -98,15 +98,19 @@ async def test_edit_and_delete_are_reached_by_keyboard_not_by_tabbing_past_them(
             break
     assert stops[-1] == "text", stops
     assert not any("action" in stop or "message" in stop for stop in stops), json.dumps(stops)
-    # From the empty composer, ↑ reaches one's last message; Tab its buttons; Enter edits.
+    # From the empty composer, ↑ edits one's last message; Escape leaves the editor on it,
+    # where ↑/↓ move between messages and Tab reaches their buttons.
     await page.keyboard.press("ArrowUp")
     last = page.locator(".message").last
+    await expect(page.locator(".editor")).to_be_focused()
+    await page.keyboard.press("Escape")
     await expect(last).to_be_focused()
     await page.keyboard.press("ArrowUp")
     await expect(page.locator(".message").first).to_be_focused()
     await page.keyboard.press("ArrowDown")
     await expect(last).to_be_focused()
-    await page.keyboard.press("Tab")
+    for _ in range(3):  # Reply, React, Edit
+        await page.keyboard.press("Tab")
     await expect(last.locator("button[data-action=edit]")).to_be_focused()
     await page.keyboard.press("Enter")
     await expect(page.locator(".editor")).to_be_focused()
@@ -116,8 +120,8 @@ async def test_edit_and_delete_are_reached_by_keyboard_not_by_tabbing_past_them(
     await expect(last.locator(".text")).to_have_text("second, edited")
     # Delete asks first; the focus lands on "Keep", the safe answer.
     await expect(last).to_be_focused()
-    await page.keyboard.press("Tab")
-    await page.keyboard.press("Tab")
+    for _ in range(4):  # Reply, React, Edit, Delete
+        await page.keyboard.press("Tab")
     await expect(last.locator("button[data-action=delete]")).to_be_focused()
     await page.keyboard.press("Enter")
     await expect(last.locator("button[data-action=cancel-delete]")).to_be_focused()
@@ -126,5 +130,7 @@ async def test_edit_and_delete_are_reached_by_keyboard_not_by_tabbing_past_them(
     await expect(page.locator(".message .text")).to_have_text(["first"])
     # Escape goes back to the composer.
     await page.keyboard.press("ArrowUp")
+    await page.keyboard.press("Escape")
+    await expect(page.locator(".message").first).to_be_focused()
     await page.keyboard.press("Escape")
     await expect(page.locator("#text")).to_be_focused()

@@ -100,10 +100,11 @@ async def test_phone_layout_fits_360_pixels(server: LiveServer, new_context: New
     await expect(page.locator("#presence li")).to_have_text(["carol"])
     # Nothing wider than the screen: no sideways scrolling.
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
-    for selector in ("#text", "#composer button", "#connection", ".message .text >> nth=3"):
+    send_button = "#composer button[type=submit]"
+    for selector in ("#text", send_button, "#connection", ".message .text >> nth=3"):
         box = await page.locator(selector).bounding_box()
         assert box is not None, selector
         assert box["x"] >= 0, selector
         assert box["x"] + box["width"] <= 360, selector
-    await expect(page.locator("#composer button")).to_be_in_viewport()
+    await expect(page.locator("#composer button[type=submit]")).to_be_in_viewport()
     await screenshot(page, "chat-phone.png")

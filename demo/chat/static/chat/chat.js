@@ -195,7 +195,7 @@
   // when the user joins or leaves a room, or is invited (see `roomAdded` below).
   let followed = new Set(config.follow || []);
   if (currentRoom !== null) followed.add(currentRoom);
-  const people = new chatPeople.People(config.people || {});
+  const people = new chatProfiles.People(config.people || {});
   const sidebar = new chatSidebar.Sidebar({
     me, people, directPeople: config.directPeople, currentRoom,
   });
@@ -242,6 +242,10 @@
     for (const match of text.matchAll(TOKENS)) if (match[0] === `@${me}`) return true;
     return false;
   }
+  // A mention, or a reply to one of your messages (counted alike, chat/unread.py).
+  function addressesMe(message) {
+    return mentionsMe(message.text) || Boolean(me && message.reply_to && message.reply_to.user === me);
+  }
 
   // The server's counts of some rooms, again: those the stream does not follow (now and
   // then while the page is visible), and a room whose read position fell among messages
@@ -274,7 +278,7 @@
 
   // Events of the rooms followed for their counts (the room page's own room included).
   function countCreated(message) {
-    const mentioned = mentionsMe(message.text);
+    const mentioned = addressesMe(message);
     if (!counts.created(message, mentioned)) return;
     showCount(message.room_id);
     if (mentioned && message.room_id !== currentRoom) {
@@ -283,7 +287,7 @@
     }
   }
   function countUpdated(message) {
-    if (counts.updated(message, mentionsMe(message.text))) showCount(message.room_id);
+    if (counts.updated(message, addressesMe(message))) showCount(message.room_id);
   }
   function countDeleted(data) {
     if (counts.deleted(data)) showCount(data.room_id);
@@ -406,6 +410,11 @@
   const form = document.getElementById("composer");
   const textarea = form ? form.querySelector("textarea") : null;
   const deleted = new Set();
+  //: The history shown does not reach the newest message (the page opened on an older
+  //: one, ?message=): live messages wait in `later` until the reader scrolls down to them.
+  let hasNewer = Boolean(config.hasNewer);
+  const later = new Map();
+  const newerButton = document.getElementById("load-newer");
   //: The newest message id of each author this page has shown (for typing notices).
   const newestBy = new Map();
 
@@ -474,7 +483,7 @@
     head.className = "meta";
     const author = document.createElement("span");
     author.className = "author";
-    author.dataset.person = message.user; // a new display name redraws it (people.js)
+    author.dataset.person = message.user; // a new display name redraws it (profiles.js)
     author.textContent = people.name(message.user, message.name);
     const time = document.createElement("time");
     time.dateTime = message.created_at;
@@ -494,29 +503,36 @@
       head.append(" ", edited);
     }
     const mine = Boolean(me) && message.user === me;
+    // Shown on hover and focus only (chat.css), never as tab stops before the composer.
     // A room's owner deletes any message in it: others' messages have a Delete button
     // that only shows while the page's user owns the room (`.owner-only`, chat.css), so
     // that ownership handed over shows at once (room_parts.js).
-    if (mine || (me && !config.direct)) {
+    const ownable = Boolean(me) && !config.direct;
+    if (mine || form || ownable) {
       const actions = document.createElement("span");
       actions.className = "actions";
       if (mine) actions.append(actionButton("Edit", "edit", "Edit this message"));
-      const remove = actionButton("Delete", "delete", "Delete this message");
-      if (!mine) remove.classList.add("owner-only");
-      actions.append(remove);
+      if (mine || ownable) {
+        const remove = actionButton("Delete", "delete", "Delete this message");
+        if (!mine) remove.classList.add("owner-only");
+        actions.append(remove);
+      }
       head.append(actions);
     }
     const text = document.createElement("p");
     text.className = "text";
     text.append(rendered(message.text));
     item.append(head, text);
+    // What other scripts draw of a message (threads.js: what it answers, its replies;
+    // reactions.js: its reactions), in the actions and after the text.
+    for (const part of parts) if (part.fill) part.fill(item, message);
     item.dataset.text = message.text;
     item.dataset.user = message.user;
     item.dataset.created = message.created_at;
     item.classList.toggle("mine", mine);
-    item.classList.toggle("mentions-me", !mine && mentionsMe(message.text));
+    item.classList.toggle("mentions-me", !mine && addressesMe(message));
     if (focused) {
-      for (const button of item.querySelectorAll(".actions button")) button.tabIndex = 0;
+      for (const button of item.querySelectorAll("button")) button.tabIndex = 0;
       const same = action && item.querySelector(`button[data-action="${CSS.escape(action)}"]`);
       (same || item).focus();
     }
@@ -592,11 +608,15 @@
   // Whether a message of this id belongs among those shown: newer than the oldest shown,
   // or the whole history is shown.
   function withinShown(id) {
-    const first = list.querySelector("li.message");
+    const items = list.querySelectorAll("li.message");
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (hasNewer && !(last && id < Number(last.dataset.id))) return false;
     return olderButton.hidden || Boolean(first && id > Number(first.dataset.id));
   }
 
   function update(message) {
+    if (later.has(message.id)) later.set(message.id, message);
     const item = find(message.id);
     if (item && !item.classList.contains("editing")) { fill(item, message); decorate(); }
     else if (item) item.dataset.pending = JSON.stringify(message);
@@ -608,12 +628,39 @@
 
   function remove(data) {
     deleted.add(data.id);
+    later.delete(data.id);
     const item = find(data.id);
     if (item) {
       if (item.contains(document.activeElement) && textarea) textarea.focus();
       item.remove();
       decorate();
     }
+  }
+
+  // Scripts that draw and handle parts of messages (threads.js, reactions.js) register a
+  // maker in `window.chatParts`; each gets what it needs of this page. A part may have
+  // fill(item, message), created(message), updated(message), deleted(data), events (more
+  // stream events), outgoing() (fields to post with a message) and sent(message).
+  const page = {
+    config, me, api, call, list, form, textarea,
+    find, rendered, actionButton, jumpTo, formatTime: (date) => fullDate.format(date),
+    showError: (body, response) => showError(body, response),
+    ended: () => ended,
+  };
+  const parts = (window.chatParts || []).map((make) => make(page));
+
+  // Where a link leads (a reply's quote, a search result): the message, shown and focused
+  // if this page has it, else the page around it.
+  function jumpTo(id) {
+    const item = find(id);
+    if (!item) {
+      window.location.assign(`${location.pathname}?message=${encodeURIComponent(String(id))}`);
+      return;
+    }
+    for (const other of list.querySelectorAll("li.message.target")) other.classList.remove("target");
+    item.classList.add("target");
+    item.scrollIntoView({ block: "center" });
+    item.focus({ preventScroll: true });
   }
 
   // History rendered with the page, then older pages on demand (by id, not offset).
@@ -625,8 +672,40 @@
   for (const message of history) add(message);
   decorate();
   const unreadMark = list.querySelector("li.divider.first-unread");
-  if (unreadMark) unreadMark.scrollIntoView({ block: "start" });
+  if (config.target && find(config.target)) jumpTo(config.target);
+  else if (unreadMark) unreadMark.scrollIntoView({ block: "start" });
   else toBottom();
+
+  // Newer pages, when the page opened on an older message: loaded as the reader scrolls
+  // down; once the newest is reached, the live messages that waited are shown.
+  let loadingNewer = false;
+  async function loadNewer() {
+    if (loadingNewer || !hasNewer) return;
+    loadingNewer = true;
+    const items = list.querySelectorAll("li.message");
+    const last = items.length ? items[items.length - 1].dataset.id : "0";
+    try {
+      const { response, body } = await call("GET", `${api}/messages/?after=${last}`);
+      if (!response.ok) return;
+      for (const message of body.messages) add(message);
+      hasNewer = body.has_newer;
+      if (!hasNewer) {
+        for (const message of [...later.values()].sort((a, b) => a.id - b.id)) add(message);
+        later.clear();
+      }
+      newerButton.hidden = !hasNewer;
+      markRead();
+    } finally {
+      loadingNewer = false;
+    }
+  }
+  if (newerButton) {
+    newerButton.hidden = !hasNewer;
+    newerButton.addEventListener("click", loadNewer);
+    new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) loadNewer();
+    }, { root: scroller }).observe(newerButton);
+  }
 
   let loadingOlder = false;
   async function loadOlder() {
@@ -652,7 +731,11 @@
   }, { root: scroller }).observe(olderButton);
 
   // The "new messages" pill: shown when something arrives while the reader is scrolled up.
-  pill.addEventListener("click", () => { toBottom(); if (textarea) textarea.focus(); });
+  pill.addEventListener("click", () => {
+    if (hasNewer) { window.location.assign(location.pathname); return; }
+    toBottom();
+    if (textarea) textarea.focus();
+  });
   scroller.addEventListener("scroll", () => { if (atBottom()) pill.hidden = true; });
 
   // Reading: what arrives while the page is visible is read (marked after a second, in
@@ -702,13 +785,19 @@
   }
 
   function arrived(message) {
+    if (hasNewer) {
+      // Not drawn below an older page: it waits, and the pill leads to the newest.
+      if (!find(message.id) && !deleted.has(message.id)) later.set(message.id, message);
+      if (message.user !== me) pill.hidden = false;
+      return;
+    }
     const follow = atBottom();
     if (!add(message)) return;
     stoppedTyping(message.user);
     if (!follow && message.user !== me) pill.hidden = false;
     if (message.user !== me) {
       markRead();
-      if (mentionsMe(message.text)) notify(`${people.name(message.user, message.name)} mentioned you in ${config.roomLabel}`, message.text.slice(0, 140));
+      if (addressesMe(message)) notify(`${people.name(message.user, message.name)} mentioned you in ${config.roomLabel}`, message.text.slice(0, 140));
     }
   }
 
@@ -745,9 +834,21 @@
         people.learn(message.user, message.name);
         roomParts.posted(message.user, message.name);
         arrived(message);
+        for (const part of parts) if (part.created) part.created(message);
       },
-      message_updated(message) { countUpdated(message); if (here(message)) update(message); },
-      message_deleted(data) { countDeleted(data); if (here(data)) remove(data); },
+      message_updated(message) {
+        countUpdated(message);
+        if (!here(message)) return;
+        update(message);
+        for (const part of parts) if (part.updated) part.updated(message);
+      },
+      message_deleted(data) {
+        countDeleted(data);
+        if (!here(data)) return;
+        remove(data);
+        for (const part of parts) if (part.deleted) part.deleted(data);
+      },
+      ...Object.assign({}, ...parts.map((part) => part.events || {})),
       presence(data) {
         for (const [user, name] of Object.entries(data.names || {})) people.learn(user, name);
         showPresence(data.users);
@@ -814,6 +915,7 @@
     box.append(editor, save, cancel);
     text.replaceWith(box);
     editor.focus();
+    editor.setSelectionRange(editor.value.length, editor.value.length);
     editor.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
@@ -877,12 +979,17 @@
   // message's buttons, Escape goes back to the composer.
   list.addEventListener("focusin", (event) => {
     const item = event.target.closest("li.message");
-    if (item) for (const button of item.querySelectorAll(".actions button")) button.tabIndex = 0;
+    if (item) for (const button of item.querySelectorAll("button")) button.tabIndex = 0;
   });
   list.addEventListener("focusout", (event) => {
     const item = event.target.closest("li.message");
     if (item && !item.contains(event.relatedTarget)) {
-      for (const button of item.querySelectorAll(".actions button")) button.tabIndex = -1;
+      for (const button of item.querySelectorAll("button")) button.tabIndex = -1;
+    }
+    // A delete confirmation closes when the focus leaves it (a click elsewhere, Tab away).
+    const confirm = item && item.querySelector(".actions .confirm");
+    if (confirm && !(event.relatedTarget && confirm.parentElement.contains(event.relatedTarget))) {
+      endEdit(item);
     }
   });
   list.addEventListener("keydown", (event) => {
@@ -929,11 +1036,14 @@
     const refusal = tooLong(text);
     if (refusal) { showError({ error: refusal }); return; }
     try {
-      const { response, body } = await call("POST", `${api}/messages/`, { text });
+      const extra = Object.assign({}, ...parts.map((part) => (part.outgoing ? part.outgoing() : {})));
+      const { response, body } = await call("POST", `${api}/messages/`, { text, ...extra });
       if (response.status === 201) {
         // Keep whatever was typed while this one was on its way.
         if (textarea.value === text) textarea.value = "";
         showCounter();
+        for (const part of parts) if (part.sent) part.sent(body);
+        if (hasNewer) { window.location.assign(location.pathname); return; }
         add(body); // the echo from the stream is recognised by its id
         toBottom();
       } else {
@@ -954,10 +1064,17 @@
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       send();
-    } else if (event.key === "ArrowUp" && textarea.value === "") {
-      const own = [...list.querySelectorAll("li.message.mine")];
-      const target = own.length ? own[own.length - 1] : list.querySelector("li.message:last-of-type");
-      if (target) { event.preventDefault(); target.focus(); }
+    } else if (event.key === "ArrowUp" && textarea.value === "" && !event.shiftKey) {
+      // Edits one's last message shown, as in Slack (Escape leaves the editor on the
+      // message, where ↑/↓ move on); without one, ↑ moves to the last message.
+      const own = [...list.querySelectorAll("li.message.mine:not(.editing)")];
+      const last = [...list.querySelectorAll("li.message")].pop();
+      if (own.length) {
+        event.preventDefault();
+        const item = own[own.length - 1];
+        item.scrollIntoView({ block: "nearest" });
+        startEdit(item);
+      } else if (last) { event.preventDefault(); last.focus(); }
     }
   });
   textarea.addEventListener("input", () => {

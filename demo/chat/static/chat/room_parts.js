@@ -6,7 +6,7 @@
 
 (function (root) {
   class RoomParts {
-    // `config`: the page's; `people`: a chatPeople.People; `sidebar`: a chatSidebar.Sidebar;
+    // `config`: the page's; `people`: a chatProfiles.People; `sidebar`: a chatSidebar.Sidebar;
     // `csrfToken()`: the token for the forms drawn here.
     constructor({ config, people, sidebar, csrfToken }) {
       this.config = config;
@@ -162,7 +162,7 @@
       return entry;
     }
 
-    // A form of one button; `label` names `person` where it says {} (people.js redraws it
+    // A form of one button; `label` names `person` where it says {} (profiles.js redraws it
     // when they change their name).
     form(action, fields, text, kind, label, person) {
       const form = document.createElement("form");

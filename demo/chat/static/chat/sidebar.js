@@ -78,7 +78,7 @@
   // The lists.
 
   class Sidebar {
-    // `people`: a chatPeople.People; `directPeople`: {roomId: [{user, name}]};
+    // `people`: a chatProfiles.People; `directPeople`: {roomId: [{user, name}]};
     // `currentRoom`: the room this page shows (or null).
     constructor({ me, people, directPeople, currentRoom }) {
       this.me = me;

@@ -1,9 +1,9 @@
 // People on a page: display names (which change live: `person` events on the directory
 // channel) and avatars, initials on a colour of their own, drawn with the same rules as
-// the server's (chat/people.py: `initials`, `hue`). Every element that shows someone's
+// the server's (chat/profiles.py: `initials`, `hue`). Every element that shows someone's
 // name carries `data-person="<username>"`, every avatar `data-avatar="<username>"`, every
 // label naming them `data-label-person="<username>"` (and `data-label`, with {} for the
-// name): a new name redraws them all. Defines `window.chatPeople`.
+// name): a new name redraws them all. Defines `window.chatProfiles`.
 "use strict";
 
 (function (root) {
@@ -70,5 +70,5 @@
     }
   }
 
-  root.chatPeople = { People, initials, hue };
+  root.chatProfiles = { People, initials, hue };
 })(window);

@@ -1,0 +1,81 @@
+"""Reactions in Chromium, two users: added from the picker and by keyboard, counts live on
+both pages, taken back by pressing the chip, who reacted on hover and on focus."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+from playwright.async_api import BrowserContext, expect
+
+from tests.e2e.test_chat_browser import join, send
+from tests.servers import LiveServer
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="session"),
+]
+
+NewContext = Callable[..., Awaitable[BrowserContext]]
+
+
+async def test_reactions_live_for_everyone_with_who_reacted(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    await send(alice, "ship it?")
+    message = bob.locator(".message").first
+    await expect(message.locator(".text")).to_have_text("ship it?")
+    # Bob, with the mouse: React, then 👍 in the picker.
+    await message.hover()
+    await message.locator("button[data-action=react]").click()
+    await message.locator(".picker button[aria-label='React with 👍']").click()
+    for page in (alice, bob):
+        chip = page.locator(".message").first.locator(".reaction")
+        await expect(chip).to_have_text("👍 1")
+    mine = bob.locator(".message").first.locator(".reaction")
+    await expect(mine).to_have_attribute("aria-pressed", "true")
+    await expect(alice.locator(".message").first.locator(".reaction")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    # Alice, by keyboard only: ↑ then Escape puts her on her message; Tab to React,
+    # Enter opens the picker on 👍, → moves to ❤️, Enter picks it.
+    await alice.locator("#text").press("ArrowUp")
+    await alice.keyboard.press("Escape")
+    await alice.keyboard.press("Tab")
+    await alice.keyboard.press("Tab")
+    await expect(alice.locator("button[data-action=react]")).to_be_focused()
+    await alice.keyboard.press("Enter")
+    await expect(alice.locator(".picker button").first).to_be_focused()
+    await alice.keyboard.press("ArrowRight")
+    await alice.keyboard.press("Enter")
+    await expect(alice.locator(".picker")).to_have_count(0)
+    for page in (alice, bob):
+        chips = page.locator(".message").first.locator(".reaction")
+        await expect(chips).to_have_text(["👍 1", "❤️ 1"])
+    # Alice adds 👍 too, with the chip: 2, and who reacted shows on hover and on focus.
+    await alice.locator(".message").first.locator(".reaction").first.click()
+    thumbs = bob.locator(".message").first.locator(".reaction").first
+    await expect(thumbs).to_have_text("👍 2")
+    await thumbs.hover()
+    tip = bob.locator(".message").first.locator(".who").first
+    await expect(tip).to_be_visible()
+    await expect(tip).to_have_text("you, alice reacted with 👍")
+    await bob.mouse.move(0, 0)
+    await expect(tip).to_be_hidden()
+    await thumbs.focus()
+    await expect(tip).to_be_visible()
+    described = await thumbs.get_attribute("aria-describedby")
+    assert described == await tip.get_attribute("id")
+    # Bob takes his back by pressing his chip: Alice's page follows. (Chips are in the
+    # order of their emoji's oldest reaction: 👍 now comes after ❤️.)
+    await bob.keyboard.press("Enter")
+    await expect(alice.locator(".message").first.locator(".reaction")).to_have_text(["❤️ 1", "👍 1"])
+    bobs = bob.locator(".message").first.locator(".reaction[data-emoji='👍']")
+    await expect(bobs).to_have_attribute("aria-pressed", "false")
+    await expect(bobs).to_be_focused()
+    # A page opened now shows the same, with its user's own marked.
+    again = await join(new_context, server, "carol", "lobby")
+    await expect(again.locator(".message").first.locator(".reaction")).to_have_text(["❤️ 1", "👍 1"])
