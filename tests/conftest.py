@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -97,3 +99,10 @@ def _notifier_stopped_before_the_database_goes() -> Iterator[None]:
     from pgsse.notifier import stop_notifier
 
     stop_notifier()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _attachments_removed_at_the_end() -> Iterator[None]:
+    """The run's attachments (tests/settings.py's DJANGO_MEDIA_ROOT) go with it."""
+    yield
+    shutil.rmtree(os.environ["DJANGO_MEDIA_ROOT"], ignore_errors=True)

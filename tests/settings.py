@@ -10,9 +10,15 @@ from __future__ import annotations
 import json
 import os
 
+from chatsite import embedded_db
 from tests import postgres
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-secret")
+# Attachments of this test run, shared with its server processes (which inherit it);
+# tests/conftest.py removes the folder at the end.
+os.environ.setdefault(
+    "DJANGO_MEDIA_ROOT", str(embedded_db.PGDATA_ROOT / "test-media" / str(os.getpid()))
+)
 os.environ["DATABASE_URL"] = postgres.server_url()
 
 from chatsite.settings import *  # noqa: F403

@@ -52,7 +52,9 @@ def deadlocked_post(pg: Postgres, alice: ChatAccount, text: str) -> Iterator[dic
         with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
             # Never the one PostgreSQL picks (it checks the longest waiter first anyway).
             blocker.execute("SET deadlock_timeout = '10s'")
-        blocker.rollback()
+        # Committed, not rolled back: a rolled-back SET is undone, and the blocker, as
+        # quick as the post to check for deadlocks, was sometimes the one picked.
+        blocker.commit()
         blocker.execute(
             "SELECT 1 FROM chat_membership WHERE room_id = %s AND user_id = %s FOR UPDATE",
             (lobby.pk, user.pk),

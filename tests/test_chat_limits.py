@@ -114,6 +114,38 @@ def test_log_in_is_throttled_after_five_failures(server: LiveServer) -> None:
         assert "sessionid" not in client.cookies
 
 
+def log_in_from(address: str, server: LiveServer, username: str, password: str) -> httpx.Response:
+    """A log-in posted from ``address`` (any of 127.0.0.0/8: the server sees it as the
+    client's address)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    with httpx.Client(base_url=server.url, transport=transport) as client:
+        client.get("/accounts/login/").raise_for_status()
+        return client.post(
+            "/accounts/login/",
+            data={"username": username, "password": password},
+            headers={"X-CSRFToken": client.cookies["csrftoken"]},
+        )
+
+
+def test_a_lockout_is_per_username_and_address_and_says_one_thing(server: LiveServer) -> None:
+    ChatAccount(server.url, "alice").close()
+    # Five failures for a made-up name from one address lock that name there, nobody else.
+    statuses = [log_in_from("127.0.0.1", server, "ghost", "guess").status_code for _ in range(5)]
+    assert statuses == [200] * 4 + [429]
+    assert log_in_from("127.0.0.1", server, "alice", PASSWORD).status_code == 302
+    # Five failures for alice from another address lock her out there only.
+    for _ in range(5):
+        locked = log_in_from("127.0.0.2", server, "alice", "wrong")
+    refused(locked, "Too many failed log-ins for this username from your address")
+    locked = log_in_from("127.0.0.2", server, "alice", PASSWORD)
+    refused(locked, "Too many failed log-ins")
+    # One message, not the form's own error besides it; the username stays filled in.
+    assert locked.text.count("Too many failed log-ins") == 1
+    assert "correct username and password" not in locked.text
+    assert 'value="alice"' in locked.text
+    assert log_in_from("127.0.0.1", server, "alice", PASSWORD).status_code == 302
+
+
 def test_the_htmx_board_is_not_served_unless_turned_on(server: LiveServer, settings: Any) -> None:
     with httpx.Client(base_url=server.url) as client:
         client.get("/accounts/login/").raise_for_status()

@@ -41,6 +41,10 @@ ANONYMOUS_WRITES = {
 }
 
 
+#: Sample values of path converters; any other parameter is "lobby".
+SAMPLES = {"int": "1", "uuid": "00000000-0000-4000-8000-000000000001"}
+
+
 def routes(
     patterns: list[URLPattern | URLResolver] | None = None, prefix: str = ""
 ) -> Iterator[str]:
@@ -56,7 +60,7 @@ def routes(
         else:
             if pattern.name == "api_not_found":
                 continue  # the JSON 404 of every other /api/ path: no view, nothing written
-            yield re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: "1" if m[1] == "int" else "lobby", route)
+            yield re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: SAMPLES.get(m[1], "lobby"), route)
 
 
 @pytest.fixture

@@ -16,7 +16,19 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 import pgsse
-from chat import access, conf, history, inputs, message_data, presence, ratelimit, threads, unread
+from chat import (
+    access,
+    attachments,
+    conf,
+    history,
+    inputs,
+    message_data,
+    presence,
+    ratelimit,
+    threads,
+    unread,
+    uploads,
+)
 from chat.auth import authenticate, reader
 from chat.errors import ApiError, api_view, not_authenticated
 from chat.history import MAX_PAGE_SIZE, PAGE_SIZE
@@ -44,7 +56,8 @@ def find_room(user: Any, slug: str) -> Room:
 @api_view(["GET", "POST"])
 def messages(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: a page of history (``?before=``, ``?after=`` or ``?around=<id>``, ``?limit=``);
-    POST: post ``{"text"}``, or ``{"text", "reply_to": <id>}`` to answer a message."""
+    POST: post ``{"text"}``, or ``{"text", "reply_to": <id>}`` to answer a message, or a
+    multipart form with ``text``, ``reply_to`` and up to 4 ``file`` fields (chat.uploads)."""
     if request.method == "GET":
         return _history(request, slug)
     user = authenticate(request)
@@ -52,9 +65,16 @@ def messages(request: HttpRequest, slug: str) -> HttpResponse:
     if not access.can_post(user, room):
         raise ApiError(403, "Only members may post in this private room.")
     data = inputs.body(request)
-    text = inputs.message_text(data)
+    posted = uploads.posted_files(request)
+    text = inputs.message_text(data, with_files=bool(posted))
     reply_to = inputs.optional_id(data, "reply_to") or None
-    with transaction.atomic():
+    if posted:
+        # Counted before the files are decoded and stored: a refused upload costs neither.
+        with transaction.atomic():
+            for _ in posted:
+                ratelimit.check("upload", request, user)
+    files = [uploads.check(uploaded) for uploaded in posted]
+    with attachments.stored(files), transaction.atomic():
         ratelimit.check("message", request, user)
         target = threads.target(room, reply_to) if reply_to is not None else None
         add_member(room, user, by_posting=True)  # posting in a public room joins it
@@ -63,9 +83,11 @@ def messages(request: HttpRequest, slug: str) -> HttpResponse:
             author=user,
             author_name=user.get_username(),
             text=text,
+            attachments=[attachments.public_data(checked) for checked in files],
             reply_to=target.reply_to if target else None,
             thread_id=target.thread_id if target else None,
         )
+        attachments.record(message, files)
         # What one posts is read: the poster's own position follows.
         unread.mark_read(room, user, message.id)
         answer = message_data.describe_one(message, room.slug, user)
@@ -99,7 +121,7 @@ def message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
         return JsonResponse(message_data.describe_one(found, room.slug, user))
     user = authenticate(request)
     room = find_room(user, slug)
-    text = inputs.message_text(inputs.body(request)) if request.method == "PATCH" else ""
+    data = inputs.body(request) if request.method == "PATCH" else {}
     with transaction.atomic():
         found = Message.objects.select_for_update().filter(room=room, id=message_id).first()
         if found is None:
@@ -112,6 +134,8 @@ def message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
             return HttpResponse(status=204)
         if not access.can_edit(user, found):
             raise ApiError(403, "Only its author may edit a message.")
+        # A message with files may lose its text; they stay.
+        text = inputs.message_text(data, with_files=bool(found.attachments))
         ratelimit.check("edit", request, user)
         found.text = text
         found.save(update_fields=["text"])  # the model sets edited_at

@@ -140,14 +140,18 @@ def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None)
 
 
 def lockout_response(request: HttpRequest, *args: Any) -> HttpResponse:
-    """django-axes' answer to a locked-out log-in: the form again, 429, with Retry-After.
+    """django-axes' answer to a locked-out log-in: the form again, 429, with Retry-After,
+    saying one thing: the lockout (never also "enter a correct username and password").
+
+    The form is not bound to what was posted: validating it again would authenticate
+    again, which axes would count as one more failure. The username stays filled in.
 
     (Called by axes with ``(request, credentials)`` or ``(request, response, credentials)``
     depending on its sync or async path; neither is needed here.)
     """
     from axes.helpers import get_cool_off
 
-    from chat.views import login_form
+    from chat.views import blank_login_form
 
     cool_off = get_cool_off(request) or timedelta(minutes=5)
     seconds = max(1, int(cool_off.total_seconds()))
@@ -156,8 +160,8 @@ def lockout_response(request: HttpRequest, *args: Any) -> HttpResponse:
         request,
         "registration/login.html",
         {
-            "form": login_form(request),
-            "lockout": f"Too many failed log-ins from this address or for this account: "
+            "form": blank_login_form(request),
+            "lockout": f"Too many failed log-ins for this username from your address: "
             f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
             "next": request.POST.get("next", ""),
         },

@@ -42,6 +42,8 @@ RATE_LIMITS: dict[str, tuple[int | None, int | None, float]] = {
     "password_reset": (None, 5, 600.0),
     # Notes of the htmx recipe's board (when it is served), per client address.
     "note": (None, 10, 10.0),
+    # Files posted with messages (each file counts one).
+    "upload": (20, 60, 60.0),
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -68,7 +70,16 @@ DEFAULTS: dict[str, Any] = {
     "CHAT_CONFLICT_ATTEMPTS": 3,
     # People in one direct conversation, its starter included (more: a private room).
     "CHAT_DIRECT_MAX_PEOPLE": 9,
+    # Attachments: the largest file, in bytes; files per message; the most pixels an image
+    # may have (a larger one is refused: decoding it would take too much memory).
+    "CHAT_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+    "CHAT_ATTACHMENTS_PER_MESSAGE": 4,
+    "CHAT_IMAGE_MAX_PIXELS": 50_000_000,
 }
+
+#: What a request may carry besides its files (the text, the form's fields, multipart's
+#: own framing), in bytes.
+REQUEST_OVERHEAD = 1024 * 1024
 
 #: Channels a room page's stream has of its own: the room's three, the user's and the
 #: directory (chat.directory).
@@ -91,3 +102,13 @@ def live_rooms() -> int:
 def rate_limit(action: str) -> tuple[int | None, int | None, float]:
     overrides: dict[str, tuple[int | None, int | None, float]] = get("CHAT_RATE_LIMITS")
     return overrides.get(action, RATE_LIMITS[action])
+
+
+def max_request_bytes() -> int:
+    """The largest request body the chat reads: a message with its files at their limit.
+
+    Larger bodies are refused before Django reads them (chatsite.body_limit): Django
+    would otherwise spool any body whole to disk before a view could look at it.
+    """
+    files = int(get("CHAT_ATTACHMENTS_PER_MESSAGE")) * int(get("CHAT_ATTACHMENT_MAX_BYTES"))
+    return files + REQUEST_OVERHEAD

@@ -19,10 +19,10 @@ import random
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 
 from chat import conf
 
@@ -58,14 +58,14 @@ def busy_message(kind: str) -> str:
     )
 
 
-View = Callable[..., HttpResponse]
+Response = TypeVar("Response", bound=HttpResponseBase)
 
 
-def retrying(view: View) -> View:
+def retrying(view: Callable[..., Response]) -> Callable[..., Response]:
     """Run ``view`` again when PostgreSQL ended its transaction for colliding with another."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
         attempts = max(1, int(conf.get("CHAT_CONFLICT_ATTEMPTS")))
         attempt = 1
         while True:

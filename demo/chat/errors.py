@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
@@ -94,7 +94,8 @@ def error_for_exception(request: HttpRequest, exc: Exception) -> JsonResponse:
     return json_error(500, "The server failed on this request; it has been logged.")
 
 
-View = Callable[..., HttpResponse]
+# Any response: a download streams (chat.downloads).
+View = Callable[..., HttpResponseBase]
 
 
 def api_view(methods: list[str]) -> Callable[[View], View]:
@@ -107,7 +108,7 @@ def api_view(methods: list[str]) -> Callable[[View], View]:
 
         @csrf_exempt
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in methods:
                 response = json_error(405, f"Use {' or '.join(methods)} here.")
                 response["Allow"] = ", ".join(methods)

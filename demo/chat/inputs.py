@@ -46,12 +46,15 @@ def body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
-def message_text(data: dict[str, Any]) -> str:
-    text = data.get("text")
+def message_text(data: dict[str, Any], *, with_files: bool = False) -> str:
+    """The message's text; it may be left out, or blank, when the message has files."""
+    text = data.get("text", "" if with_files else None)
     if not isinstance(text, str):
         raise ApiError(400, 'Send the message as {"text": "..."}.')
     clean_string(text, "A message")
     if not text.strip():
+        if with_files:
+            return ""
         raise ApiError(400, "A message cannot be empty.")
     if len(text) > MAX_MESSAGE_LENGTH:
         raise ApiError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -160,11 +161,16 @@ class Message(models.Model):
     )
     #: The author's username when posting (kept if the account goes away).
     author_name = models.CharField(max_length=150)
-    text = models.TextField(max_length=MAX_MESSAGE_LENGTH)
+    # Blank when the message is its attachments alone.
+    text = models.TextField(max_length=MAX_MESSAGE_LENGTH, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     #: Usernames ``@mentioned`` in the text (kept with it, for unread mention counts).
     mentions = ArrayField(models.CharField(max_length=150), default=list, blank=True)
+    #: What the message shows of its files (``Attachment`` rows), as its events and the
+    #: API carry it: kept with the message, since a posted file never changes, so that
+    #: the event published when the message is saved has it (chat.attachments).
+    attachments = models.JSONField(default=list, blank=True)
     # Replies (chat.threads). No database constraint on either: a reply outlives the
     # message it answers, and says that it was deleted.
     #: The message this one answers, None if it is not a reply.
@@ -246,6 +252,7 @@ class Message(models.Model):
             "text": self.text,
             "created_at": self.created_at.isoformat(),
             "edited_at": self.edited_at.isoformat() if self.edited_at else None,
+            "attachments": self.attachments,
         }
 
 
@@ -323,6 +330,37 @@ class RateHit(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["key", "at"], name="chat_ratehit_key_at")]
+
+
+class Attachment(models.Model):
+    """A file posted with a message, kept in Django's default storage (``STORAGES``: a
+    folder under ``make run``, object storage in a deployment that configures one).
+
+    Its type comes from its bytes, never from its name (chat.uploads); it is served only
+    through ``chat.downloads``, to those who may read its room.
+    """
+
+    #: Random, so that it can be named before the message is saved, and never guessed.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="files")
+    #: The name it was posted with (cleaned): shown, and offered when downloading.
+    name = models.CharField(max_length=255)
+    #: The type its bytes say it is; ``application/octet-stream`` when they say nothing.
+    content_type = models.CharField(max_length=100)
+    size = models.BigIntegerField()
+    file = models.FileField(max_length=255)
+    #: A smaller copy of an image, for the message list (empty: the image itself is small).
+    preview = models.FileField(max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_image(self) -> bool:
+        return self.width is not None
 
 
 class Reaction(models.Model):

@@ -67,6 +67,7 @@ WHAT = {
     "signup": "new accounts from your address",
     "password_reset": "password-reset e-mails from your address",
     "note": "notes from your address",
+    "upload": "files",
 }
 
 

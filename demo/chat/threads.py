@@ -80,7 +80,10 @@ def summary(thread_id: int) -> dict[str, Any]:
     return found or {"id": thread_id, "replies": 0, "last_reply_at": None}
 
 
-def excerpt(text: str) -> str:
+def excerpt(text: str, attachments: list[dict[str, Any]] | None = None) -> str:
+    """The text, shortened; a message that is its files alone is told by their names."""
+    if not text and attachments:
+        text = "📎 " + ", ".join(str(file.get("name", "")) for file in attachments)
     text = " ".join(text.split())
     return text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1] + "…"
 
@@ -91,8 +94,13 @@ def answered(messages: Iterable[Message]) -> dict[int, dict[str, Any]]:
     ids = {m.reply_to_id for m in messages if m.reply_to_id is not None}
     if not ids:
         return {}
-    rows = Message.objects.filter(id__in=ids).values_list("id", "author_name", "text")
-    return {pk: {"id": pk, "user": user, "excerpt": excerpt(text)} for pk, user, text in rows}
+    rows = Message.objects.filter(id__in=ids).values_list(
+        "id", "author_name", "text", "attachments"
+    )
+    return {
+        pk: {"id": pk, "user": user, "excerpt": excerpt(text, files)}
+        for pk, user, text, files in rows
+    }
 
 
 def thread_page(

@@ -9,6 +9,7 @@ from chat import (
     api,
     conversation_api,
     conversation_pages,
+    downloads,
     errors,
     message_api,
     people,
@@ -105,6 +106,13 @@ urlpatterns = [
     path("api/direct/", conversation_api.direct, name="api_direct"),
     path("api/me/", conversation_api.me, name="api_me"),
     path("api/follow/", conversation_api.follow, name="api_follow"),
+    # Attachments, by their random id (stable whatever the room's slug becomes).
+    path("api/attachments/<uuid:attachment_id>/", downloads.original, name="api_attachment"),
+    path(
+        "api/attachments/<uuid:attachment_id>/preview/",
+        downloads.preview,
+        name="api_attachment_preview",
+    ),
     # Anything else under /api/: a JSON 404, under DEBUG too.
     re_path(r"^api/(?P<path>.*)$", errors.not_found, name="api_not_found"),
 ]

@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import redirect_to_login
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -59,8 +59,9 @@ def retrying_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
     return wrapped
 
 
-def login_form(request: HttpRequest) -> AuthenticationForm:
-    return AuthenticationForm(request, data=request.POST or None)
+def blank_login_form(request: HttpRequest) -> AuthenticationForm:
+    """The log-in form, not bound to what was posted (no errors), the username kept."""
+    return AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
 
 
 @require_http_methods(["GET", "POST"])
@@ -210,7 +211,8 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
     is_owner = user.is_authenticated and current.owner_id == user.pk
     members, member_total = members_of(current)
     owner = current.owner.get_username() if current.owner is not None else ""
-    present = presence.present_users(current)
+    # The page's own user is here from the start (their heartbeat follows).
+    present = _present_with(user, presence.present_users(current))
     found = people_named({*present, *(m["user"] for m in page["messages"])})
     named = [*members, *found.values()]
     return render(
@@ -250,10 +252,20 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
                 "maxLength": MAX_MESSAGE_LENGTH,
                 "lastReadId": last_read,
                 **_sidebar_config(listed, named),
+                "attachments": {
+                    "maxFiles": conf.get("CHAT_ATTACHMENTS_PER_MESSAGE"),
+                    "maxBytes": conf.get("CHAT_ATTACHMENT_MAX_BYTES"),
+                },
                 **_unread_config(position, followed, counts),
             },
         },
     )
+
+
+def _present_with(user: Any, present: list[str]) -> list[str]:
+    if not user.is_authenticated:
+        return present
+    return sorted({*present, user.get_username()})
 
 
 def _id_parameter(request: HttpRequest, name: str) -> int | None:
@@ -318,16 +330,3 @@ def invite(request: HttpRequest, slug: str) -> HttpResponse:
 def remove(request: HttpRequest, slug: str) -> HttpResponse:
     """The owner's *Remove* button beside a member of a private room."""
     return _membership_action(request, slug, "remove")
-
-
-def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """The chat's 404 page (not under DEBUG, where Django shows its own).
-
-    Under ASGI Django runs this in a thread of its own, after the request's (and after
-    the request's connections were closed): what it opens here (the top bar reads the
-    user's display name) is closed here, not left to the garbage collector.
-    """
-    try:
-        return render(request, "chat/not_found.html", {"message": str(exception)}, status=404)
-    finally:
-        connections.close_all()

@@ -13,6 +13,8 @@
   ``localhost``), ``EMAIL_PORT`` (25), ``EMAIL_HOST_USER``, ``EMAIL_HOST_PASSWORD`` and
   ``EMAIL_USE_TLS`` (``1``), from ``DEFAULT_FROM_EMAIL``. ``DJANGO_EMAIL_BACKEND`` names
   another backend.
+- ``DJANGO_MEDIA_ROOT``: the folder of attachments (default storage); defaults to the
+  repository's ``.pgdata/media``, beside the development database.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ MIDDLEWARE = [
     # After the session's user: a bearer token's user replaces it (API, presence, streams).
     "chat.auth.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Every HTML 404 is the chat's page, under DEBUG too (Django's lists the URLconf).
+    "chat.not_found.NotFoundPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns the log-in form's lockout into the chat's 429 page.
     "axes.middleware.AxesMiddleware",
@@ -120,6 +124,11 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Attachments, through Django's storage API (chat/attachments.py): a folder here; a
+# deployment may set STORAGES["default"] to an object store instead. Never served from
+# MEDIA_URL: only chat/downloads.py serves them, to those who may read their room.
+MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT") or BASE_DIR.parent / ".pgdata" / "media")
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 SERVESTATIC_USE_FINDERS = True
@@ -141,10 +150,13 @@ LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "chat:login"
 
 # Log-in throttling (django-axes, attempts stored in PostgreSQL: shared by every process).
-# Five failures lock that username, and that client address, for five minutes.
+# Five failures lock that username *from that client address* for five minutes: one
+# address's typos (or guesses at made-up names) lock nobody else out, and nobody can lock
+# an account out for its owner from elsewhere. Guessing one password from many addresses
+# is what the password validators are for.
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=5)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "chat.auth.lockout_response"
 # A username longer than any account's is counted cut to that length, not refused by

@@ -11,4 +11,4 @@ urlpatterns = [
     path("", include("chat.urls")),
 ]
 
-handler404 = "chat.views.page_not_found"
+handler404 = "chat.not_found.page_not_found"

@@ -65,6 +65,7 @@ async def test_up_edits_your_last_message_and_actions_show_on_hover_and_focus(
     for text in ("first", "second"):
         await send(alice, text)
         await expect(alice.locator(".message .text").last).to_have_text(text)
+        await expect(alice.locator("#text")).to_have_value("")  # the POST's answer came too
     bob = await sync_to_async(ChatAccount)(server.url, "bob")
     await sync_to_async(bob.say)("lobby", "bob's, after alice's")
     await expect(alice.locator(".message")).to_have_count(3)

@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
+from PIL import Image, ImageDraw
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.chat_accounts import PASSWORD, ChatAccount
@@ -44,11 +46,29 @@ async def conversation(server: LiveServer, carol: bool = True) -> None:
     for name, text in CONVERSATION:
         if name in people:
             await sync_to_async(people[name].say)("lobby", text)
+    await sync_to_async(post_chart)(people["bob"])
     if carol:
         await sync_to_async(people["alice"].say)("random", "Yes!")
         await sync_to_async(people["bob"].say)("random", "@carol count me in")
     for person in people.values():
         person.close()
+
+
+def post_chart(bob: ChatAccount) -> None:
+    """Bob shares an image: a bar chart of the deploy, drawn here."""
+    picture = Image.new("RGB", (720, 360), "white")
+    draw = ImageDraw.Draw(picture)
+    for n, height in enumerate((120, 180, 150, 260, 300, 240, 320)):
+        draw.rectangle((40 + n * 95, 340 - height, 110 + n * 95, 340), fill=(36, 86, 184))
+    data = io.BytesIO()
+    picture.save(data, "PNG")
+    response = bob.client.post(
+        "/api/rooms/lobby/messages/",
+        data={"text": "Requests per second during the deploy:"},
+        files=[("file", ("deploy.png", data.getvalue(), "image/png"))],
+        headers={"X-CSRFToken": bob.csrf_token},
+    )
+    assert response.status_code == 201, response.text
 
 
 async def screenshot(page: Page, name: str) -> None:
@@ -95,16 +115,27 @@ async def test_phone_layout_fits_360_pixels(server: LiveServer, new_context: New
     page = await open_room(context, server.url, "lobby")
     await page.set_viewport_size({"width": 360, "height": 740})
     await expect(page.locator(".message")).to_have_count(
-        len([name for name, _ in CONVERSATION if name != "carol"])
+        len([name for name, _ in CONVERSATION if name != "carol"]) + 1  # and the chart
     )
     await expect(page.locator("#presence li")).to_have_text(["carol"])
     # Nothing wider than the screen: no sideways scrolling.
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
-    send_button = "#composer button[type=submit]"
-    for selector in ("#text", send_button, "#connection", ".message .text >> nth=3"):
+    send_button = "#composer button[type=submit]"  # the composer also holds Cancel reply
+    selectors = ("#text", send_button, "#attach", "#connection", ".message .text >> nth=3")
+    for selector in (*selectors, ".message .file.image img"):
         box = await page.locator(selector).bounding_box()
         assert box is not None, selector
         assert box["x"] >= 0, selector
         assert box["x"] + box["width"] <= 360, selector
-    await expect(page.locator("#composer button[type=submit]")).to_be_in_viewport()
+    await expect(page.locator(send_button)).to_be_in_viewport()
+    # The top bar is one line: the name, the badge, the search box and the account side by
+    # side, none of them wrapped or cut.
+    middles = []
+    for selector in (".brand", "#connection", "#search-box", "#me", ".account button"):
+        box = await page.locator(selector).bounding_box()
+        assert box is not None, selector
+        assert box["height"] < 40, selector
+        middles.append(box["y"] + box["height"] / 2)
+    assert max(middles) - min(middles) < 6, middles
+    assert await page.locator("#me").evaluate("(me) => me.scrollWidth <= me.clientWidth")
     await screenshot(page, "chat-phone.png")

@@ -92,6 +92,7 @@ async def test_a_thread_by_keyboard_and_a_reply_counted_as_a_mention(
     alice = await open_room(alice_context, server.url, "lobby")
     await send(alice, "a question")
     await expect(alice.locator(".message")).to_have_count(1)
+    await expect(alice.locator("#text")).to_have_value("")  # the POST's answer came too
     # Keyboard only: from the composer, ↑ edits; Escape leaves the editor on the message;
     # Tab reaches Reply, Enter starts a reply.
     await alice.locator("#text").press("ArrowUp")

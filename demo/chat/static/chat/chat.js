@@ -99,25 +99,37 @@
   // these only). `path`: the stream's path, its `?follow=` query added. `hooks.reconnected()`:
   // live again after a cut; `hooks.ended()`: the stream has ended for good;
   // `hooks.followed(answer)`: the rooms followed changed (see `refollow`).
+  //
+  // The network: when the browser says it is offline, the stream is opened afresh (it
+  // fails at once, and waits); when the browser says it is back online, a stream waiting
+  // to reconnect after a network failure reconnects at once instead of waiting out its
+  // retry timer (up to 30 s). A wait the server asked for (429 or 503 with Retry-After)
+  // is still waited out. Either way the new stream resumes from the last position seen.
   //: The stream has ended for good (see stopEverything below).
   let ended = false;
   function follow(path, events, hooks) {
     let reloading = false;
     let wasLive = false;
-    let switching = false;
+    let replacing = false; // a stream closed by us, to open another: not an end
+    let networkFailed = false; // the wait is for the network, not for the server
+    let offline = false;
     let stream = null;
     function open(position, query) {
       stream = pgsse.connect(path + query, {
         position,
         events,
         onstate(state, info) {
-          if (reloading || switching) return;
+          if (reloading || replacing) return;
           if (state === "live") {
+            offline = false;
             if (wasLive && hooks.reconnected) hooks.reconnected();
             wasLive = true;
             showState(state);
           } else if (state === "reconnecting") {
-            showState(state, info.delay ? `reconnecting in ${Math.ceil(info.delay / 1000)} s…` : null);
+            networkFailed = !info.status;
+            const label = offline ? "offline, waiting for the network…"
+              : info.delay ? `reconnecting in ${Math.ceil(info.delay / 1000)} s…` : null;
+            showState(state, label);
           } else if (state === "denied" || state === "closed") {
             if (hooks.ended) hooks.ended();
             showEnd(state, info);
@@ -137,18 +149,35 @@
     }
     open(config.position, config.followQuery);
 
+    function reopen() {
+      replacing = true;
+      const position = stream.position;
+      stream.close();
+      replacing = false;
+      open(position, config.followQuery);
+    }
+    window.addEventListener("offline", () => {
+      if (reloading || replacing || stream.state === "closed" || stream.state === "denied") return;
+      offline = true;
+      reopen();
+    });
+    window.addEventListener("online", () => {
+      offline = false;
+      if (!replacing && stream.state === "reconnecting" && networkFailed) reopen();
+    });
+
     // The rooms followed live change while the page is open (an invitation, a room
     // joined, a new direct conversation, a room left): the stream reopens over the new
     // set, from its position carried over by the server (GET /api/follow/, which also
     // counts the new rooms): nothing of the rooms kept is lost or shown twice, the new
-    // ones start from now. One change at a time, in order.
+    // ones start from now. One change at a time, in order. While the server is asked,
+    // no stream is open (and the network's events open none).
     let queue = Promise.resolve();
     async function switchTo(wanted) {
       const before = config.follow || [];
       if (reloading || ended || String(before) === String(wanted)) return;
-      switching = true;
+      replacing = true;
       stream.close();
-      switching = false;
       const query = new URLSearchParams({ last_event_id: stream.position });
       if (before.length) query.set("from", before.join(","));
       if (wanted.length) query.set("follow", wanted.join(","));
@@ -158,10 +187,12 @@
         answer = await call("GET", `/api/follow/?${query}`);
       } catch (_) {
         // The server cannot be reached: carry on as before, and try again in a while.
+        replacing = false;
         open(stream.position, config.followQuery);
         setTimeout(() => { queue = queue.then(() => switchTo(wanted)); }, 3000);
         return;
       }
+      replacing = false;
       if (!answer.response.ok) {
         // The page cannot carry on exactly from here: show it afresh.
         reloading = true;
@@ -224,10 +255,35 @@
     document.title = document.visibilityState === "hidden" && total > 0 ? `(${total}) ${baseTitle}` : baseTitle;
   }
 
+  // At phone width the room list is folded behind a button (sidebar_toggle.js): it shows the
+  // other rooms' unread total, so that nothing waiting there goes unseen.
+  const sidebarUnread = document.getElementById("sidebar-unread");
+  function showSidebarTotal() {
+    if (!sidebarUnread) return;
+    let unread = 0;
+    let mentions = 0;
+    for (const [roomId, count] of counts.rooms) {
+      if (roomId === currentRoom) continue;
+      unread += count.unread;
+      mentions += count.mentions;
+    }
+    const visible = document.createElement("span");
+    visible.setAttribute("aria-hidden", "true");
+    visible.textContent = (mentions ? "@" : "") + String(unread);
+    const spoken = document.createElement("span");
+    spoken.className = "visually-hidden";
+    spoken.textContent = `, ${unread} unread in other rooms` + (mentions ? `, ${mentions} mentioning you` : "");
+    sidebarUnread.replaceChildren(visible, spoken);
+    sidebarUnread.classList.toggle("mentioned", mentions > 0);
+    sidebarUnread.hidden = unread === 0;
+  }
+
   function showCount(roomId) {
     showBadge(roomId);
     showTitle();
+    showSidebarTotal();
   }
+  showSidebarTotal();
 
   function notify(title, body) {
     if (!("Notification" in window) || Notification.permission !== "granted") return;
@@ -350,7 +406,10 @@
   function roomGone(data) {
     sidebar.gone(data.room_id, !data.deleted);
     if (!data.deleted) return; // a public room made private: its members keep it
-    if (counts.removed(data.room_id)) showTitle();
+    if (counts.removed(data.room_id)) {
+      showTitle();
+      showSidebarTotal();
+    }
     // A room page of the deleted room learns it from its stream's end (its channels are
     // purged, which ends it; its reconnect is refused): see showEnd.
     stopFollowing(data.room_id);
@@ -523,8 +582,8 @@
     text.className = "text";
     text.append(rendered(message.text));
     item.append(head, text);
-    // What other scripts draw of a message (threads.js: what it answers, its replies;
-    // reactions.js: its reactions), in the actions and after the text.
+    // What other scripts draw of a message (attachments.js: its files; threads.js: what it
+    // answers, its replies; reactions.js: its reactions), in the actions and after the text.
     for (const part of parts) if (part.fill) part.fill(item, message);
     item.dataset.text = message.text;
     item.dataset.user = message.user;
@@ -757,6 +816,9 @@
 
   // Presence and typing.
   function showPresence(users) {
+    // The page's own user is here while it follows the room, whether or not their first
+    // heartbeat has reached the list yet (it showed "Here now 0" on load).
+    if (me && !ended && !users.includes(me)) users = [...users, me].sort();
     presenceList.replaceChildren(...users.map((user) => people.nameNode(user, "li")));
     presenceCount.textContent = String(users.length);
   }
@@ -817,8 +879,8 @@
     for (const timer of typists.values()) clearTimeout(timer);
     typists.clear();
     showTyping();
-    showPresence([]);
-    if (form) for (const control of form.querySelectorAll("textarea, button")) control.disabled = true;
+    showPresence([]); // `ended` is set: the page's own user leaves the list too
+    if (form) for (const control of form.querySelectorAll("textarea, button, input")) control.disabled = true;
   }
 
   // The stream carries this room's messages, and those of the rooms followed for their
@@ -1014,6 +1076,20 @@
 
   if (!form) return;
   const counter = document.getElementById("counter");
+  const sendButton = document.getElementById("send");
+  const attachStatus = document.getElementById("attach-status");
+  // Files to send with the message: picked, pasted or dropped (attachments.js).
+  const picker = chatAttachments.picker({
+    input: document.getElementById("file-input"),
+    button: document.getElementById("attach"),
+    chips: document.getElementById("attached"),
+    status: attachStatus,
+    dropZone: document.getElementById("room"),
+    textarea,
+    limits: config.attachments,
+    onError(text) { showError({ error: text }); },
+    onChange() { error.hidden = true; },
+  });
 
   function showCounter() {
     const count = length(textarea.value);
@@ -1025,10 +1101,37 @@
       : `${(-left).toLocaleString("en")} characters over the limit of ${maxLength.toLocaleString("en")}`;
   }
 
+  // A message with files goes as a multipart form, with its upload's progress shown on
+  // the Send button; one without, as JSON.
+  let uploading = false;
+  function post(text, files, extra) {
+    if (!files.length) return call("POST", `${api}/messages/`, { text, ...extra });
+    const data = new FormData();
+    data.append("text", text);
+    for (const [name, value] of Object.entries(extra)) data.append(name, String(value));
+    for (const file of files) data.append("file", file, file.name || "pasted image.png");
+    uploading = true;
+    sendButton.disabled = true;
+    let shown = -1;
+    return chatAttachments.upload(`${api}/messages/`, data, csrfToken(), (part) => {
+      const percent = Math.floor(part * 100);
+      if (percent === shown) return;
+      shown = percent;
+      sendButton.textContent = `${percent}%`;
+      if (percent % 25 === 0) attachStatus.textContent = `Uploading: ${percent}%`;
+    }).finally(() => {
+      uploading = false;
+      sendButton.disabled = ended;
+      sendButton.textContent = "Send";
+    });
+  }
+
   async function send() {
+    if (uploading) return;
     const text = textarea.value;
+    const files = picker.files;
     error.hidden = true;
-    if (!text.trim()) {
+    if (!text.trim() && !files.length) {
       error.textContent = "A message cannot be empty.";
       error.hidden = false;
       return;
@@ -1037,10 +1140,11 @@
     if (refusal) { showError({ error: refusal }); return; }
     try {
       const extra = Object.assign({}, ...parts.map((part) => (part.outgoing ? part.outgoing() : {})));
-      const { response, body } = await call("POST", `${api}/messages/`, { text, ...extra });
+      const { response, body } = await post(text, files, extra);
       if (response.status === 201) {
         // Keep whatever was typed while this one was on its way.
         if (textarea.value === text) textarea.value = "";
+        if (files.length) picker.clear();
         showCounter();
         for (const part of parts) if (part.sent) part.sent(body);
         if (hasNewer) { window.location.assign(location.pathname); return; }

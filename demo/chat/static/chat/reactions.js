@@ -64,7 +64,8 @@
         box.className = "reactions";
         box.setAttribute("role", "group");
         box.setAttribute("aria-label", "Reactions");
-        const after = item.querySelector(":scope > .replies") || item.querySelector(":scope > .text");
+        const after = item.querySelector(":scope > .replies")
+          || item.querySelector(":scope > .files") || item.querySelector(":scope > .text");
         if (after) after.after(box); else item.append(box);
       }
       const focused = box.contains(document.activeElement) ? document.activeElement.dataset.emoji : null;

@@ -94,7 +94,7 @@
 
     // The name of room `roomId` as this page shows it, or null if it is not listed.
     nameOf(roomId) {
-      const entry = document.querySelector(`#sidebar li[data-room-id="${roomId}"]`);
+      const entry = document.querySelector(`#room-lists li[data-room-id="${roomId}"]`);
       return entry ? entry.dataset.name : null;
     }
 

@@ -30,8 +30,16 @@
 
     function excerptOf(id) {
       const item = page.find(id);
-      if (item) return shorten(item.dataset.text);
+      if (item) return shorten(item.dataset.text || filesNamed(item.dataset.files));
       return excerpts.get(id);
+    }
+    // A message that is its files alone (attachments.js) is told by their names.
+    function gist(message) {
+      const names = (message.attachments || []).map((file) => file.name).join(", ");
+      return shorten(message.text || filesNamed(names));
+    }
+    function filesNamed(names) {
+      return names ? `📎 ${names}` : "";
     }
     function shorten(text) {
       const flat = text.split(/\s+/).join(" ").trim();
@@ -42,7 +50,7 @@
       excerpts.set(id, "…");
       try {
         const { response, body } = await call("GET", `${api}/messages/${id}/`);
-        excerpts.set(id, response.ok ? shorten(body.text) : null);
+        excerpts.set(id, response.ok ? gist(body) : null);
       } catch (_) { excerpts.delete(id); return; }
       for (const quote of document.querySelectorAll(`.quote[data-reply-to="${id}"]`)) drawQuoteText(quote);
     }
@@ -90,6 +98,11 @@
       return thread.last_reply_at ? `${count} · last ${clock.format(new Date(thread.last_reply_at))}` : count;
     }
 
+    // A message's text, or its files when it has some (attachments.js draws them after it).
+    function contentEnd(item) {
+      return item.querySelector(":scope > .files") || item.querySelector(":scope > .text");
+    }
+
     // "N replies" under a thread's first message: opens the thread.
     function repliesButton(thread) {
       const button = document.createElement("button");
@@ -112,7 +125,7 @@
         else if (old) {
           old.textContent = repliesLabel(thread);
           old.setAttribute("aria-label", `${repliesLabel(thread)}: open the thread`);
-        } else root.querySelector(".text").after(repliesButton(thread));
+        } else contentEnd(root).after(repliesButton(thread));
       }
       if (openThread === thread.id) panelCount.textContent = repliesLabel(thread);
     }
@@ -124,7 +137,7 @@
       }
       const thread = message.thread;
       if (thread && thread.id === message.id && thread.replies > 0) {
-        item.querySelector(".text").after(repliesButton(thread));
+        contentEnd(item).after(repliesButton(thread));
       }
       const actions = item.querySelector(".actions");
       if (actions && page.form) {
@@ -137,7 +150,7 @@
     // The composer's reply: the bar above it says to what; Escape or ✕ cancels.
     function startReply(message) {
       replyTarget = { id: message.id, user: message.user };
-      replyingText.textContent = `${message.user}: ${shorten(message.text)}`;
+      replyingText.textContent = `${message.user}: ${gist(message)}`;
       replying.hidden = false;
       page.textarea.focus();
     }
@@ -179,6 +192,10 @@
       text.className = "text";
       text.append(page.rendered(message.text));
       item.append(meta, text);
+      // Its files, as the room's list draws them (attachments.js).
+      const files = message.attachments || [];
+      text.hidden = message.text === "";
+      if (files.length && window.chatAttachments) item.append(window.chatAttachments.rendered(files));
       return item;
     }
     function showInPanel(message) {
@@ -272,7 +289,7 @@
       updated(message) {
         // An answered message edited: the quotes of its replies follow.
         for (const quoteNode of document.querySelectorAll(`.quote[data-reply-to="${message.id}"]`)) {
-          excerpts.set(message.id, shorten(message.text));
+          excerpts.set(message.id, gist(message));
           drawQuoteText(quoteNode);
         }
         if (openThread === null) return;

@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """A room's topic, set by its owner with its name (room settings)."""
 
     dependencies = [
-        ("chat", "0009_direct_messages"),
+        ("chat", "0010_direct_messages"),
     ]
 
     operations = [

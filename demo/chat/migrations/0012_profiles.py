@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     """People's display names."""
 
     dependencies = [
-        ("chat", "0010_room_settings"),
+        ("chat", "0011_room_settings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

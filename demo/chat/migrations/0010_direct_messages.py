@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """Direct conversations: private rooms whose members are fixed, one per set of people."""
 
     dependencies = [
-        ("chat", "0008_reactions"),
+        ("chat", "0009_attachments"),
     ]
 
     operations = [
