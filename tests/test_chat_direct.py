@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 
 from chat.models import Membership, Room
 from pgsse.models import Event
+from tests.attachment_files import image
 from tests.chat_accounts import ChatAccount
 from tests.clients import StreamReader, open_stream
 from tests.servers import LiveServer
@@ -156,6 +157,73 @@ def test_its_people_are_fixed(server: LiveServer) -> None:
     assert alice.api("DELETE", f"/api/rooms/{slug}/messages/{sent['id']}/").status_code == 403
     alice.close()
     bob.close()
+
+
+def test_a_conversation_has_what_a_room_has_for_its_people_only(
+    server: LiveServer, settings: Any
+) -> None:
+    """Files, replies and threads, reactions, @-names and search work in a direct
+    conversation as in a room, for its people; to anyone else each is a 404, and search
+    never finds its messages."""
+    settings.CHAT_RATE_LIMITS = {"search": (1000, 1000, 10.0)}
+    alice, bob, mallory = (ChatAccount(server.url, n) for n in ("alice", "bob", "mallory"))
+    assert bob.api("PATCH", "/api/me/", {"display_name": "Bobby"}).status_code == 200
+    slug = alice.api("POST", "/api/direct/", {"users": ["bob"]}).json()["slug"]
+    posted = alice.client.post(
+        f"/api/rooms/{slug}/messages/",
+        data={"text": "the quarterly zeppelin figures"},
+        files=[("file", ("figures.png", image(), "image/png"))],
+        headers={"X-CSRFToken": alice.csrf_token},
+    )
+    assert posted.status_code == 201, posted.text
+    first = posted.json()
+    [attached] = first["attachments"]
+    reply = bob.api(
+        "POST", f"/api/rooms/{slug}/messages/", {"text": "thanks", "reply_to": first["id"]}
+    )
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["reply_to"]["id"] == first["id"]
+    reactions = f"/api/rooms/{slug}/messages/{first['id']}/reactions/"
+    reacted = bob.api("POST", reactions, {"emoji": "👍"})
+    assert reacted.status_code == 201, reacted.text
+    thread = alice.api("GET", f"/api/rooms/{slug}/messages/{first['id']}/thread/").json()
+    assert [each["text"] for each in thread["replies"]] == ["thanks"]
+    assert [(r["emoji"], r["users"]) for r in thread["root"]["reactions"]] == [("👍", ["bob"])]
+    assert bob.client.get(attached["url"]).content == image()
+    assert bob.client.get(attached["image"]["preview"]).status_code == 200
+    assert alice.api("GET", f"/api/rooms/{slug}/people/?prefix=b").json()["people"] == ["bob"]
+    # Its people find its messages, the conversation named as each reads it.
+    for account, name in ((alice, "Bobby"), (bob, "alice")):
+        answer = account.client.get("/api/search/", params={"q": "zeppelin"}).json()
+        [result] = answer["results"]
+        assert (result["id"], result["room"], result["room_name"]) == (first["id"], slug, name)
+    page = alice.client.get("/search/", params={"q": "zeppelin"})
+    assert '<span class="result-room">Bobby</span>' in page.text
+    # Anyone else: nothing, whichever way they ask.
+    for params in ({"q": "zeppelin"}, {"q": f"zeppelin in:{slug}"}, {"q": "from:alice"}):
+        answer = mallory.client.get("/api/search/", params=params)
+        assert (answer.status_code, answer.json()["results"]) == (200, []), params
+    outsider = mallory.client.get("/search/", params={"q": "zeppelin"}).text
+    assert 'id="search-empty"' in outsider
+    assert "figures" not in outsider
+    for method, url, body in [
+        ("GET", attached["url"], None),
+        ("GET", attached["image"]["preview"], None),
+        ("GET", f"/api/rooms/{slug}/messages/{first['id']}/", None),
+        ("GET", f"/api/rooms/{slug}/messages/{first['id']}/thread/", None),
+        ("POST", reactions, {"emoji": "👀"}),
+        ("DELETE", f"{reactions}%F0%9F%91%8D/", None),
+        ("POST", f"/api/rooms/{slug}/messages/", {"text": "hi", "reply_to": first["id"]}),
+        ("GET", f"/api/rooms/{slug}/people/?prefix=a", None),
+    ]:
+        response = mallory.api(method, url, body)
+        assert response.status_code == 404, (method, url, response.text)
+        assert response.headers["content-type"] == "application/json"
+    # Deleting the message deletes its file, for its people too.
+    assert alice.api("DELETE", f"/api/rooms/{slug}/messages/{first['id']}/").status_code == 204
+    assert bob.client.get(attached["url"]).status_code == 404
+    for account in (alice, bob, mallory):
+        account.close()
 
 
 async def test_its_people_are_told_at_once_on_their_own_channels(server: LiveServer) -> None:

@@ -74,7 +74,7 @@ def sidebar_for(user: Any, counts: dict[int, RoomCount]) -> Sidebar:
     people: dict[int, list[Person]] = {}
     if user.is_authenticated:
         joined = set(Membership.objects.filter(user_id=user.pk).values_list("room_id", flat=True))
-        people = _people_of([room.pk for room in rooms if room.direct])
+        people = people_of_rooms([room.pk for room in rooms if room.direct])
     viewer = user.get_username() if user.is_authenticated else ""
     entries = [_entry(room, room.pk in joined, people.get(room.pk, []), viewer) for room in rooms]
     for entry in entries:
@@ -94,7 +94,7 @@ def sidebar_for(user: Any, counts: dict[int, RoomCount]) -> Sidebar:
 
 def entry_for(room: Room, user: Any) -> Entry:
     """One room as ``user``'s sidebar shows it."""
-    people = _people_of([room.pk]).get(room.pk, []) if room.direct else []
+    people = people_of_rooms([room.pk]).get(room.pk, []) if room.direct else []
     joined = bool(
         user.is_authenticated and Membership.objects.filter(room=room, user_id=user.pk).exists()
     )
@@ -116,7 +116,7 @@ def _entry(room: Room, joined: bool, people: list[Person], viewer: str) -> Entry
     )
 
 
-def _people_of(room_pks: list[int]) -> dict[int, list[Person]]:
+def people_of_rooms(room_pks: list[int]) -> dict[int, list[Person]]:
     """The people of these direct conversations, by room pk: one query."""
     found: dict[int, list[Person]] = {}
     if not room_pks:
