@@ -12,7 +12,9 @@ from dataclasses import dataclass
 @dataclass
 class Population:
     rooms: list[str]
-    #: Each room's channels, in the canonical order of the ids its stream sends.
+    #: Each room's channels, in the canonical order of the ids its stream sends: the
+    #: room's three and the chat's directory (the reader's own channel sorts last and
+    #: carries nothing for these readers).
     channels: dict[str, tuple[str, ...]]
     readers: list[str]  # tokens
     writers: list[str]  # tokens
@@ -24,6 +26,7 @@ def populate(
     from django.contrib.auth.models import User
     from django.db import connection
 
+    from chat import directory
     from chat.models import ApiToken, Room
     from pgsse.position import canonical_channels
 
@@ -36,7 +39,9 @@ def populate(
     connection.close()
     return Population(
         rooms=slugs,
-        channels={room.slug: canonical_channels(room.channels) for room in made},
+        channels={
+            room.slug: canonical_channels([*room.channels, directory.CHANNEL]) for room in made
+        },
         readers=tokens[:readers],
         writers=tokens[readers:],
     )

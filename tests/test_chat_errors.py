@@ -111,7 +111,13 @@ def test_create_room_statuses(people: dict[str, Any], settings: Any) -> None:
                 "Bearer",
             ),
             Case("CSRF", lambda: alice.client.post(url, json={"name": "x"}), 403, "CSRF"),
-            Case("method", lambda: alice.api("GET", url), 405, "POST", (("allow", "POST"),)),
+            Case(
+                "method",
+                lambda: alice.api("PUT", url, {"name": "x"}),
+                405,
+                "GET or POST",
+                (("allow", "GET, POST"),),
+            ),
             Case(
                 "too large",
                 lambda: alice.api("POST", url, {"name": "x" * 3_000_000}),
@@ -349,6 +355,131 @@ def test_member_removal_statuses(people: dict[str, Any], settings: Any) -> None:
         ]
     )
     carol.close()
+
+
+def test_direct_conversation_statuses(people: dict[str, Any], settings: Any) -> None:
+    alice, bob, anonymous = people["alice"], people["bob"], people["anonymous"]
+    settings.CHAT_RATE_LIMITS = {"direct": (1, 100, 60.0)}
+    url = "/api/direct/"
+    form = {"X-CSRFToken": alice.csrf_token, "Content-Type": JSON}
+    check(
+        [
+            Case("anonymous", lambda: anonymous.post(url, json={"users": ["bob"]}), 401, "Log in"),
+            Case("CSRF", lambda: alice.client.post(url, json={"users": ["bob"]}), 403, "CSRF"),
+            Case("method", lambda: alice.api("GET", url), 405, "POST", (("allow", "POST"),)),
+            Case("not JSON", lambda: alice.client.post(url, content=b"{", headers=form), 400),
+            Case("nobody", lambda: alice.api("POST", url, {"users": ["zed"]}), 404, "zed"),
+            Case("no users", lambda: alice.api("POST", url, {"users": ""}), 400, "Name"),
+            Case("new", lambda: alice.api("POST", url, {"users": ["bob"]}), 201),
+            Case(
+                "by token",
+                lambda: anonymous.post(url, json={"users": ["bob"]}, headers=people["bot"]),
+                201,
+            ),
+            Case("exists", lambda: bob.api("POST", url, {"users": ["alice"]}), 200),
+            Case("rate", lambda: alice.api("POST", url, {"users": ["bob"]}), 429, "direct"),
+        ]
+    )
+
+
+def test_room_settings_and_members_statuses(people: dict[str, Any], settings: Any) -> None:
+    alice, bob, anonymous, private = (
+        people["alice"],
+        people["bob"],
+        people["anonymous"],
+        people["private"],
+    )
+    room = f"/api/rooms/{private}/"
+    members = f"{room}members/"
+    check(
+        [
+            Case("anonymous", lambda: anonymous.get(room), 401, "Log in"),
+            Case("outsider", lambda: bob.api("GET", room), 404, "no room"),
+            Case("outsider writes", lambda: bob.api("PATCH", room, {"name": "x"}), 404),
+            Case("read", lambda: alice.api("GET", room), 200),
+            Case("CSRF", lambda: alice.client.patch(room, json={"topic": "x"}), 403, "CSRF"),
+            Case("method", lambda: alice.api("POST", room, {}), 405, "GET or PATCH or DELETE"),
+            Case("unknown", lambda: alice.api("PATCH", room, {"size": 3}), 400, "Unknown"),
+            Case("renamed", lambda: alice.api("PATCH", room, {"name": "Q3"}), 200),
+            Case("no heir", lambda: alice.api("PATCH", room, {"owner": "bob"}), 404, "member"),
+            Case(
+                "anonymous invite",
+                lambda: anonymous.post(members, json={"username": "bob"}),
+                401,
+            ),
+            Case("invited", lambda: alice.api("POST", members, {"username": "bob"}), 201),
+            Case(
+                "again",
+                lambda: alice.api("POST", members, {"username": "bob"}),
+                409,
+                "already",
+            ),
+            Case("members", lambda: bob.api("GET", members), 200),
+            Case("not owner", lambda: bob.api("PATCH", room, {"topic": "x"}), 403, "owner"),
+            Case("members method", lambda: alice.api("PUT", members, {}), 405, "GET or POST"),
+        ]
+    )
+    # Past the limits (each has been used once above).
+    settings.CHAT_RATE_LIMITS = {"settings": (1, 100, 60.0), "membership": (1, 100, 10.0)}
+    check(
+        [
+            Case(
+                "invite rate",
+                lambda: alice.api("POST", members, {"username": "zed"}),
+                429,
+                "invitations",
+            ),
+            Case(
+                "settings rate",
+                lambda: alice.api("PATCH", room, {"topic": "x"}),
+                429,
+                "settings",
+            ),
+        ]
+    )
+    settings.CHAT_RATE_LIMITS = {}
+    check(
+        [
+            Case("handed", lambda: alice.api("PATCH", room, {"owner": "bob"}), 200),
+            Case("not owner now", lambda: alice.api("DELETE", room), 403, "owner"),
+            Case("deleted", lambda: bob.api("DELETE", room), 204),
+            Case("gone", lambda: bob.api("GET", room), 404, "no room"),
+        ]
+    )
+
+
+def test_profile_and_follow_statuses(people: dict[str, Any]) -> None:
+    alice, anonymous = people["alice"], people["anonymous"]
+    check(
+        [
+            Case("anonymous", lambda: anonymous.get("/api/me/"), 401, "Log in"),
+            Case("read", lambda: alice.api("GET", "/api/me/"), 200),
+            Case("by token", lambda: anonymous.get("/api/me/", headers=people["bot"]), 200),
+            Case(
+                "CSRF",
+                lambda: alice.client.patch("/api/me/", json={"display_name": "A"}),
+                403,
+                "CSRF",
+            ),
+            Case(
+                "bad",
+                lambda: alice.api("PATCH", "/api/me/", {"display_name": []}),
+                400,
+                "display_name",
+            ),
+            Case("method", lambda: alice.api("DELETE", "/api/me/"), 405, "GET or PATCH"),
+            Case("follow anonymous", lambda: anonymous.get("/api/follow/"), 401, "Log in"),
+            Case(
+                "follow position",
+                lambda: alice.api("GET", "/api/follow/?last_event_id=x"),
+                400,
+                "last_event_id",
+            ),
+            Case("follow ids", lambda: alice.api("GET", "/api/follow/?follow=a"), 400, "follow"),
+            Case("follow room", lambda: alice.api("GET", "/api/follow/?room=nowhere"), 404),
+            Case("follow method", lambda: alice.api("POST", "/api/follow/", {}), 405, "GET"),
+        ]
+    )
 
 
 def test_room_stream_statuses(people: dict[str, Any], settings: Any) -> None:

@@ -172,7 +172,22 @@ JSON_VALUES = st.recursive(
     ),
     max_leaves=12,
 )
-FIELDS = st.sampled_from(["text", "name", "private", "tab", "leave", "after", "up_to"])
+FIELDS = st.sampled_from(
+    [
+        "text",
+        "name",
+        "private",
+        "tab",
+        "leave",
+        "after",
+        "up_to",
+        "topic",
+        "owner",
+        "username",
+        "users",
+        "display_name",
+    ]
+)
 BODIES = st.one_of(
     JSON_VALUES.map(lambda value: (json.dumps(value).encode(), JSON)),
     st.dictionaries(FIELDS, JSON_VALUES, max_size=4).map(
@@ -205,6 +220,15 @@ ENDPOINTS = st.sampled_from(
         ("POST", "/api/rooms/lobby/read/"),
         ("DELETE", "/api/rooms/lobby/members/bob/"),
         ("PUT", "/api/rooms/lobby/messages/"),
+        ("GET", "/api/rooms/"),
+        ("GET", "/api/rooms/{own}/"),
+        ("PATCH", "/api/rooms/{own}/"),
+        ("GET", "/api/rooms/{own}/members/"),
+        ("POST", "/api/rooms/{own}/members/"),
+        ("POST", "/api/direct/"),
+        ("GET", "/api/me/"),
+        ("PATCH", "/api/me/"),
+        ("GET", "/api/follow/"),
     ]
 )
 
@@ -214,11 +238,27 @@ def fuzzed(server: LiveServer, settings: Any) -> Iterator[dict[str, Any]]:
     # Thrown as fast as a test can: rate limits would answer 429 before parsing.
     settings.CHAT_RATE_LIMITS = {
         action: (1_000_000, 1_000_000, 1.0)
-        for action in ("message", "edit", "room", "presence", "typing", "read", "removal")
+        for action in (
+            "message",
+            "edit",
+            "room",
+            "presence",
+            "typing",
+            "read",
+            "removal",
+            "membership",
+            "direct",
+            "settings",
+            "profile",
+        )
     }
     settings.CHAT_PRESENCE_MAX_TABS = 1_000_000
     alice = ChatAccount(server.url, "alice")
-    ids = {"mine": alice.say("lobby", "mine")["id"], "other": alice.say("lobby", "x")["id"]}
+    ids = {
+        "mine": alice.say("lobby", "mine")["id"],
+        "other": alice.say("lobby", "x")["id"],
+        "own": alice.create_room("Fuzzed", private=True),
+    }
     out = StringIO()
     call_command("chat_token", "alice", stdout=out)
     with httpx.Client(base_url=server.url, timeout=30) as bot:
@@ -241,7 +281,7 @@ def test_arbitrary_bodies_get_2xx_or_a_4xx_json_answer(
     by_token: bool,
 ) -> None:
     method, path = endpoint
-    path = path.format(mine=fuzzed["mine"], other=fuzzed["other"])
+    path = path.format(mine=fuzzed["mine"], other=fuzzed["other"], own=fuzzed["own"])
     content, content_type = body
     headers = {"Content-Type": content_type}
     if by_token:
@@ -252,7 +292,18 @@ def test_arbitrary_bodies_get_2xx_or_a_4xx_json_answer(
     response = client.request(
         method,
         path,
-        params={"before": query, "limit": query} if method == "GET" else None,
+        params=(
+            {
+                "before": query,
+                "limit": query,
+                "room": query,
+                "from": query,
+                "follow": query,
+                "last_event_id": query,
+            }
+            if method == "GET"
+            else None
+        ),
         content=content,
         headers=headers,
     )

@@ -120,9 +120,12 @@ def test_the_room_list_carries_the_counts_and_what_its_stream_follows(
             "mentioning": [first["id"]],
         }
     ]
-    # Its position is over the channels its stream will follow.
+    # Its position is over the channels its stream will follow: the directory (public
+    # rooms, people's names), the user's own, the followed room's.
     bob_pk = User.objects.get(username="bob").pk
-    assert config["position"] == pgsse.current_position([f"user:{bob_pk}", f"room:{random}"])
+    assert config["position"] == pgsse.current_position(
+        ["directory", f"user:{bob_pk}", f"room:{random}"]
+    )
     # The API answers the same, for the rooms a page does not follow.
     again = bob.api("GET", f"/api/unread/?rooms={random}").json()
     assert again == {"rooms": config["unread"]}
@@ -170,7 +173,7 @@ def test_a_stream_refuses_a_bad_follow(server: LiveServer, follow: str) -> None:
     for path in ("/events/me/", "/rooms/lobby/events/"):
         response = bob.client.get(path, params={"follow": follow})
         assert response.status_code == 400
-        assert "'follow' is a comma-separated list of at most 12 room ids" in response.text
+        assert "'follow' is a comma-separated list of at most 11 room ids" in response.text
     bob.close()
 
 
@@ -183,8 +186,18 @@ async def test_invitations_and_removals_reach_the_users_own_channel(server: Live
         invited = await sync_to_async(alice.form)(f"/rooms/{plans}/invite/", username="bob")
         assert invited.status_code == 302
         await seen.wait_for(lambda r: bool(r.of_type("invited")))
+        # With what the sidebar shows of the room, for bob's pages to list it at once.
         assert of_type(seen, "invited") == [
-            {"room_id": secret, "room": plans, "name": "Plans", "by": "alice"}
+            {
+                "room_id": secret,
+                "room": plans,
+                "name": "Plans",
+                "topic": "",
+                "private": True,
+                "direct": False,
+                "owner": "alice",
+                "by": "alice",
+            }
         ]
         removed = await sync_to_async(alice.api)("DELETE", f"/api/rooms/{plans}/members/bob/")
         assert removed.status_code == 204
@@ -244,11 +257,12 @@ async def test_a_room_page_follows_the_users_most_active_rooms(server: LiveServe
 
     rooms = await sync_to_async(rooms_of_alice)()
     page = page_config((await sync_to_async(alice.client.get)("/rooms/room-3/")).text)
-    assert page["follow"] == [room.pk for room in rooms if room.slug != "room-3"][:12]
+    assert page["follow"] == [room.pk for room in rooms if room.slug != "room-3"][:11]
     assert len(page["unread"]) == 15
     index = page_config((await sync_to_async(alice.client.get)("/")).text)
-    assert index["follow"] == [room.pk for room in rooms][:12]
-    # The page's stream follows 16 channels, pgsse's most, and resumes from the page's
+    assert index["follow"] == [room.pk for room in rooms][:11]
+    # The page's stream follows 16 channels, pgsse's most (its room's 3, the directory,
+    # the user's own and 11 rooms followed for their counts), and resumes from the page's
     # position (no reset); its ids stay well within pgsse's longest position.
     assert len(page["position"].split(":", 1)[1].split(".")) == 16
     path = f"/rooms/room-3/events/{page['followQuery']}"

@@ -29,6 +29,10 @@ ANONYMOUS_WRITES = {
     "accounts/signup/": "creating an account",
     "accounts/login/": "logging in",
     "accounts/logout/": "logging out is harmless",
+    # Asking for a reset link (limited per address; says nothing of who has an account),
+    # and setting the new password with the link's token (without it, nothing changes).
+    "accounts/password_reset/": "asking for a password-reset e-mail",
+    "accounts/reset/lobby/lobby/": "a reset link's token, checked by Django",
     # An open page of a visitor who is not logged in says it is still there: it counts
     # nobody (see chat.api.heartbeat) and writes no message.
     "api/rooms/lobby/presence/": "anonymous readers' pages",
@@ -241,7 +245,11 @@ TEMPLATES = [
     *REPOSITORY.glob("src/pgsse/templates/**/*.html"),
 ]
 #: Marked safe on purpose: Django's own password help texts (HTML written by Django).
-SAFE_ALLOWED = {"registration/signup.html": "field.help_text|safe"}
+SAFE_ALLOWED = {
+    "registration/signup.html": "field.help_text|safe",
+    "chat/account/password_reset_confirm.html": "field.help_text|safe",
+    "chat/account/password_change_form.html": "field.help_text|safe",
+}
 SCRIPTS = [
     *REPOSITORY.glob("demo/chat/static/chat/*.js"),
     REPOSITORY / "src/pgsse/static/pgsse/pgsse.js",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 
-from chat.models import Attachment, Membership, Message, Room
+from chat.models import Attachment, Membership, Message, Profile, Room
 
 #: Characters of a message's text shown in the admin's list.
 SHORT_TEXT = 80
@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     MembershipInlineBase = admin.TabularInline[Membership, Room]
     RoomAdminBase = admin.ModelAdmin[Room]
     MessageAdminBase = admin.ModelAdmin[Message]
+    ProfileAdminBase = admin.ModelAdmin[Profile]
 else:
     AttachmentAdminBase = admin.ModelAdmin
     MembershipInlineBase = admin.TabularInline
     RoomAdminBase = admin.ModelAdmin
     MessageAdminBase = admin.ModelAdmin
+    ProfileAdminBase = admin.ModelAdmin
 
 
 class MembershipInline(MembershipInlineBase):
@@ -32,9 +34,10 @@ class MembershipInline(MembershipInlineBase):
 
 @admin.register(Room)
 class RoomAdmin(RoomAdminBase):
-    list_display = ["slug", "name", "private", "owner", "created_at"]
-    list_filter = ["private"]
-    search_fields = ["slug", "name"]
+    list_display = ["slug", "name", "private", "direct", "owner", "created_at"]
+    list_filter = ["private", "direct"]
+    search_fields = ["slug", "name", "topic"]
+    readonly_fields = ["direct", "direct_key"]
     raw_id_fields = ["owner"]
     inlines = [MembershipInline]
 
@@ -54,6 +57,15 @@ class MessageAdmin(MessageAdminBase):
     def short_text(self, message: Message) -> str:
         text = " ".join(message.text.split())
         return text if len(text) <= SHORT_TEXT else text[: SHORT_TEXT - 1] + "…"
+
+
+@admin.register(Profile)
+class ProfileAdmin(ProfileAdminBase):
+    """Display names; a change here reaches open pages live (chat.profiles)."""
+
+    list_display = ["user", "display_name"]
+    search_fields = ["user__username", "display_name"]
+    raw_id_fields = ["user"]
 
 
 @admin.register(Attachment)

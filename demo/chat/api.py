@@ -77,7 +77,7 @@ def messages(request: HttpRequest, slug: str) -> HttpResponse:
     with attachments.stored(files), transaction.atomic():
         ratelimit.check("message", request, user)
         target = threads.target(room, reply_to) if reply_to is not None else None
-        add_member(room, user)
+        add_member(room, user, by_posting=True)  # posting in a public room joins it
         message = Message.objects.create(
             room=room,
             author=user,
@@ -143,9 +143,15 @@ def message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
     return JsonResponse(answer)
 
 
-@api_view(["POST"])
+@api_view(["GET", "POST"])
 def rooms(request: HttpRequest) -> HttpResponse:
-    """Create a room from ``{"name": ..., "private": false}``; the creator owns and joins it."""
+    """GET: your rooms, direct conversations and all public rooms
+    (:func:`chat.conversation_api.room_lists`). POST: create a room from ``{"name": ...,
+    "private": false}``; the creator owns and joins it."""
+    if request.method == "GET":
+        from chat.conversation_api import room_lists
+
+        return room_lists(request)
     user = authenticate(request)
     data = inputs.body(request)
     private = data.get("private", False)

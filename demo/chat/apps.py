@@ -9,6 +9,15 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         # Connect the receivers: publishing every message change, telling users their
-        # memberships ended, ending the streams of those whose access is taken away, and
+        # memberships ended, and ending the streams of those whose access is taken away;
+        # telling pages of rooms, members and names that change (the live sidebar); and
         # deleting an attachment's stored files with its row.
-        from chat import attachments, own_channel, revocation, signals  # noqa: F401
+        from chat import (  # noqa: F401
+            attachments,
+            directory,
+            members,
+            own_channel,
+            profiles,
+            revocation,
+            signals,
+        )

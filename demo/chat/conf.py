@@ -30,8 +30,16 @@ RATE_LIMITS: dict[str, tuple[int | None, int | None, float]] = {
     "membership": (10, 30, 10.0),
     # A room owner's removals of members.
     "removal": (10, 30, 10.0),
+    # Direct conversations started (or reopened by naming the same people).
+    "direct": (10, 30, 60.0),
+    # Room settings: renames, topics, ownership handed over, deletions.
+    "settings": (10, 30, 60.0),
+    # Profile changes (display name, e-mail address).
+    "profile": (10, 30, 60.0),
     # New accounts, per client address.
     "signup": (None, 5, 600.0),
+    # Password-reset e-mails asked for, per client address (whatever the address given).
+    "password_reset": (None, 5, 600.0),
     # Notes of the htmx recipe's board (when it is served), per client address.
     "note": (None, 10, 10.0),
     # Files posted with messages (each file counts one).
@@ -55,11 +63,13 @@ DEFAULTS: dict[str, Any] = {
     # Rooms a page follows live besides the one it shows (the sidebar's and the room
     # list's counts): the user's most active rooms. The others' counts are refreshed
     # every CHAT_UNREAD_REFRESH seconds while the page is visible, and when it is shown.
-    "CHAT_LIVE_ROOMS": 12,
+    "CHAT_LIVE_ROOMS": 11,
     "CHAT_UNREAD_REFRESH": 60.0,
     # Runs of a request whose transaction PostgreSQL ended for colliding with another (a
     # deadlock, a serialization failure), in all; past that the answer is 503 "busy".
     "CHAT_CONFLICT_ATTEMPTS": 3,
+    # People in one direct conversation, its starter included (more: a private room).
+    "CHAT_DIRECT_MAX_PEOPLE": 9,
     # Attachments: the largest file, in bytes; files per message; the most pixels an image
     # may have (a larger one is refused: decoding it would take too much memory).
     "CHAT_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
@@ -71,8 +81,9 @@ DEFAULTS: dict[str, Any] = {
 #: own framing), in bytes.
 REQUEST_OVERHEAD = 1024 * 1024
 
-#: Channels a room page's stream has of its own: the room's three and the user's.
-ROOM_PAGE_CHANNELS = 4
+#: Channels a room page's stream has of its own: the room's three, the user's and the
+#: directory (chat.directory).
+ROOM_PAGE_CHANNELS = 5
 
 
 def get(name: str) -> Any:

@@ -29,7 +29,8 @@ def page(
 ) -> dict[str, Any]:
     """Up to ``limit`` messages: older than ``before``, newer than ``after``, around
     ``around`` (half before it, it and the rest after), or the newest."""
-    messages = room.messages.all()
+    # With the authors' display names (chat.profiles), in the same query.
+    messages = room.messages.select_related("author__chat_profile")
     if around is not None:
         half = limit // 2
         older = list(messages.filter(id__lt=around).order_by("-id")[: half + 1])

@@ -1,4 +1,5 @@
-"""Rooms, memberships, messages, presence, API tokens and rate-limit hits."""
+"""Rooms (and direct conversations), memberships, messages, presence, people's profiles,
+API tokens and rate-limit hits."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ class Room(models.Model):
     members: models.ManyToManyField[Any, Any] = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="rooms", blank=True
     )
+    #: What the room is for, shown under its name; its owner sets it (chat.room_settings).
+    topic = models.CharField(max_length=250, blank=True, default="")
+    #: A direct conversation (chat.conversations): private, its members fixed when it
+    #: starts, no owner; people see it named after the others in it, never by its slug.
+    direct = models.BooleanField(default=False)
+    #: A direct conversation's members' sorted pks ("3,17"): one conversation per set of
+    #: people. NULL for rooms.
+    direct_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
 
     # The slug and privacy the database holds (set when loaded or saved), to tell whether
     # a save takes access away from open streams (see chat.revocation).
@@ -54,7 +63,24 @@ class Room(models.Model):
         room = super().from_db(db, field_names, values, **kwargs)
         slug, private = room.__dict__.get("slug"), room.__dict__.get("private")
         room._stored = (slug, private) if slug is not None and private is not None else None
+        room._shown = room._what_people_see()
         return room
+
+    # What pages show of a room (its sidebar entry and heading), as the database holds it
+    # (set when loaded or saved): a save that changes it tells the pages (chat.directory,
+    # chat.own_channel). None for a room loaded without some of these fields.
+    _shown: tuple[Any, ...] | None = None
+
+    def _what_people_see(self) -> tuple[Any, ...] | None:
+        names = ("slug", "name", "topic", "private", "owner_id")
+        if any(name not in self.__dict__ for name in names):
+            return None
+        return tuple(self.__dict__[name] for name in names)
+
+    def shown_changed(self) -> bool:
+        """Whether this save changes what pages show of the room (call it before save()
+        returns: from a post_save receiver)."""
+        return self._shown is not None and self._shown != self._what_people_see()
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.closes_channel = None
@@ -65,6 +91,14 @@ class Room(models.Model):
                 self.closes_channel = self.channel
         super().save(*args, **kwargs)
         self._stored = (self.slug, self.private)
+        self._shown = self._what_people_see()
+
+    @property
+    def label(self) -> str:
+        """How text names the room: ``#Lobby`` when public, ``Plans`` when private (a
+        direct conversation is named after its people, as each reader sees them:
+        chat.sidebar)."""
+        return self.name if self.private else f"#{self.name}"
 
     # Channels are named by the room's primary key, never by its slug: a slug can change
     # hands (a room deleted, another created with the same name), a primary key never
@@ -200,6 +234,13 @@ class Message(models.Model):
         """What names this message's events in the log, so that they can be redacted."""
         return f"message:{self.id}"
 
+    def author_display_name(self) -> str:
+        """The author's display name now (chat.profiles): their username if they set none,
+        or if the account is gone. Load messages with ``select_related("author__chat_profile")``."""
+        author = self.author if self.author_id is not None else None
+        profile = getattr(author, "chat_profile", None)
+        return (profile.display_name if profile is not None else "") or self.author_name
+
     def as_event_data(self, room_slug: str | None = None) -> dict[str, object]:
         """What ``message_*`` events carry, and what the API returns."""
         return {
@@ -207,6 +248,7 @@ class Message(models.Model):
             "room": room_slug or self.room.slug,
             "room_id": self.room_id,
             "user": self.author_name,
+            "name": self.author_display_name(),
             "text": self.text,
             "created_at": self.created_at.isoformat(),
             "edited_at": self.edited_at.isoformat() if self.edited_at else None,
@@ -226,6 +268,22 @@ class Presence(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["room", "user", "tab"], name="chat_presence_tab_once")
         ]
+
+
+class Profile(models.Model):
+    """What a user shows of themselves: the name people see (chat.profiles)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="chat_profile",
+    )
+    #: Shown instead of the username wherever people read names; blank: the username.
+    display_name = models.CharField(max_length=50, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"
 
 
 class PresenceSnapshot(models.Model):

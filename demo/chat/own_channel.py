@@ -2,9 +2,17 @@
 
 - ``read`` ``{"room_id", "room", "up_to"}``: the user read the room up to message ``up_to``
   (on another page, or through the API): every page drops those messages from its count.
-- ``invited`` ``{"room_id", "room", "name", "by"}``: the owner of a private room invited them.
+- ``invited``: the owner of a private room invited them, or someone started a direct
+  conversation with them: the room's sidebar entry (:func:`chat.directory.room_data`:
+  ``{"room_id", "room", "name", "topic", "private", "direct"}``, and ``"people"`` for a
+  direct conversation) and ``"by"``, who did it. Pages add the room and start counting it.
+- ``joined``: the room's entry: they joined a public room (with *Join*, or by posting in
+  it), created a room, or started a direct conversation, perhaps on another page.
 - ``removed`` ``{"room_id", "room"}``: their membership ended (they left, or the owner
   removed them): pages stop counting that room.
+- ``room``: the entry of a private room of theirs whose name, topic or owner changed.
+- ``room_gone`` ``{"room_id", "room", "deleted": true}``: a private room of theirs was
+  deleted.
 
 A deleted account's channel is purged: its events go, and its name is never reused.
 
@@ -19,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
 import pgsse
@@ -27,7 +35,10 @@ from chat.models import Membership, Room
 
 READ_EVENT = "read"
 INVITED_EVENT = "invited"
+JOINED_EVENT = "joined"
 REMOVED_EVENT = "removed"
+ROOM_EVENT = "room"
+ROOM_GONE_EVENT = "room_gone"
 
 
 def user_channel(user_pk: Any) -> str:
@@ -46,9 +57,25 @@ def tell(user_pk: Any, event: str, data: dict[str, Any]) -> None:
     pgsse.publish(user_channel(user_pk), event, data)
 
 
+def entry(room: Room) -> dict[str, Any]:
+    """A room as the user's sidebar shows it (a direct conversation with its people, whom
+    the page names it after)."""
+    from chat.directory import room_data
+    from chat.profiles import person
+
+    data = room_data(room)
+    if room.direct:
+        members = room.members.select_related("chat_profile").order_by("pk")
+        data["people"] = [person(user).as_data() for user in members]
+    return data
+
+
 def tell_invited(room: Room, user_pk: Any, by: str) -> None:
-    data = {"room_id": room.pk, "room": room.slug, "name": room.name, "by": by}
-    tell(user_pk, INVITED_EVENT, data)
+    tell(user_pk, INVITED_EVENT, {**entry(room), "by": by})
+
+
+def tell_joined(room: Room, user_pk: Any) -> None:
+    tell(user_pk, JOINED_EVENT, entry(room))
 
 
 def _going_away(origin: object) -> bool:
@@ -74,3 +101,24 @@ def membership_ended(sender: type[Membership], instance: Membership, **kwargs: A
     room = Room.objects.filter(pk=instance.room_id).only("slug").first()
     if room is not None:
         tell(instance.user_id, REMOVED_EVENT, {"room_id": room.pk, "room": room.slug})
+
+
+@receiver(post_save, sender=Room)
+def private_room_changed(sender: type[Room], instance: Room, created: bool, **kwargs: Any) -> None:
+    """A private room's members see its new name, topic or owner on every page (a public
+    room's change goes to everyone, on the directory channel)."""
+    if created or not instance.private or not instance.shown_changed():
+        return
+    data = entry(instance)
+    for user_pk in Membership.objects.filter(room=instance).values_list("user_id", flat=True):
+        tell(user_pk, ROOM_EVENT, data)
+
+
+@receiver(pre_delete, sender=Room)
+def private_room_deleted(sender: type[Room], instance: Room, **kwargs: Any) -> None:
+    """Its members' pages drop it (before its memberships go with it)."""
+    if not instance.private:
+        return
+    data = {"room_id": instance.pk, "room": instance.slug, "deleted": True}
+    for user_pk in Membership.objects.filter(room=instance).values_list("user_id", flat=True):
+        tell(user_pk, ROOM_GONE_EVENT, data)

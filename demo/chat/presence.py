@@ -6,7 +6,8 @@
   deletes such tabs, so a crashed tab leaves within TIMEOUT + HEARTBEAT seconds.
 - A user is present once however many tabs they have open.
 - A user whose access to a private room is taken away leaves it at once, every tab
-  (:func:`drop`, called by :mod:`chat.revocation` in the same transaction).
+  (:func:`drop`, called by :mod:`chat.revocation` in the same transaction); so does a
+  user who logs out, or whose account is deleted, from every room (:func:`drop_everywhere`).
 - The room's row is locked while its presence changes, so two changes cannot both
   publish the same transition or miss one; the set last published is kept in
   :class:`PresenceSnapshot`, so expiry noticed by anyone is published exactly once.
@@ -25,6 +26,7 @@ from django.utils import timezone
 import pgsse
 from chat import conf
 from chat.models import Presence, PresenceSnapshot, Room
+from chat.profiles import people_named
 
 PRESENCE_EVENT = "presence"
 
@@ -88,6 +90,17 @@ def drop(room: Room, user_pk: Any) -> None:
         _publish_if_changed(room)
 
 
+def drop_everywhere(user_pk: Any) -> None:
+    """Take every tab of one user out of every room at once (they logged out, or their
+    account is going), in the caller's transaction. Rooms are locked in pk order, so two
+    of these never wait for each other in a circle. Another session of the user, still
+    logged in, comes back with its next heartbeat (its pages send one when their stream
+    reconnects)."""
+    rooms = Presence.objects.filter(user_id=user_pk).values_list("room_id", flat=True)
+    for room in Room.objects.filter(pk__in=set(rooms)).order_by("pk"):
+        drop(room, user_pk)
+
+
 def _lock(room: Room) -> None:
     # Every change of a room's presence holds its row until commit: see the module's doc.
     Room.objects.select_for_update().filter(pk=room.pk).exists()
@@ -99,4 +112,6 @@ def _publish_if_changed(room: Room) -> None:
     if snapshot.users != users:
         snapshot.users = users
         snapshot.save(update_fields=["users"])
-        pgsse.publish(room.presence_channel, PRESENCE_EVENT, {"users": users})
+        # With their display names, for pages that never showed these people yet.
+        names = {username: p.name for username, p in people_named(users).items()}
+        pgsse.publish(room.presence_channel, PRESENCE_EVENT, {"users": users, "names": names})

@@ -61,7 +61,11 @@ WHAT = {
     "read": "read marks",
     "membership": "joins, leaves and invitations",
     "removal": "removals of members",
+    "direct": "direct conversations started",
+    "settings": "changes of room settings",
+    "profile": "profile changes",
     "signup": "new accounts from your address",
+    "password_reset": "password-reset e-mails from your address",
     "note": "notes from your address",
     "upload": "files",
 }

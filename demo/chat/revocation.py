@@ -14,7 +14,8 @@ these model and auth signals, which ask pgsse to end the affected streams
 - A room made private in the admin: every stream of it ends; its members get back in.
 - A room given another slug in the admin: every stream of it ends; the old slug now
   names no room (404).
-- An account deleted: every stream of that user ends.
+- An account deleted: every stream of that user ends, and their tabs leave every room's
+  presence.
 - An account deactivated, or its password changed (the admin, ``changepassword``, any
   code that saves a new password): every stream of that user ends. The reconnect of a
   session that no longer authenticates (every session but the one that changed its own
@@ -23,7 +24,8 @@ these model and auth signals, which ask pgsse to end the affected streams
   user ends, so that no stream lives on with the old token. Streams opened with the
   session reconnect at once, still logged in.
 - A log-out: every stream of that user ends (those of the user's other sessions reconnect
-  at once, still logged in).
+  at once, still logged in), and their tabs leave every room's presence at once (the
+  other sessions' pages come back with the heartbeat they send on reconnecting).
 
 What no signal reports (an ``UPDATE`` in SQL, ``QuerySet.update()``) is caught by pgsse's
 periodic re-check (``REAUTHORIZE_INTERVAL``, five minutes by default).
@@ -41,7 +43,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
 from django.db.models import QuerySet
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 import pgsse
@@ -76,6 +78,12 @@ def room_deleted(sender: type[Room], instance: Room, **kwargs: Any) -> None:
 def room_saved(sender: type[Room], instance: Room, created: bool, **kwargs: Any) -> None:
     if instance.closes_channel is not None:
         pgsse.close_streams(channel=instance.closes_channel)
+
+
+@receiver(pre_delete, sender=settings.AUTH_USER_MODEL)
+def user_deleting(sender: type[Any], instance: Any, **kwargs: Any) -> None:
+    # Before the cascade takes their tabs away without a word: the others see them go.
+    presence.drop_everywhere(instance.pk)
 
 
 @receiver(post_delete, sender=settings.AUTH_USER_MODEL)
@@ -133,4 +141,6 @@ def _account_going_away(origin: object) -> bool:
 @receiver(user_logged_out)
 def logged_out(sender: object, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None and user.pk is not None:
+        # Gone from every "Here now" at once, not when their tabs' heartbeats expire.
+        presence.drop_everywhere(user.pk)
         pgsse.close_streams(user=user)

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from chat import access, own_channel
+from chat.members import quietly
 from chat.models import Membership, Room
 
 MAX_NAME_LENGTH = 80
@@ -41,6 +42,16 @@ class NotOwner(RoomError):
 
 class NotMember(RoomError):
     status = 404
+
+
+class NotFound(RoomError):
+    """No such user."""
+
+    status = 404
+
+
+class AlreadyMember(RoomError):
+    status = 409
 
 
 def _printable(value: str, what: str) -> str:
@@ -74,25 +85,44 @@ def create_room(owner: Any, name: object, private: bool) -> Room:
     try:
         with transaction.atomic():
             room = Room.objects.create(slug=slug, name=name, private=private, owner=owner)
-            Membership.objects.create(room=room, user=owner)
+            quietly(Membership(room=room, user=owner)).save()
+            own_channel.tell_joined(room, owner.pk)  # the owner's other pages list it
     except IntegrityError as exc:
         taken = Room.objects.filter(slug=slug).first()
         if taken is not None and access.can_read(owner, taken):
-            raise RoomError(f"The room '{slug}' exists already: pick another name.") from exc
+            raise RoomError(
+                f"A room with this name's address exists already ({taken.label}): pick "
+                "another name."
+            ) from exc
         # A private room the user may not see (or a clash of random suffixes): say
         # nothing that would tell it exists.
         raise RoomError("This name cannot be used for a new room: pick another.") from exc
     return room
 
 
-def add_member(room: Room, user: Any) -> tuple[Membership, bool]:
+def add_member(room: Room, user: Any, *, by_posting: bool = False) -> tuple[Membership, bool]:
     """Make ``user`` a member (if not already); what was posted before counts as read.
-    Returns the membership and whether it is new."""
+    Returns the membership and whether it is new.
+
+    ``by_posting``: the user joins by posting in the room, whose message tells its pages
+    (chat.members); their own pages are told here either way.
+    """
     from chat.unread import newest_id
 
-    return Membership.objects.get_or_create(
-        room=room, user_id=user.pk, defaults={"last_read_id": newest_id(room)}
-    )
+    found = Membership.objects.filter(room=room, user_id=user.pk).first()
+    if found is not None:
+        return found, False
+    membership = Membership(room=room, user_id=user.pk, last_read_id=newest_id(room))
+    if by_posting:
+        quietly(membership)
+    try:
+        with transaction.atomic():
+            membership.save()
+    except IntegrityError:
+        # Joined at the same moment by another request (two first posts, say).
+        return Membership.objects.get(room=room, user_id=user.pk), False
+    own_channel.tell_joined(room, user.pk)
+    return membership, True
 
 
 def join(room: Room, user: Any) -> None:
@@ -102,22 +132,35 @@ def join(room: Room, user: Any) -> None:
 
 
 def leave(room: Room, user: Any) -> None:
+    if room.direct:
+        raise RoomError("A direct conversation cannot be left: its people are fixed.")
     if room.owner_id == user.pk:
-        raise RoomError("The owner of a room cannot leave it.")
+        raise RoomError(
+            "The owner of a room cannot leave it: hand it over to another member first "
+            "(Room settings), or delete it."
+        )
     Membership.objects.filter(room=room, user=user).delete()
 
 
 def invite(room: Room, owner: Any, username: str) -> Any:
     """Add the user called ``username`` to ``room``; only its owner may."""
+    if room.direct:
+        raise RoomError(
+            "A direct conversation's people are fixed: start another one with everyone "
+            "you want in it."
+        )
     if room.owner_id != owner.pk:
         raise NotOwner("Only the room's owner may invite.")
     username = _printable(username, "A username").strip()
-    invited = get_user_model().objects.filter(username=username).first()
+    invited = get_user_model().objects.filter(username=username, is_active=True).first()
     if invited is None:
-        raise RoomError(f"There is no user called '{username}'.")
+        raise NotFound(f"There is no user called '{username}'.")
+    if invited.pk == owner.pk:
+        raise AlreadyMember(f"You are in {room.label} already: you own it.")
     _, joined = add_member(room, invited)
-    if joined:
-        own_channel.tell_invited(room, invited.pk, by=owner.get_username())
+    if not joined:
+        raise AlreadyMember(f"{username} is a member of {room.label} already.")
+    own_channel.tell_invited(room, invited.pk, by=owner.get_username())
     return invited
 
 
@@ -138,7 +181,7 @@ def remove(room: Room, owner: Any, username: str) -> Any:
         Membership.objects.select_related("user").filter(room=room, user__username=username).first()
     )
     if membership is None:
-        raise NotMember(f"There is no member called '{username}' in #{room.slug}.")
+        raise NotMember(f"{username} is not a member of {room.label}.")
     if membership.user_id == room.owner_id:
         raise RoomError("The owner cannot be removed from their own room.")
     membership.delete()

@@ -29,6 +29,8 @@ from django.db import connection
 from psycopg import sql
 
 from chat import access
+from chat.conversations import conversation_name
+from chat.sidebar import people_of_rooms
 
 #: Results per page, and the longest query accepted.
 PAGE_SIZE = 20
@@ -136,8 +138,8 @@ def parse(text: str) -> Query:
 # The statement's parts. Each is fixed text; the filters given are joined with AND.
 _SELECT = sql.SQL(
     """
-    SELECT found.id, found.room_id, r.slug, r.name, found.author_name, found.created_at,
-           found.edited_at,
+    SELECT found.id, found.room_id, r.slug, r.name, r.direct, found.author_name,
+           found.created_at, found.edited_at,
            {headline}
     FROM (
         SELECT m.id, m.room_id, m.author_name, m.created_at, m.edited_at, m.text
@@ -208,13 +210,15 @@ def search(user: Any, text: str, before: int | None = None, limit: int = PAGE_SI
     with connection.cursor() as cursor:
         cursor.execute(statement.as_string(None), params)
         rows = cursor.fetchall()
-    results = [_result(row, bool(query.words)) for row in rows[:limit]]
+    kept = rows[:limit]
+    results = [_result(row, bool(query.words)) for row in kept]
+    _name_conversations(user, results, {row[1] for row in kept if row[4]})
     next_before = results[-1].id if len(rows) > limit else None
     return Page(query, results, next_before)
 
 
 def _result(row: tuple[Any, ...], highlighted: bool) -> Result:
-    pk, room_id, slug, name, user, created_at, edited_at, text = row
+    pk, room_id, slug, name, _, user, created_at, edited_at, text = row
     return Result(
         id=pk,
         room=slug,
@@ -225,6 +229,19 @@ def _result(row: tuple[Any, ...], highlighted: bool) -> Result:
         edited_at=edited_at,
         excerpt=excerpt_parts(text) if highlighted else [{"text": _cut(text), "match": False}],
     )
+
+
+def _name_conversations(user: Any, results: list[Result], direct: set[int]) -> None:
+    """Results from direct conversations named as the searcher reads them (after the
+    others in them, by their display names), as the sidebar names them: a conversation's
+    stored name is its people's usernames, the searcher's own included."""
+    if not direct:
+        return
+    people = people_of_rooms(sorted(direct))
+    viewer = user.get_username() if user.is_authenticated else ""
+    for result in results:
+        if result.room_id in direct:
+            result.room_name = conversation_name(people.get(result.room_id, []), viewer)
 
 
 def _cut(text: str, length: int = SHORT_MESSAGE) -> str:

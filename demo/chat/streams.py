@@ -21,7 +21,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
-from chat import access, conf
+from chat import access, conf, directory
 from chat.auth import reader
 from chat.errors import LOG_IN, ApiError, database_unavailable, json_error
 from chat.inputs import is_id_text
@@ -101,8 +101,8 @@ def _user(request: HttpRequest) -> Any:
 
 
 def room_channels(request: HttpRequest) -> list[str]:
-    """The room's channels (messages, presence, typing), the user's own channel, and the
-    followed rooms' messages (the sidebar's counts): one stream per page."""
+    """The room's channels (messages, presence, typing), the directory, the user's own
+    channel, and the followed rooms' messages (the sidebar's counts): one stream per page."""
     assert request.resolver_match is not None
     slug: str = request.resolver_match.kwargs["slug"]
     user = _user(request)
@@ -117,10 +117,12 @@ def room_channels(request: HttpRequest) -> list[str]:
 
 def page_channels(room: Room | None, user: Any, followed: list[int]) -> list[str]:
     """What a page follows (a room page: its room; the room list: ``room`` None); its
-    page-load position is taken over the same list."""
+    page-load position is taken over the same list. Every page follows the directory
+    (public rooms and people's names, for its sidebar)."""
     own = [user_channel(user.pk)] if user.is_authenticated else []
     shown = room.channels if room is not None else []
-    return [*shown, *own, *(Room.channel_of(pk) for pk in followed)]
+    followed_channels = [Room.channel_of(pk) for pk in followed]
+    return [*shown, directory.CHANNEL, *own, *followed_channels]
 
 
 def own_channels(request: HttpRequest) -> list[str]:

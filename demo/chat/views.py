@@ -12,8 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
-from django.contrib.auth.models import User
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
@@ -23,9 +22,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 import pgsse
 from chat import access, conf, conflicts, history, presence, ratelimit, rooms, unread
+from chat.account_forms import SignupForm
 from chat.api import UNREAD_ROOMS_PER_REQUEST
 from chat.inputs import is_id_text
+from chat.members import members_of
 from chat.models import MAX_MESSAGE_LENGTH, Room
+from chat.profiles import Person, people_named
+from chat.sidebar import Sidebar, entry_for, sidebar_for
 from chat.streams import follow_query, page_channels
 
 
@@ -65,7 +68,7 @@ def blank_login_form(request: HttpRequest) -> AuthenticationForm:
 @retrying_page
 def signup(request: HttpRequest) -> HttpResponse:
     """A new account (Django's password validation applies), logged in at once."""
-    form: UserCreationForm[User] = UserCreationForm(request.POST or None)
+    form = SignupForm(request.POST or None)
     context = {"form": form, "next": _next_url(request)}
     if request.method == "POST" and form.is_valid():
         try:
@@ -97,32 +100,40 @@ def index(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not user.is_authenticated and not conf.get("CHAT_ANONYMOUS_READ"):
         return redirect_to_login(request.get_full_path())
-    visible = access.visible_rooms(user)
-    joined: set[int] = set()
-    if user.is_authenticated:
-        joined = set(visible.filter(membership__user_id=user.pk).values_list("pk", flat=True))
     followed = unread.most_active(user, conf.live_rooms())
-    # Position first, counts second: a change committed in between is replayed, and
-    # recognised by its message id.
-    channels = page_channels(None, user, followed)
-    position = pgsse.current_position(channels) if channels else ""
+    # Position first, counts and rooms second: a change committed in between is replayed,
+    # and recognised by its message or room id.
+    position = ""
+    if user.is_authenticated:
+        position = pgsse.current_position(page_channels(None, user, followed))
     counts = unread.counts_for(user)
-    listed = _with_counts(visible, counts)
+    shown = sidebar_for(user, counts)
     return render(
         request,
         "chat/index.html",
         {
-            "rooms": listed,
-            "joined": joined,
-            "has_private": any(room.private for room in listed),
+            "sidebar": shown,
+            "has_private": any(entry.private for entry in shown.mine),
             "max_name_length": rooms.MAX_NAME_LENGTH,
             "page_config": {
                 "page": "index",
                 "user": user.get_username() if user.is_authenticated else "",
+                **_sidebar_config(shown, []),
                 **_unread_config(position, followed, counts),
             },
         },
     )
+
+
+def _sidebar_config(shown: Sidebar, people: Iterable[Person]) -> dict[str, Any]:
+    """What the page's scripts need to keep names live: every person the page names (by
+    username: their display name), and the people of each direct conversation."""
+    named = {p.username: p.name for p in people}
+    direct: dict[int, list[dict[str, str]]] = {}
+    for entry in shown.direct:
+        direct[entry.pk] = [p.as_data() for p in entry.people]
+        named.update((p.username, p.name) for p in entry.people)
+    return {"people": named, "directPeople": direct}
 
 
 def _unread_config(
@@ -135,20 +146,11 @@ def _unread_config(
         "position": position,
         "follow": followed,
         "followQuery": follow_query(followed),
+        "liveRooms": conf.live_rooms(),
         "unread": [count.as_page_data() for count in counts.values()],
         "unreadRefreshSeconds": conf.get("CHAT_UNREAD_REFRESH"),
         "unreadRoomsPerRequest": UNREAD_ROOMS_PER_REQUEST,
     }
-
-
-def _with_counts(rooms: Iterable[Room], counts: dict[int, unread.RoomCount]) -> list[Room]:
-    """The rooms, each with its ``unread`` and ``mentions`` counts for the page."""
-    listed = list(rooms)
-    for room in listed:
-        count = counts.get(room.pk)
-        room.unread = count.unread if count else 0  # type: ignore[attr-defined]
-        room.mentions = count.mentions if count else 0  # type: ignore[attr-defined]
-    return listed
 
 
 @require_POST
@@ -170,7 +172,7 @@ def create(request: HttpRequest) -> HttpResponse:
     return redirect("chat:room", slug=room.slug)
 
 
-def _readable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
+def readable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
     """The room, or: log in first (anonymous visitors), or 404, alike for unknown rooms
     and for private rooms the user may not see."""
     if not request.user.is_authenticated and not conf.get("CHAT_ANONYMOUS_READ"):
@@ -186,7 +188,7 @@ def _readable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
 @require_GET
 @retrying_page
 def room(request: HttpRequest, slug: str) -> HttpResponse:
-    current = _readable_room(request, slug)
+    current = readable_room(request, slug)
     if isinstance(current, HttpResponse):
         return current
     user = request.user
@@ -204,28 +206,44 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
         with transaction.atomic():
             last_read = unread.mark_read(current, user, shown)
     counts = unread.counts_for(user)
+    listed = sidebar_for(user, counts)
+    here = listed.by_pk(current.pk) or entry_for(current, user)
     is_owner = user.is_authenticated and current.owner_id == user.pk
+    members, member_total = members_of(current)
+    owner = current.owner.get_username() if current.owner is not None else ""
+    # The page's own user is here from the start (their heartbeat follows).
+    present = _present_with(user, presence.present_users(current))
+    found = people_named({*present, *(m["user"] for m in page["messages"])})
+    named = [*members, *found.values()]
     return render(
         request,
         "chat/room.html",
         {
             "current": current,
-            "rooms": _with_counts(access.visible_rooms(user), counts),
+            "here": here,
+            "sidebar": listed,
             "history": page,
-            # The page's own user is here from the start (their heartbeat follows).
-            "present": _present_with(user, presence.present_users(current)),
-            "is_member": access.is_member(user, current),
+            "present": [found.get(name) or Person(name, name) for name in present],
+            "is_member": here.joined,
             "can_post": access.can_post(user, current),
             "is_owner": is_owner,
-            # A private room's members, for its sidebar (where its owner removes them).
-            "members": _member_names(current) if current.private else [],
+            "owner": owner,
+            "members": members,
+            "member_total": member_total,
             "max_length": MAX_MESSAGE_LENGTH,
             "page_config": {
                 "page": "room",
                 "room": current.slug,
                 "roomId": current.pk,
+                "roomName": here.name,
+                "roomLabel": here.label,
+                "private": current.private,
+                "direct": current.direct,
+                "owner": owner,
                 "user": user.get_username() if user.is_authenticated else "",
                 "isOwner": is_owner,
+                "isMember": here.joined,
+                "memberTotal": member_total,
                 "hasMore": page["has_more"],
                 "hasNewer": page["has_newer"],
                 "target": target,
@@ -233,6 +251,7 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
                 "heartbeatSeconds": conf.get("CHAT_PRESENCE_HEARTBEAT"),
                 "maxLength": MAX_MESSAGE_LENGTH,
                 "lastReadId": last_read,
+                **_sidebar_config(listed, named),
                 "attachments": {
                     "maxFiles": conf.get("CHAT_ATTACHMENTS_PER_MESSAGE"),
                     "maxBytes": conf.get("CHAT_ATTACHMENT_MAX_BYTES"),
@@ -256,13 +275,9 @@ def _id_parameter(request: HttpRequest, name: str) -> int | None:
     return int(value) if is_id_text(value) and int(value) > 0 else None
 
 
-def _member_names(room: Room) -> list[str]:
-    return sorted(room.members.values_list("username", flat=True))
-
-
 @retrying_page
 def _membership_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
-    current = _readable_room(request, slug)
+    current = readable_room(request, slug)
     if isinstance(current, HttpResponse):
         return current
     if not request.user.is_authenticated:
@@ -276,18 +291,18 @@ def _membership_action(request: HttpRequest, slug: str, action: str) -> HttpResp
             elif action == "leave":
                 rooms.leave(current, request.user)
                 if current.private:
-                    messages.success(request, f"You left #{current.slug}.")
+                    messages.success(request, f"You left {current.label}.")
                     return redirect("chat:index")
             elif action == "remove":
                 removed = rooms.remove(current, request.user, request.POST.get("username", ""))
                 messages.success(
-                    request, f"{removed.get_username()} was removed from #{current.slug}."
+                    request, f"{removed.get_username()} was removed from {current.label}."
                 )
             else:
                 username = request.POST.get("username", "")
                 invited = rooms.invite(current, request.user, username)
                 messages.success(
-                    request, f"{invited.get_username()} may now enter #{current.slug}."
+                    request, f"{invited.get_username()} may now enter {current.label}."
                 )
     except ratelimit.RateLimited as exc:
         return too_many(request, exc)

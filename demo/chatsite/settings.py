@@ -8,6 +8,11 @@
 - ``DJANGO_ALLOWED_HOSTS``: comma-separated; defaults to localhost names.
 - ``CHAT_ANONYMOUS_READ``: ``1`` lets visitors who are not logged in read public rooms.
 - ``CHAT_HTMX_RECIPE``: ``1`` serves the htmx recipe's notice board under ``/htmx/``.
+- E-mail (password resets): under ``DJANGO_DEBUG`` (``make run``) e-mails are printed in the
+  server's terminal; otherwise they are sent by SMTP through ``EMAIL_HOST`` (default
+  ``localhost``), ``EMAIL_PORT`` (25), ``EMAIL_HOST_USER``, ``EMAIL_HOST_PASSWORD`` and
+  ``EMAIL_USE_TLS`` (``1``), from ``DEFAULT_FROM_EMAIL``. ``DJANGO_EMAIL_BACKEND`` names
+  another backend.
 - ``DJANGO_MEDIA_ROOT``: the folder of attachments (default storage); defaults to the
   repository's ``.pgdata/media``, beside the development database.
 """
@@ -158,6 +163,20 @@ AXES_LOCKOUT_CALLABLE = "chat.auth.lockout_response"
 # the database (axes keeps 255 characters).
 AXES_USERNAME_CALLABLE = "chat.auth.attempted_username"
 AXES_VERBOSE = False
+
+# E-mail: password resets. Printed in the terminal under DEBUG (make run), sent by SMTP
+# otherwise (see the docstring).
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "") == "1"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pgsse chat <chat@localhost>")
 
 # The chat's own settings (defaults and meaning in chat/conf.py and docs/chat.md).
 CHAT_ANONYMOUS_READ = os.environ.get("CHAT_ANONYMOUS_READ", "") == "1"

@@ -33,9 +33,9 @@ def texts(reader: StreamReader) -> str:
 
 
 def room_seq(event_id: str) -> int:
-    """The room channel's seq in a room stream's id (its channels sort presence:, room:,
-    typing:, user:)."""
-    return int(event_id.split(":", 1)[1].split(".")[1])
+    """The room channel's seq in a room stream's id (its channels sort directory,
+    presence:, room:, typing:, user:)."""
+    return int(event_id.split(":", 1)[1].split(".")[2])
 
 
 async def account(server: LiveServer, name: str) -> ChatAccount:

@@ -117,7 +117,7 @@ async def test_presence_counts_users_once_and_publishes_changes_only(
         assert sets(seen)[-1] == ["bob"]
         # Everyone else's heartbeat notices; the page renders the current set.
         page = await sync_to_async(bob.client.get)("/rooms/lobby/")
-        assert '<ul id="presence">\n        <li>bob</li>' in page.text
+        assert '<ul id="presence">\n        <li data-person="bob">bob</li>' in page.text
     alice.close()
     bob.close()
 

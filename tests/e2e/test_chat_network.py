@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from playwright.async_api import BrowserContext, expect
 
 from tests.chat_accounts import ChatAccount
-from tests.e2e.test_chat_browser import open_room, send, sign_up
+from tests.e2e.test_chat_browser import open_room, send, sign_up, unread_badge
 from tests.servers import LiveServer
 
 pytestmark = [
@@ -52,6 +52,5 @@ async def test_back_online_reconnects_at_once(
             ["hello", "posted while alice was offline"]
         )
     else:
-        lobby = page.locator('li[data-room="lobby"] [data-unread-for]')
-        await expect(lobby).to_contain_text("1 unread")
+        await expect(unread_badge(page, "lobby")).to_contain_text("1 unread")
     bob.close()

@@ -163,9 +163,11 @@ async def test_nothing_to_type_is_below_the_fold(
     owner = await sign_up(new_context, server.url, "carol")
     page = await owner.new_page()
     await page.set_viewport_size(PHONE)
-    # On the room list, the new room's name comes before the eight rooms.
+    # On the room list, the new room's name and the names to message come before the
+    # eight rooms.
     await page.goto(f"{server.url}/")
     await on_screen(page, page.locator("#room-name"))
+    await on_screen(page, page.locator("#direct-users"))
     if os.environ.get("CHAT_SCREENSHOTS") == "1":
         await page.screenshot(path="/tmp/phone-index.png")
     await page.fill("#room-name", "Plans")

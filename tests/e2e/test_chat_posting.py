@@ -103,6 +103,7 @@ async def test_forty_users_posting_into_five_shared_rooms(
     rooms, tokens, readers = await sync_to_async(populate)()
     urls = [server.url for server in two_processes]
     before = await sync_to_async(Event.objects.count)()
+    memberships = await sync_to_async(Membership.objects.count)()
     streams: list[tuple[list[int], StreamReader]] = []
     async with contextlib.AsyncExitStack() as stack:
         # A room page's stream per room on each worker, and room lists following every room.
@@ -159,6 +160,10 @@ async def test_forty_users_posting_into_five_shared_rooms(
             assert post.message_id is not None
             mine[post.room].append(position[post.message_id])
         assert all(order == sorted(order) for order in mine.values())
-    # Fan-out on read: one event per message, and a read position for the poster at most.
+    # Fan-out on read: one event per message, and a read position for the poster at most;
+    # and once per room a poster joined by posting in it, `joined` on their own channel.
     added = await sync_to_async(Event.objects.count)() - before
-    assert len(posts) <= added <= 2 * len(posts), (added, len(posts))
+    joins = await sync_to_async(Membership.objects.count)() - memberships
+    assert len(posts) <= added - joins <= 2 * len(posts), (added, joins, len(posts))
+    joined = await sync_to_async(Event.objects.filter(type="joined").count)()
+    assert joined == joins

@@ -89,8 +89,10 @@ async def test_tricky_messages_arrive_intact_and_sql_in_them_never_runs(
             assert elapsed < 2.0, f"posting {text!r} took {elapsed:.2f}s"
         await reader.wait_for(lambda r: len(r.messages()) == len(TRICKY_TEXTS))
         assert [m["text"] for m in reader.messages()] == TRICKY_TEXTS
-        # Frames stayed whole: exactly one event per message, nothing injected.
-        assert {e.event for e in reader.events} == {"message", "message_created"}
+        # Frames stayed whole: exactly one event per message, nothing injected (and the
+        # first post's `joined`, on alice's own channel: posting joined the room).
+        assert {e.event for e in reader.events} == {"message", "message_created", "joined"}
+        assert len(reader.of_type("joined")) == 1
     alice.close()
 
 

@@ -79,11 +79,11 @@ async def test_disconnecting_200_streams_leaves_no_subscription_or_connection(
         )
         await asyncio.gather(*(r.wait_for(lambda r: bool(r.last_id)) for r in readers))
         stats = server.on_hub(Hub.stats)
-        # Each room page's stream follows its room's messages, presence and typing, and
-        # its user's own channel (unread counts).
+        # Each room page's stream follows its room's messages, presence and typing, its
+        # user's own channel (unread counts), and the directory, one channel for all.
         assert (stats.subscriptions, stats.channels) == (
             STREAMS,
-            2 * len(ROOM_CHANNELS) + STREAMS,
+            2 * len(ROOM_CHANNELS) + STREAMS + 1,
         )
         during = await backends(pg)
     # All 200 client sockets are closed now; the server notices each disconnect.

@@ -9,7 +9,8 @@
   const configNode = document.getElementById("chat-config");
   if (!configNode) return;
   const config = JSON.parse(configNode.textContent);
-  const baseTitle = document.title;
+  // The tab's title without its unread count (a room renamed changes it).
+  let baseTitle = document.title;
 
   // ---------------------------------------------------------------------------------
   // Requests.
@@ -81,7 +82,7 @@
     } else if (info.status === 404 || info.status === 403) {
       showState(state, "no access");
       text = config.room
-        ? `You no longer have access to #${config.room} (you left it, were removed, or it was deleted): nothing more will arrive here.`
+        ? `You no longer have access to ${config.roomLabel} (you left it, were removed, or it was deleted): nothing more will arrive here.`
         : "You may no longer follow this page.";
       next = link("/", "Back to the rooms");
     } else {
@@ -95,23 +96,26 @@
   }
 
   // `events`: the handler of every event type the page listens to (pgsse.js listens to
-  // these only). `hooks.reconnected()`: live again after a cut; `hooks.ended()`: the
-  // stream has ended for good.
+  // these only). `path`: the stream's path, its `?follow=` query added. `hooks.reconnected()`:
+  // live again after a cut; `hooks.ended()`: the stream has ended for good;
+  // `hooks.followed(answer)`: the rooms followed changed (see `refollow`).
   //
   // The network: when the browser says it is offline, the stream is opened afresh (it
   // fails at once, and waits); when the browser says it is back online, a stream waiting
   // to reconnect after a network failure reconnects at once instead of waiting out its
   // retry timer (up to 30 s). A wait the server asked for (429 or 503 with Retry-After)
   // is still waited out. Either way the new stream resumes from the last position seen.
+  //: The stream has ended for good (see stopEverything below).
+  let ended = false;
   function follow(path, events, hooks) {
     let reloading = false;
     let wasLive = false;
     let replacing = false; // a stream closed by us, to open another: not an end
     let networkFailed = false; // the wait is for the network, not for the server
     let offline = false;
-
-    function connect(position) {
-      return pgsse.connect(path, {
+    let stream = null;
+    function open(position, query) {
+      stream = pgsse.connect(path + query, {
         position,
         events,
         onstate(state, info) {
@@ -143,25 +147,68 @@
         },
       });
     }
+    open(config.position, config.followQuery);
 
-    let stream = connect(config.position);
     function reopen() {
       replacing = true;
       const position = stream.position;
       stream.close();
       replacing = false;
-      stream = connect(position);
+      open(position, config.followQuery);
     }
     window.addEventListener("offline", () => {
-      if (reloading || stream.state === "closed" || stream.state === "denied") return;
+      if (reloading || replacing || stream.state === "closed" || stream.state === "denied") return;
       offline = true;
       reopen();
     });
     window.addEventListener("online", () => {
       offline = false;
-      if (stream.state === "reconnecting" && networkFailed) reopen();
+      if (!replacing && stream.state === "reconnecting" && networkFailed) reopen();
     });
-    return stream;
+
+    // The rooms followed live change while the page is open (an invitation, a room
+    // joined, a new direct conversation, a room left): the stream reopens over the new
+    // set, from its position carried over by the server (GET /api/follow/, which also
+    // counts the new rooms): nothing of the rooms kept is lost or shown twice, the new
+    // ones start from now. One change at a time, in order. While the server is asked,
+    // no stream is open (and the network's events open none).
+    let queue = Promise.resolve();
+    async function switchTo(wanted) {
+      const before = config.follow || [];
+      if (reloading || ended || String(before) === String(wanted)) return;
+      replacing = true;
+      stream.close();
+      const query = new URLSearchParams({ last_event_id: stream.position });
+      if (before.length) query.set("from", before.join(","));
+      if (wanted.length) query.set("follow", wanted.join(","));
+      if (config.page === "room") query.set("room", config.room);
+      let answer = null;
+      try {
+        answer = await call("GET", `/api/follow/?${query}`);
+      } catch (_) {
+        // The server cannot be reached: carry on as before, and try again in a while.
+        replacing = false;
+        open(stream.position, config.followQuery);
+        setTimeout(() => { queue = queue.then(() => switchTo(wanted)); }, 3000);
+        return;
+      }
+      replacing = false;
+      if (!answer.response.ok) {
+        // The page cannot carry on exactly from here: show it afresh.
+        reloading = true;
+        showState("reset");
+        window.location.reload();
+        return;
+      }
+      config.follow = answer.body.follow;
+      config.followQuery = answer.body.followQuery;
+      config.position = answer.body.position;
+      if (hooks.followed) hooks.followed(answer.body);
+      open(answer.body.position, answer.body.followQuery);
+    }
+    return {
+      refollow(wanted) { queue = queue.then(() => switchTo(wanted)); return queue; },
+    };
   }
 
   // ---------------------------------------------------------------------------------
@@ -175,8 +222,14 @@
   const me = config.user;
   const currentRoom = config.page === "room" ? config.roomId : null;
   const counts = new chatUnread.UnreadCounts(config.unread || [], me);
-  const followed = new Set(config.follow || []);
+  // The rooms the stream follows for their counts (and the page's own); they change
+  // when the user joins or leaves a room, or is invited (see `roomAdded` below).
+  let followed = new Set(config.follow || []);
   if (currentRoom !== null) followed.add(currentRoom);
+  const people = new chatProfiles.People(config.people || {});
+  const sidebar = new chatSidebar.Sidebar({
+    me, people, directPeople: config.directPeople, currentRoom,
+  });
 
   function showBadge(roomId) {
     const count = counts.get(roomId);
@@ -202,7 +255,7 @@
     document.title = document.visibilityState === "hidden" && total > 0 ? `(${total}) ${baseTitle}` : baseTitle;
   }
 
-  // At phone width the room list is folded behind a button (sidebar.js): it shows the
+  // At phone width the room list is folded behind a button (sidebar_toggle.js): it shows the
   // other rooms' unread total, so that nothing waiting there goes unseen.
   const sidebarUnread = document.getElementById("sidebar-unread");
   function showSidebarTotal() {
@@ -270,7 +323,7 @@
   function notFollowed() {
     return [...counts.rooms.keys()].filter((roomId) => !followed.has(roomId));
   }
-  if (me && notFollowed().length && config.unreadRefreshSeconds) {
+  if (me && config.unreadRefreshSeconds) {
     setInterval(() => {
       if (document.visibilityState === "visible") refreshCounts(notFollowed());
     }, config.unreadRefreshSeconds * 1000);
@@ -285,7 +338,8 @@
     if (!counts.created(message, mentioned)) return;
     showCount(message.room_id);
     if (mentioned && message.room_id !== currentRoom) {
-      notify(`${message.user} mentioned you in #${message.room}`, message.text.slice(0, 140));
+      const where = sidebar.labelOf(message.room_id) || `#${message.room}`;
+      notify(`${people.name(message.user, message.name)} mentioned you in ${where}`, message.text.slice(0, 140));
     }
   }
   function countUpdated(message) {
@@ -303,8 +357,80 @@
     },
     removed(data) {
       if (counts.removed(data.room_id)) showCount(data.room_id);
+      sidebar.left(data.room_id);
+      if (data.room_id === currentRoom && roomParts) roomParts.membership(false);
+      stopFollowing(data.room_id);
     },
-    invited() { /* the room list shows it on its next load */ },
+    invited: roomAdded,
+    joined: roomAdded,
+  };
+
+  // ---------------------------------------------------------------------------------
+  // The sidebar, live (sidebar.js), from the directory channel (public rooms, people's
+  // names: chat/directory.py) and the user's own channel (rooms joined, invitations, new
+  // direct conversations, private rooms renamed or deleted: chat/own_channel.py). A room
+  // the user is now in is followed for its counts at once: the stream reopens over it
+  // (`live.refollow`), carrying its position over.
+
+  let live = null; // what follow() returned: the stream, and its refollow()
+  let roomParts = null; // the room page's parts (room_parts.js)
+
+  function roomAdded(data) {
+    sidebar.joined(data);
+    if (data.room_id === currentRoom) {
+      if (roomParts) roomParts.membership(true);
+      refreshCounts([data.room_id]);
+      return;
+    }
+    if (followed.has(data.room_id)) return;
+    // The newest room first: the least active one followed gives way (its count is then
+    // refreshed now and then, as the other rooms' are).
+    const wanted = [data.room_id, ...(config.follow || [])].slice(0, config.liveRooms);
+    if (live) live.refollow(wanted);
+  }
+
+  function stopFollowing(roomId) {
+    if (!live || !(config.follow || []).includes(roomId)) return;
+    live.refollow(config.follow.filter((id) => id !== roomId));
+  }
+
+  function followedNow(answer) {
+    followed = new Set(answer.follow);
+    if (currentRoom !== null) followed.add(currentRoom);
+    for (const data of answer.unread) {
+      counts.refreshed(data);
+      showCount(data.room_id);
+    }
+  }
+
+  function roomGone(data) {
+    sidebar.gone(data.room_id, !data.deleted);
+    if (!data.deleted) return; // a public room made private: its members keep it
+    if (counts.removed(data.room_id)) {
+      showTitle();
+      showSidebarTotal();
+    }
+    // A room page of the deleted room learns it from its stream's end (its channels are
+    // purged, which ends it; its reconnect is refused): see showEnd.
+    stopFollowing(data.room_id);
+  }
+
+  const sidebarEvents = {
+    room(data) {
+      const name = sidebar.entryName(data);
+      if (data.private) sidebar.changed(data);
+      else sidebar.listed(data);
+      if (data.room_id === currentRoom && roomParts) {
+        roomParts.changed(data, name);
+        baseTitle = `${config.roomLabel} · pgsse chat`;
+        showTitle();
+      }
+    },
+    room_gone: roomGone,
+    person(data) {
+      people.rename(data.user, data.name);
+      sidebar.renamed();
+    },
   };
 
   const notifyButton = document.getElementById("notify-mentions");
@@ -318,12 +444,13 @@
 
   if (config.page === "index") {
     document.addEventListener("visibilitychange", showTitle);
-    follow(`/events/me/${config.followQuery}`, {
+    live = follow("/events/me/", {
       ...ownEvents,
+      ...sidebarEvents,
       message_created: countCreated,
       message_updated: countUpdated,
       message_deleted: countDeleted,
-    }, {});
+    }, { followed: followedNow });
     return;
   }
 
@@ -347,8 +474,6 @@
   let hasNewer = Boolean(config.hasNewer);
   const later = new Map();
   const newerButton = document.getElementById("load-newer");
-  //: The stream has ended for good (see stopEverything below).
-  let ended = false;
   //: The newest message id of each author this page has shown (for typing notices).
   const newestBy = new Map();
 
@@ -422,7 +547,8 @@
     head.className = "meta";
     const author = document.createElement("span");
     author.className = "author";
-    author.textContent = message.user;
+    author.dataset.person = message.user; // a new display name redraws it (profiles.js)
+    author.textContent = people.name(message.user, message.name);
     const time = document.createElement("time");
     time.dateTime = message.created_at;
     time.title = fullDate.format(created);
@@ -433,7 +559,7 @@
     long.className = "visually-hidden";
     long.textContent = fullDate.format(created);
     time.append(short, long);
-    head.append(author, " ", time);
+    head.append(people.avatar(message.user, author.textContent), author, " ", time);
     if (message.edited_at) {
       const edited = document.createElement("span");
       edited.className = "edited";
@@ -441,12 +567,20 @@
       head.append(" ", edited);
     }
     const mine = Boolean(me) && message.user === me;
-    if (mine || config.isOwner || form) {
-      // Shown on hover and focus only (chat.css), never as tab stops before the composer.
+    // Shown on hover and focus only (chat.css), never as tab stops before the composer.
+    // A room's owner deletes any message in it: others' messages have a Delete button
+    // that only shows while the page's user owns the room (`.owner-only`, chat.css), so
+    // that ownership handed over shows at once (room_parts.js).
+    const ownable = Boolean(me) && !config.direct;
+    if (mine || form || ownable) {
       const actions = document.createElement("span");
       actions.className = "actions";
       if (mine) actions.append(actionButton("Edit", "edit", "Edit this message"));
-      if (mine || config.isOwner) actions.append(actionButton("Delete", "delete", "Delete this message"));
+      if (mine || ownable) {
+        const remove = actionButton("Delete", "delete", "Delete this message");
+        if (!mine) remove.classList.add("owner-only");
+        actions.append(remove);
+      }
       head.append(actions);
     }
     const text = document.createElement("p");
@@ -690,17 +824,13 @@
     // The page's own user is here while it follows the room, whether or not their first
     // heartbeat has reached the list yet (it showed "Here now 0" on load).
     if (me && !ended && !users.includes(me)) users = [...users, me].sort();
-    presenceList.replaceChildren(...users.map((name) => {
-      const item = document.createElement("li");
-      item.textContent = name;
-      return item;
-    }));
+    presenceList.replaceChildren(...users.map((user) => people.nameNode(user, "li")));
     presenceCount.textContent = String(users.length);
   }
 
   const typists = new Map();
   function showTyping() {
-    const names = [...typists.keys()];
+    const names = [...typists.keys()].map((user) => people.name(user));
     typingLine.textContent = names.length === 0 ? ""
       : names.length === 1 ? `${names[0]} is typing…`
       : `${names.join(", ")} are typing…`;
@@ -734,7 +864,7 @@
     if (!follow && message.user !== me) pill.hidden = false;
     if (message.user !== me) {
       markRead();
-      if (addressesMe(message)) notify(`${message.user} mentioned you in #${config.room}`, message.text.slice(0, 140));
+      if (addressesMe(message)) notify(`${people.name(message.user, message.name)} mentioned you in ${config.roomLabel}`, message.text.slice(0, 140));
     }
   }
 
@@ -761,12 +891,15 @@
   // The stream carries this room's messages, and those of the rooms followed for their
   // counts: each counts, only this room's are drawn.
   const here = (data) => data.room_id === currentRoom;
-  follow(
-    `/rooms/${encodeURIComponent(config.room)}/events/${config.followQuery}`,
+  roomParts = new chatRoomParts.RoomParts({ config, people, sidebar, csrfToken });
+  live = follow(
+    `/rooms/${encodeURIComponent(config.room)}/events/`,
     {
       message_created(message) {
         countCreated(message);
         if (!here(message)) return;
+        people.learn(message.user, message.name);
+        roomParts.posted(message.user, message.name);
         arrived(message);
         for (const part of parts) if (part.created) part.created(message);
       },
@@ -783,14 +916,22 @@
         for (const part of parts) if (part.deleted) part.deleted(data);
       },
       ...Object.assign({}, ...parts.map((part) => part.events || {})),
-      presence: (data) => showPresence(data.users),
+      presence(data) {
+        for (const [user, name] of Object.entries(data.names || {})) people.learn(user, name);
+        showPresence(data.users);
+      },
       typing,
+      // The member list (chat/members.py).
+      member_joined(data) { if (here(data)) roomParts.joined(data.user, data.name); },
+      member_left(data) { if (here(data)) roomParts.left(data.user); },
       ...ownEvents,
+      ...sidebarEvents,
     },
     {
       // Back after a cut: say at once that we are here (others may have dropped us).
       reconnected: heartbeat,
       ended: stopEverything,
+      followed: followedNow,
     },
   );
 
