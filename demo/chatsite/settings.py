@@ -163,7 +163,8 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out log-in before the password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading the user of each request with one plain statement.
+    "chat.backends.AccountBackend",
 ]
 LOGIN_URL = "chat:login"
 LOGIN_REDIRECT_URL = "chat:index"
@@ -188,6 +189,8 @@ AXES_VERBOSE = False
 CHAT_ANONYMOUS_READ = os.environ.get("CHAT_ANONYMOUS_READ", "") == "1"
 CHAT_HTMX_RECIPE = os.environ.get("CHAT_HTMX_RECIPE", "") == "1"
 
+# Django's database sessions, read with one plain statement (chat/sessions.py).
+SESSION_ENGINE = "chat.sessions"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the chat's script reads it to post with fetch()
 SECURE_CONTENT_TYPE_NOSNIFF = True
