@@ -12,7 +12,6 @@ step under a lock (request phases run in threads): concurrent requests cannot al
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 
 from django.template.defaultfilters import pluralize
 
+from pgsse import jitter
 from pgsse.conf import PgsseSettings
 from pgsse.stats import Counters
 
@@ -79,7 +79,7 @@ class Admission:
                     "process_full",
                     f"This server holds {self.open} stream{pluralize(self.open)}, its limit;"
                     " retry later.",
-                    random.randint(base, 3 * base),
+                    jitter.randint(base, 3 * base),
                 ),
                 client,
             )

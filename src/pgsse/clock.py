@@ -11,9 +11,9 @@ timeout may end one up to a tick sooner than ``WRITE_TIMEOUT``.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable, Iterable
 
+from pgsse import jitter
 from pgsse.conf import PgsseSettings
 from pgsse.subscription import EndReason, Subscription
 
@@ -63,7 +63,7 @@ class Clock:
             elif now >= subscription.deadline:
                 subscription.end(EndReason.MAX_AGE)
             elif now >= subscription.recheck_at and recheck is not None:
-                subscription.recheck_at = now + recheck * random.uniform(0.9, 1.1)
+                subscription.recheck_at = now + recheck * jitter.uniform(0.9, 1.1)
                 subscription.ask_recheck()
             elif now - subscription.last_write >= heartbeat:
                 subscription.beat()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import random
 import threading
 import weakref
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from typing import Any
 
 from django.db import connections
 
+from pgsse import jitter
 from pgsse.admission import Admission
 from pgsse.catch_up import CatchUp, LogSource
 from pgsse.clock import Clock
@@ -272,7 +272,7 @@ class Hub:
         :meth:`unsubscribe` lets go of it."""
         age = self.settings.MAX_STREAM_AGE
         now = asyncio.get_running_loop().time()
-        deadline = now + age * random.uniform(0.75, 1.0) if age is not None else math.inf
+        deadline = now + age * jitter.uniform(0.75, 1.0) if age is not None else math.inf
         subscription = Subscription(channels, client, self.settings.MAX_BUFFERED_BYTES, deadline)
         subscription.last_write = self.clock.now = now
         self._subscriptions.add(subscription)
@@ -326,7 +326,7 @@ class Hub:
         if reauthorize and recheck is not None:
             # The first re-check anywhere in the interval: streams opened together (after a
             # deploy) do not all re-check together.
-            subscription.recheck_at = self.clock.now + recheck * random.uniform(0.1, 1.0)
+            subscription.recheck_at = self.clock.now + recheck * jitter.uniform(0.1, 1.0)
         self.counters.streams_opened += 1
         if self._freezer is not None:
             self._freezer.opened()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection, sql
 
+from pgsse import jitter
 from pgsse.conf import PgsseSettings
 
 __all__ = ["LISTEN_CHUNK", "Listener"]
@@ -127,7 +127,7 @@ class Listener:
                 if conn is not None:
                     await conn.close()
             # Full jitter keeps a fleet of workers from reconnecting in lockstep.
-            await asyncio.sleep(random.uniform(self._delay / 2, self._delay))
+            await asyncio.sleep(jitter.uniform(self._delay / 2, self._delay))
             self._delay = min(self._delay * 2, self._settings.RECONNECT_MAX_DELAY)
 
     def _reset_delay(self) -> None:

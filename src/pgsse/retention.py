@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
 
+from pgsse import jitter
 from pgsse.channels import RESERVED_PREFIX
 from pgsse.conf import get_settings, retention_problem
 from pgsse.stats import Counters
@@ -160,7 +160,7 @@ async def prune_periodically(interval: float, counters: Counters | None = None) 
     """Prune every ``interval`` seconds, forever; run as a task by each process's hub
     (whose ``counters`` count the failures)."""
     # Spread the processes of a fleet over the interval; one prunes at a time anyway.
-    await asyncio.sleep(random.uniform(0, interval))
+    await asyncio.sleep(jitter.uniform(0, interval))
     while True:
         try:
             report = await sync_to_async(_prune_and_disconnect, thread_sensitive=False)()

@@ -25,27 +25,34 @@ from tests.postgres import Postgres
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def pgsse_connections(pg: Postgres) -> list[str]:
-    """application_name of this process's hub connections, as PostgreSQL sees them (not
-    the notifier's: it belongs to publishing, and comes and goes with it)."""
+def pgsse_connections(pg: Postgres) -> dict[int, str]:
+    """This process's hub connections as PostgreSQL sees them, by backend pid (not the
+    notifier's: it belongs to publishing, and comes and goes with it)."""
     with psycopg.connect(pg.url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s"
+            "SELECT pid, application_name FROM pg_stat_activity WHERE application_name LIKE %s"
             " AND application_name NOT LIKE 'pgsse-notifier %%'",
             (f"pgsse-% %:{os.getpid()}",),
         ).fetchall()
-    return sorted(name for (name,) in rows)
+    return dict(rows)
 
 
-def wait_for_connections(pg: Postgres, expected: list[str], timeout: float = 60) -> list[str]:
-    """PostgreSQL notices a closed connection a moment after the client closes it (later
-    on a loaded machine): wait until it shows ``expected``, or the deadline."""
+def opened_since(pg: Postgres, before: dict[int, str]) -> list[str]:
+    """The names of the connections opened since ``before`` was taken and still open.
+    Connections of hubs that earlier tests closed may still be going away meanwhile
+    (PostgreSQL notices a closed connection a moment later): they are not counted."""
+    return sorted(name for pid, name in pgsse_connections(pg).items() if pid not in before)
+
+
+def wait_until_closed(pg: Postgres, before: dict[int, str], timeout: float = 60) -> list[str]:
+    """Wait until every connection opened since ``before`` is closed, or the deadline;
+    the names of those left."""
     deadline = time.monotonic() + timeout
-    seen = pgsse_connections(pg)
-    while seen != expected and time.monotonic() < deadline:
+    left = opened_since(pg, before)
+    while left and time.monotonic() < deadline:
         threading.Event().wait(0.05)  # polling PostgreSQL's view: there is nothing to await
-        seen = pgsse_connections(pg)
-    return seen
+        left = opened_since(pg, before)
+    return left
 
 
 async def _stream_once(hub: hubs.Hub) -> None:
@@ -70,7 +77,7 @@ async def _owned_by_the_loop(held: list[weakref.ref[hubs.Hub]]) -> None:
 
 
 def test_every_hub_closes_its_connections_and_is_let_go_with_its_owner(pg: Postgres) -> None:
-    before = pgsse_connections(pg)  # hubs of other tests' servers may be running
+    before = pgsse_connections(pg)
     held: list[weakref.ref[hubs.Hub]] = []
 
     def runs() -> None:
@@ -86,20 +93,21 @@ def test_every_hub_closes_its_connections_and_is_let_go_with_its_owner(pg: Postg
     assert len(held) == 6
     gc.collect()
     assert [ref() for ref in held] == [None] * 6  # nothing, no registry, holds them
-    assert wait_for_connections(pg, before) == before
+    assert wait_until_closed(pg, before) == []
 
 
 async def test_each_connection_says_what_it_is(pg: Postgres) -> None:
+    before = pgsse_connections(pg)
     async with hubs.Hub.from_django() as hub:
         await _stream_once(hub)
-        names = pgsse_connections(pg)
+        names = opened_since(pg, before)
         host_and_pid = f"{os.uname().nodename}:{os.getpid()}"
         # One listener; one or two log readers (the pool grows to two under concurrent reads).
         assert names.count(f"pgsse-listener {host_and_pid}") == 1, names
         assert 1 <= names.count(f"pgsse-reader {host_and_pid}") <= 2, names
         assert len(names) <= 3, names
     assert hub.closed
-    assert await asyncio.to_thread(wait_for_connections, pg, []) == []
+    assert await asyncio.to_thread(wait_until_closed, pg, before) == []
 
 
 async def test_a_closed_hub_refuses_streams_and_is_not_replaced() -> None:

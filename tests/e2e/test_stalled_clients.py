@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 from collections.abc import Iterator
 
@@ -22,6 +21,7 @@ from django.db import connections
 
 import pgsse
 from pgsse.position import canonical_channels, format_position
+from tests.e2e.test_memory_bound import non_reading_stream
 from tests.postgres import Postgres
 from tests.processes import ServerProcess
 
@@ -83,17 +83,6 @@ def established(server_port: int, client_ports: set[int]) -> set[int]:
     return held
 
 
-def stalled_client(port: int, path: str, last_event_id: str) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-        f"Last-Event-ID: {last_event_id}\r\n\r\n".encode()
-    )
-    return sock
-
-
 def large_history(channel: str, count: int) -> None:
     text = "x" * 16_000
     try:
@@ -106,7 +95,9 @@ async def test_a_write_timeout_drops_the_connection(server: ServerProcess) -> No
     channel = "room:stalled"
     await sync_to_async(large_history)(channel, 300)  # 4.8 MB: far more than any buffer
     start = format_position(canonical_channels([channel]), {channel: 0})
-    clients = [stalled_client(server.port, f"/events/{channel}/", start) for _ in range(CLIENTS)]
+    clients = [
+        non_reading_stream(server.port, f"/events/{channel}/", start) for _ in range(CLIENTS)
+    ]
     ports = {sock.getsockname()[1] for sock in clients}
     try:
         assert established(server.port, ports) == ports  # connected, and never reading
