@@ -14,8 +14,8 @@ own session), each on a fresh one-worker server, in the same run:
 Each also reports the server's PostgreSQL backends (``pg_stat_activity``, client backends
 of the bench database): before the clients came, the peak while they opened (sampled every
 0.1 s), with every stream open, and at rest once the streams have gone and the server has
-been idle for ``REST_SECONDS`` (what an idle worker keeps: pgsse's listener and reader,
-and whatever Django's connection pool still holds).
+been idle for ``REST_SECONDS`` (what an idle worker keeps: pgsse's listener and readers,
+and whatever Django's connection pool still holds, counted apart).
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ class OpeningResult:
     backends_peak: int
     backends_open: int
     backends_at_rest: int
+    #: Of those at rest, the application's (Django's): not pgsse's listener or readers.
+    application_backends_at_rest: int = 0
     failure: str = ""
     server_errors: list[str] = field(default_factory=list)
 
@@ -175,6 +177,7 @@ def run_one(
         answer = json.loads(line)
         time.sleep(rest_seconds)
         at_rest = database.backends()
+        application_at_rest = database.backends(but_pgsses=True)
     admitted = int(answer["admitted"])
     return OpeningResult(
         server=kind,
@@ -193,6 +196,7 @@ def run_one(
         backends_peak=max(peak, streams_open),
         backends_open=streams_open,
         backends_at_rest=at_rest,
+        application_backends_at_rest=application_at_rest,
         failure="" if admitted == clients else f"{clients - admitted} of {clients} not admitted",
         server_errors=_errors(server.output()),
     )

@@ -575,7 +575,7 @@ def opening_table(results: Results) -> list[str]:
                 f"{_number(frames.get('p50'), 0)} / {_number(frames.get('p99'), 0)}",
                 _number(result.server_cpu_per_open_us, 0),
                 f"{result.backends_before} / {result.backends_peak} / {result.backends_open}"
-                f" / {result.backends_at_rest}",
+                f" / {result.backends_at_rest} ({result.application_backends_at_rest})",
             ]
         )
     header = [
@@ -586,7 +586,7 @@ def opening_table(results: Results) -> list[str]:
         "against pgsse",
         "first frame p50 / p99 ms",
         "server CPU per open µs",
-        "PostgreSQL backends: before / peak / streams open / at rest",
+        "PostgreSQL backends: before / peak / streams open / at rest (not pgsse's own)",
     ]
     return _table(header, rows) if rows else []
 
