@@ -15,20 +15,11 @@ from django.contrib.auth.models import User
 from chat.models import Membership, Message, Room
 from pgsse.models import Event
 from tests.chat_accounts import ChatAccount
-from tests.clients import StreamReader, open_stream
+from tests.clients import open_stream
 from tests.servers import LiveServer
+from tests.test_chat_direct import error_of, of_type
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def of_type(reader: StreamReader, event_type: str) -> list[dict[str, Any]]:
-    return [json.loads(e.data) for e in reader.of_type(event_type)]
-
-
-def error_of(response: Any) -> str:
-    assert response.headers["content-type"] == "application/json", response.text
-    message: str = response.json()["error"]
-    return message
 
 
 def test_the_owner_renames_sets_the_topic_and_hands_over(server: LiveServer) -> None:
