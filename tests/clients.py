@@ -189,6 +189,8 @@ class LightReader(ResumingReader):
         self.segments: list[tuple[str, list[tuple[str, str, str]]]] = []
         #: Connections the server ended properly (final chunk) right after a ``retry:``.
         self.clean_ends = 0
+        #: Opens answered with something else than 200 (busy, rate-limited): not closes.
+        self.refusals = 0
         self._writer: asyncio.StreamWriter | None = None
         self._last_was_retry = False
 
@@ -205,12 +207,13 @@ class LightReader(ResumingReader):
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
-                await self._connect_once()
-                self.server_closes += 1
+                if await self._connect_once():
+                    self.server_closes += 1
             self.changed.set()
             await asyncio.sleep(0.05)
 
-    async def _connect_once(self) -> None:
+    async def _connect_once(self) -> bool:
+        """One connection: True if it was a stream the server ended, False if refused."""
         reader, writer = await asyncio.open_connection(self.host, self.port)
         self._writer = writer
         try:
@@ -221,7 +224,8 @@ class LightReader(ResumingReader):
             )
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 200"):
-                return
+                self.refusals += 1
+                return False
             self.connections += 1
             self.segments.append((self.last_id, []))
             body, frames = ChunkedDecoder(), EventStreamParser(every_frame=True)
@@ -231,6 +235,7 @@ class LightReader(ResumingReader):
                 self.changed.set()
             if body.ended and self._last_was_retry:
                 self.clean_ends += 1
+            return True
         finally:
             writer.close()
 
