@@ -89,6 +89,42 @@ def test_nul_characters_in_forms_are_refused(server: LiveServer) -> None:
     alice.close()
 
 
+def test_nul_characters_in_query_parameters_are_refused(server: LiveServer) -> None:
+    """Every query parameter of every GET endpoint: 400 or an answer, never a 500 (a NUL
+    reaching PostgreSQL in a text parameter is a database error)."""
+    alice = ChatAccount(server.url, "alice")
+    own = alice.create_room("Mine", private=True)
+    names = ["before", "after", "around", "limit", "room", "from", "follow", "last_event_id"]
+    names += ["q", "prefix"]
+    for path in [
+        "/api/rooms/lobby/messages/",
+        "/api/rooms/",
+        f"/api/rooms/{own}/",
+        f"/api/rooms/{own}/members/",
+        "/api/me/",
+        "/api/follow/",
+        "/api/search/",
+        "/api/unread/",
+        "/api/rooms/lobby/people/",
+    ]:
+        for name in names:
+            response = alice.client.get(path, params={name: "lob\x00by"})
+            assert response.status_code in (200, 400, 404), (path, name, response.text[:300])
+            if response.status_code != 200:
+                assert_json_refusal(response, f"{path}?{name}")
+    # And in the path's free-text parts (a username, an emoji).
+    mine = alice.say("lobby", "mine")["id"]
+    for method, path in [
+        ("DELETE", "/api/rooms/lobby/members/bo%00b/"),
+        ("PUT", f"/api/rooms/lobby/messages/{mine}/reactions/%00/"),
+        ("DELETE", f"/api/rooms/lobby/messages/{mine}/reactions/%00/"),
+    ]:
+        response = send_raw(alice, method, path, b"", JSON)
+        assert 400 <= response.status_code < 500, (method, path, response.text[:300])
+        assert_json_refusal(response, f"{method} {path}")
+    alice.close()
+
+
 def test_multipart_bodies_without_a_boundary_are_refused_with_json_400(server: LiveServer) -> None:
     alice = ChatAccount(server.url, "alice")
     mine = alice.say("lobby", "mine")["id"]

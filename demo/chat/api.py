@@ -47,6 +47,7 @@ def find_room(user: Any, slug: str) -> Room:
     on), and 404 alike for unknown rooms and private rooms ``user`` may not see."""
     if not user.is_authenticated and not conf.get("CHAT_ANONYMOUS_READ"):
         raise not_authenticated()
+    slug = inputs.clean_string(slug, "A room's name")
     room = Room.objects.filter(slug=slug).first()
     if room is None or not access.can_read(user, room):
         raise ApiError(404, f"There is no room {slug!r} (or it is private).")
