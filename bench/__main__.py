@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import chat_posting, fanout, listeners, peer_tables, storm, throughput
+from bench import chat_posting, fanout, listeners, opening, peer_tables, storm, throughput
 from bench.chat_users import create_readers
 from bench.database import BenchDatabase
 from bench.fanout import FanoutResult
@@ -66,6 +66,13 @@ class Scale:
     pgsse_gc_off: bool = False
     #: Also copy the plot to docs/performance-streams.png.
     docs_plot: bool = False
+    #: Opening (pgsse's stream and the chat's): clients opening as fast as a worker takes
+    #: them, and clients of a reconnect wave started at ``wave_rate`` per second (0: skip).
+    open_streams: int = 5000
+    wave_clients: int = 10_000
+    wave_rate: float = 1000.0
+    #: Only the opening phase.
+    opening_only: bool = False
 
 
 QUICK = Scale(
@@ -83,6 +90,8 @@ QUICK = Scale(
     publish_rounds=2,
     chat_posts=50,
     listeners=(1, 8),
+    open_streams=1000,
+    wave_clients=2000,
 )
 FULL = Scale(
     streams=(1000, 4000, 10000),
@@ -122,6 +131,16 @@ def parse_arguments(argv: list[str]) -> Scale:
         "--chat-posts", type=int, help="messages posted in the chat per room size (0: skip)"
     )
     parser.add_argument(
+        "--open-streams", type=int, help="clients of the opening phase's open rate (0: skip)"
+    )
+    parser.add_argument(
+        "--wave-clients", type=int, help="clients of the opening phase's wave (0: skip)"
+    )
+    parser.add_argument("--wave-rate", type=float, help="the wave's clients per second")
+    parser.add_argument(
+        "--opening-only", action="store_true", help="only the opening phase (pgsse, chat)"
+    )
+    parser.add_argument(
         "--pgsse-gc-off",
         action="store_true",
         help="diagnosis: disable the garbage collector in the pgsse servers",
@@ -140,10 +159,13 @@ def parse_arguments(argv: list[str]) -> Scale:
             "burst_events",
             "storm_streams",
             "chat_posts",
+            "open_streams",
+            "wave_clients",
+            "wave_rate",
         )
         if getattr(arguments, name) is not None
     }
-    for name in ("fanout_only", "pgsse_gc_off", "docs_plot"):
+    for name in ("fanout_only", "pgsse_gc_off", "docs_plot", "opening_only"):
         overrides[name] = getattr(arguments, name)
     for name in ("streams", "two_workers", "servers"):
         if getattr(arguments, name) is not None:
@@ -232,8 +254,29 @@ def run(scale: Scale, database: BenchDatabase) -> Results:
     if "chat" in scale.servers:
         progress("creating the chat's readers (users and sessions)")
         path = Path(tempfile.mkdtemp(prefix="bench-")) / "cookies.txt"
-        sweep.cookies = create_readers(max(counts), path)
+        readers = max(counts) if not scale.opening_only else 0
+        sweep.cookies = create_readers(max(readers, scale.open_streams, scale.wave_clients), path)
         close_django_connections()
+    if not scale.opening_only:
+        sweep_servers(scale, sweep, counts, fits)
+    if "chat" in scale.servers and sweep.cookies is not None and not scale.fanout_only:
+        results.opening = opening.run(
+            database,
+            scale.open_streams,
+            scale.wave_clients,
+            scale.wave_rate,
+            sweep.cookies,
+            servers=tuple(kind for kind in opening.SERVERS if kind in scale.servers),
+            progress=progress,
+        )
+    results.load_after = load_average()
+    results.seconds = time.monotonic() - started
+    return results
+
+
+def sweep_servers(scale: Scale, sweep: Sweep, counts: list[int], fits: int) -> None:
+    """Every phase but the opening one: fan-out, bursts, storms, connections, publishing."""
+    results, database = sweep.results, sweep.database
     for streams in counts:
         for number in range(1, scale.rounds + 1):
             for kind in scale.servers:
@@ -285,9 +328,6 @@ def run(scale: Scale, database: BenchDatabase) -> Results:
         sizes = ", ".join(f"{members:,}" for members in scale.chat_members)
         progress(f"the chat: {scale.chat_posts} posts in rooms of {sizes} members")
         results.chat_posting = chat_posting.run(database, scale.chat_members, scale.chat_posts)
-    results.load_after = load_average()
-    results.seconds = time.monotonic() - started
-    return results
 
 
 def notes(scale: Scale, fits: int) -> list[str]:

@@ -75,8 +75,9 @@ class BenchDatabase:
         with psycopg.connect(self.server_url, autocommit=True) as conn:
             conn.execute(_DROP)
 
-    def backends(self) -> int:
-        """Client connections to the bench database, not counting the one asking.
+    def backends(self, but_pgsses: bool = False) -> int:
+        """Client connections to the bench database, not counting the one asking
+        (``but_pgsses``: nor pgsse's own, which say so in ``application_name``).
 
         -1 when PostgreSQL refuses the question's own connection (a server under test
         took every slot, reserved ones included: they all connect as the same superuser).
@@ -86,6 +87,8 @@ class BenchDatabase:
                 row = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                     " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                    " AND NOT (%s AND application_name LIKE 'pgsse-%%')",
+                    (but_pgsses,),
                 ).fetchone()
         except psycopg.OperationalError:
             return -1

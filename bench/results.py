@@ -8,6 +8,7 @@ from typing import Any
 from bench.chat_posting import ChatPostingResult
 from bench.fanout import FanoutResult
 from bench.listeners import ListenersResult
+from bench.opening import OpeningResult
 from bench.storm import StormResult
 from bench.throughput import ThroughputResult
 
@@ -27,6 +28,8 @@ class Results:
     chat_posting: list[ChatPostingResult] = field(default_factory=list)
     #: Publish rate and delivery latency by the number of listening workers.
     listeners: list[ListenersResult] = field(default_factory=list)
+    #: Streams opened as fast as a worker takes them, and reconnect waves (pgsse, chat).
+    opening: list[OpeningResult] = field(default_factory=list)
     #: How the servers were set up for this run (raised caps and the like).
     notes: list[str] = field(default_factory=list)
     load_before: str = ""
@@ -49,6 +52,7 @@ class Results:
             "throughput": [result.as_dict() for result in self.throughput],
             "chat_posting": [result.as_dict() for result in self.chat_posting],
             "listeners": [result.as_dict() for result in self.listeners],
+            "opening": [result.as_dict() for result in self.opening],
         }
 
     @classmethod
@@ -65,6 +69,7 @@ class Results:
             throughput=[ThroughputResult(**result) for result in data["throughput"]],
             chat_posting=[ChatPostingResult(**r) for r in data.get("chat_posting", [])],
             listeners=[ListenersResult(**result) for result in data.get("listeners", [])],
+            opening=[OpeningResult(**result) for result in data.get("opening", [])],
             notes=data["notes"],
             load_before=data["load_average_before"],
             load_after=data["load_average_after"],

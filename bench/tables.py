@@ -552,12 +552,52 @@ def chat_posting_table(results: Results) -> list[str]:
     return _table(header, rows) if rows else []
 
 
+def opening_table(results: Results) -> list[str]:
+    """Opens/s and the wave's admissions, each server against pgsse's own stream."""
+    pgsse = {r.mode: r for r in results.opening if r.server == "pgsse" and r.admitted}
+    rows = []
+    for result in results.opening:
+        baseline = pgsse.get(result.mode)
+        rate = "as taken" if not result.rate else f"{result.rate:,.0f}/s"
+        ratio = _ratio(result.opens_per_second, baseline.opens_per_second if baseline else None)
+        frames = result.first_frame_ms
+        not_in = {**result.refused, **result.failed}
+        if result.gave_up:
+            not_in["gave up"] = result.gave_up
+        why = ", ".join(f"{reason}: {count:,}" for reason, count in not_in.items())
+        rows.append(
+            [
+                label(result.server),
+                f"{result.clients:,} {rate}",
+                f"{result.admitted:,}" + (f" ({why})" if why else ""),
+                _number(result.opens_per_second, 0),
+                _times(ratio) if result.server != "pgsse" else "",
+                f"{_number(frames.get('p50'), 0)} / {_number(frames.get('p99'), 0)}",
+                _number(result.server_cpu_per_open_us, 0),
+                f"{result.backends_before} / {result.backends_peak} / {result.backends_open}"
+                f" / {result.backends_at_rest} ({result.application_backends_at_rest})",
+            ]
+        )
+    header = [
+        "server",
+        "clients",
+        "admitted (not: why)",
+        "opens/s",
+        "against pgsse",
+        "first frame p50 / p99 ms",
+        "server CPU per open µs",
+        "PostgreSQL backends: before / peak / streams open / at rest (not pgsse's own)",
+    ]
+    return _table(header, rows) if rows else []
+
+
 #: The sections printed at the end of a run and written at the top of the report.
 HEADLINES: tuple[tuple[str, Callable[[Results], list[str]]], ...] = (
     ("Against the bare loop, one event at a time (median of rounds, range)", summary),
     ("Where each server stopped", stops_table),
     ("Bursts: events published faster than one fan-out round", burst_table),
     ("The chat's room stream against the single-channel stream", chat_table),
+    ("Opening streams: as fast as a worker takes them, and a reconnect wave", opening_table),
     ("Reconnect storm", storm_table),
     ("Longest full garbage collection (any worker)", gc_table),
     ("pgsse against its other baselines", pgsse_baselines),

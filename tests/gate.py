@@ -145,13 +145,16 @@ def gated(stream: Callable[..., HttpResponseBase]) -> Callable[..., Any]:
 
 class HeldStreamView(StreamView):
     """A stream view (recognised as one by the wrapper) whose requests wait at the gate
-    named by the URL's ``gate`` while it is held, before anything else; the gate's ``left``
-    is set once the view has answered (its stream admitted and handed over)."""
+    named by the URL's ``gate`` while it is held, before anything else; the gate records
+    each answer, and its ``left`` is set once the view has answered (its stream admitted
+    and handed over)."""
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         the_gate = GATES[kwargs.pop("gate")]
         the_gate.wait_to_go()
         try:
-            return super().get(request, **kwargs)
+            response = super().get(request, **kwargs)
+            the_gate.record(request, response.status_code)
+            return response
         finally:
             the_gate.left.set()

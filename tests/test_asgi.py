@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator, Iterator, MutableMapping
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 from django.test import override_settings
 
 import pgsse.asgi
 from pgsse.hub import Hub
+from pgsse.takeover import Takeover
 from tests.gate import GATES, Gate
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -133,3 +135,32 @@ async def test_a_stream_request_with_a_body_is_refused_before_authentication(
     await asyncio.wait_for(app(scope("/private/room:a/"), receive, send), 10)
     assert sent[0]["status"] == 413
     assert b"carries no body" in sent[1]["body"]
+
+
+async def test_a_request_whose_client_left_while_it_waited_for_a_thread_is_skipped(
+    hub: Hub, gate: Gate
+) -> None:
+    """In a reconnect storm requests queue for the request phase's threads: one whose client
+    gave up meanwhile is not run (its hooks, its queries) for nobody."""
+    with override_settings(PGSSE={**settings.PGSSE, "SETUP_CONCURRENCY": 1}):
+        app = pgsse.asgi.wrap(get_asgi_application())
+        gate.hold()
+        first, second = Client(), Client()
+        scopes = scope("/held/held/room:a/"), scope("/held/held/room:b/")
+        requests = [
+            asyncio.ensure_future(app(s, c.receive, c.send))
+            for s, c in zip(scopes, (first, second), strict=True)
+        ]
+        assert await asyncio.to_thread(gate.entered.wait, 10)  # the one thread is taken
+        await until(lambda: Takeover.SCOPE_KEY in scopes[1])  # the second one waits for it
+        second.left.set()
+        await until(lambda: scopes[1][Takeover.SCOPE_KEY].client_left)
+        gate.release()
+        await asyncio.wait_for(requests[1], 10)
+        assert second.sent == []
+        await until(lambda: b"\nid: " in first.body())  # the first one is served
+        assert len(gate.seen) == 1  # the second one's view never ran
+        assert hub.admission.open == 1
+        first.left.set()
+        await asyncio.wait_for(requests[0], 10)
+    await until(lambda: hub.admission.open == 0)

@@ -77,3 +77,77 @@ async def test_thousands_of_channels_are_listened_in_chunks_on_one_connection() 
         assert len(statements) == 6
     finally:
         await listener.close()
+
+
+class Gated:
+    """A connection whose statements wait until ``gate`` opens, and which says when one
+    has started."""
+
+    def __init__(self) -> None:
+        self.info = Info(4242)
+        self.statements: list[str] = []
+        self.started = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def execute(self, statement: sql.Composable) -> None:
+        self.statements.append(statement.as_string(None))
+        self.started.set()
+        await self.gate.wait()
+
+    async def notifies(self, timeout: float) -> AsyncIterator[Any]:
+        await asyncio.Event().wait()
+        yield None  # never reached: no notification comes
+
+    async def close(self) -> None:
+        pass
+
+
+async def until(condition: Any, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_channel_let_go_of_while_its_listen_runs_is_unlistened() -> None:
+    conn = Gated()
+
+    async def connect() -> Any:
+        return conn
+
+    listener = Listener(connect, lambda *_: None, lambda _: None, lambda: None, SETTINGS)
+    listener.want_more("pgsse_a")
+    listener.start()
+    try:
+        await asyncio.wait_for(conn.started.wait(), 5)
+        listener.want_less("pgsse_a")  # while its LISTEN is in flight
+        conn.gate.set()
+        await until(lambda: any("UNLISTEN" in s for s in conn.statements))
+        await until(lambda: not listener.listening)
+        assert [s.split()[0] for s in conn.statements] == ["LISTEN", "UNLISTEN"]
+    finally:
+        await listener.close()
+
+
+async def test_a_channel_wanted_again_while_its_unlisten_runs_is_listened_again() -> None:
+    conn = Gated()
+    conn.gate.set()
+
+    async def connect() -> Any:
+        return conn
+
+    listener = Listener(connect, lambda *_: None, lambda _: None, lambda: None, SETTINGS)
+    listener.want_more("pgsse_a")
+    listener.start()
+    try:
+        await until(lambda: listener.listening == {"pgsse_a"})
+        conn.gate.clear()
+        conn.started.clear()
+        listener.want_less("pgsse_a")
+        await asyncio.wait_for(conn.started.wait(), 5)
+        listener.want_more("pgsse_a")  # while its UNLISTEN is in flight
+        conn.gate.set()
+        await until(lambda: len(conn.statements) == 3)
+        await until(lambda: listener.listening == {"pgsse_a"})
+        assert [s.split()[0] for s in conn.statements] == ["LISTEN", "UNLISTEN", "LISTEN"]
+    finally:
+        await listener.close()

@@ -318,8 +318,11 @@ class ApiToken(models.Model):
 
     @classmethod
     def user_for(cls, token: str) -> object | None:
-        found = cls.objects.select_related("user").filter(digest=_digest(token)).first()
-        return found.user if found is not None and found.user.is_active else None
+        # Imported here: Django's auth backends need the models loaded.
+        from chat.backends import user_for_token_digest
+
+        user = user_for_token_digest(_digest(token))
+        return user if user is not None and user.is_active else None
 
 
 class RateHit(models.Model):

@@ -106,8 +106,8 @@ def room_channels(request: HttpRequest) -> list[str]:
     assert request.resolver_match is not None
     slug: str = request.resolver_match.kwargs["slug"]
     user = _user(request)
-    room = Room.objects.filter(slug=slug).first()
-    if room is None or not access.can_read(user, room):
+    room = access.readable_room(user, slug)
+    if room is None:
         raise Http404(f"There is no room {slug!r} (or it is private).")
     followed = readable(user, [pk for pk in follow_parameter(request) if pk != room.pk])
     channels = page_channels(room, user, followed)

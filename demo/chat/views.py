@@ -24,6 +24,7 @@ import pgsse
 from chat import access, conf, conflicts, history, presence, ratelimit, rooms, unread
 from chat.account_forms import SignupForm
 from chat.api import UNREAD_ROOMS_PER_REQUEST
+from chat.backends import ACCOUNT_BACKEND
 from chat.inputs import is_id_text
 from chat.members import members_of
 from chat.models import MAX_MESSAGE_LENGTH, Room
@@ -81,7 +82,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             )
             response["Retry-After"] = str(exc.retry_after)
             return response
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend=ACCOUNT_BACKEND)
         return redirect(_next_url(request))
     return render(request, "registration/signup.html", context)
 

@@ -15,6 +15,8 @@
   another backend.
 - ``DJANGO_MEDIA_ROOT``: the folder of attachments (default storage); defaults to the
   repository's ``.pgdata/media``, beside the development database.
+- ``DJANGO_DB_POOL_SIZE``: the most PostgreSQL connections Django's pool keeps per
+  process (default 8; see ``DATABASES`` below).
 """
 
 from __future__ import annotations
@@ -117,6 +119,29 @@ TEMPLATES = [
 # CONN_MAX_AGE = 0: under ASGI every request runs in its own thread, and persistent
 # connections would pile up; pgsse's streams hold no Django connection at all.
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Django's connection pool (psycopg_pool): a request (a page, an API call, a stream's
+# open) takes a connection when it first queries and gives it back when it ends, instead
+# of starting a PostgreSQL backend (a process) of its own and ending it.
+# - min_size 0, max_idle 2 s: an idle process goes back to holding no connection, as
+#   without the pool. psycopg_pool closes one connection left unused for a whole
+#   max_idle, so an idle worker is back to none within max_size x max_idle (16 s).
+# - max_size 8: at most that many connections per process, shared by every request and
+#   by pgsse's stream setup (SETUP_CONCURRENCY, 4); a request finding none free waits
+#   up to timeout (10 s), then fails as if the database were unreachable (the API and
+#   streams answer 503). Budget max_connections per process as this plus pgsse's own
+#   (listener, readers, notifier: docs/deployment.md).
+# - CONN_HEALTH_CHECKS: a pooled connection is checked (an empty query) before each
+#   request gets it, so that one broken while idle (PostgreSQL restarted) is replaced
+#   rather than failing that request.
+# A PgBouncer in transaction mode may sit behind it (the pool then holds client
+# connections to PgBouncer); pgsse's LISTEN connection may not (docs/deployment.md).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    "min_size": 0,
+    "max_size": int(os.environ.get("DJANGO_DB_POOL_SIZE", "8")),
+    "max_idle": 2.0,
+    "timeout": 10.0,
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -143,7 +168,8 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out log-in before the password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading the user of each request with one plain statement.
+    "chat.backends.AccountBackend",
 ]
 LOGIN_URL = "chat:login"
 LOGIN_REDIRECT_URL = "chat:index"
@@ -182,6 +208,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pgsse chat <chat@loca
 CHAT_ANONYMOUS_READ = os.environ.get("CHAT_ANONYMOUS_READ", "") == "1"
 CHAT_HTMX_RECIPE = os.environ.get("CHAT_HTMX_RECIPE", "") == "1"
 
+# Django's database sessions, read with one plain statement (chat/sessions.py).
+SESSION_ENGINE = "chat.sessions"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the chat's script reads it to post with fetch()
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -120,7 +120,7 @@ class _Wrapper:
                 stream = takeover.take()
                 if stream is not None:
                     # Only the stream is left of the request: what follows may last hours.
-                    await serve_stream(stream, scope, receive, send)
+                    await serve_stream(stream, scope, receive, send, takeover.take_watch())
         finally:
             takeover.abandon()
 
@@ -145,11 +145,17 @@ class _Wrapper:
             await _send_plain(send, 413, str(body), {})
             return False
         phase = self._request_phase(hub)
+        # In a reconnect storm requests queue for the pool's threads, and their clients may
+        # give up meanwhile: such a request phase is skipped, not run for nobody (running
+        # them would keep the pool busy while the clients still waiting give up in turn).
+        takeover.watch(receive)
         # Left in the scope if this is cancelled: the request phase, still running in its
         # thread, finds it and hands its stream over (to be discarded).
         scope[Takeover.SCOPE_KEY] = takeover
         answer = await phase.respond(scope, body)
         del scope[Takeover.SCOPE_KEY]  # no reference cycle left for the collector
+        if answer is None:
+            return False  # the client left before its request phase ran
         if not isinstance(answer, HttpResponseBase):  # the start of the view's stream
             await send(answer)
             return True
@@ -199,6 +205,8 @@ class _Wrapper:
     async def _redispatch(self, scope: Scope) -> int:
         phase = self._request_phase(_hub_or_none())
         answer = await phase.respond(scope, b"")
+        if answer is None:
+            return 0  # the client left
         if not isinstance(answer, HttpResponseBase):
             return int(answer["status"])
         await phase.close_response(answer)

@@ -15,6 +15,7 @@ enough, or goes away (and by its own end: a shutdown, a close request, the clien
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Protocol
 
 from pgsse.channel_set import ChannelSet
@@ -35,7 +36,9 @@ class ListenerLike(Protocol):
     """What the hub asks of its listener (a :class:`~pgsse.listener.Listener`, or a fake in
     tests)."""
 
-    listening: frozenset[str]
+    @property
+    def listening(self) -> AbstractSet[str]: ...
+
     backend_pid: int | None
     connections_made: int
 
@@ -50,6 +53,8 @@ class FeedTable:
 
     def __init__(self, listener: ListenerLike, refresh: Callable[[list[Feed]], None]) -> None:
         self.feeds: dict[str, Feed] = {}
+        #: The same feeds by PostgreSQL channel: a LISTEN that completes names those.
+        self._by_pg_name: dict[str, Feed] = {}
         self.channel_sets: dict[tuple[str, ...], ChannelSet] = {}
         self._listener = listener
         self._refresh = refresh
@@ -59,6 +64,7 @@ class FeedTable:
         feed = self.feeds.get(name)
         if feed is None:
             feed = self.feeds[name] = Feed(name)
+            self._by_pg_name[feed.pg_name] = feed
             self._listener.want_more(feed.pg_name)
             if feed.pg_name in self._listener.listening:
                 # Still LISTENing from a stream that just left (its UNLISTEN not yet
@@ -73,6 +79,7 @@ class FeedTable:
             feed.refs -= 1
             if feed.refs == 0:
                 del self.feeds[name]
+                del self._by_pg_name[feed.pg_name]
                 self._listener.want_less(feed.pg_name)
                 feed.wake_all()
 
@@ -167,4 +174,5 @@ class FeedTable:
 
     def listened(self, pg_channels: set[str]) -> list[Feed]:
         """The feeds whose LISTEN just completed."""
-        return [feed for feed in self.feeds.values() if feed.pg_name in pg_channels]
+        found = (self._by_pg_name.get(pg_channel) for pg_channel in pg_channels)
+        return [feed for feed in found if feed is not None]

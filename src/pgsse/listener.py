@@ -18,6 +18,7 @@ is away, ``on_lost`` has told the hub that no channel is LISTENed.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -56,11 +57,16 @@ class Listener:
         self._on_lost = on_lost
         self._settings = settings
         self._wanted: set[str] = set()
+        # What the current connection must still LISTEN to and UNLISTEN, kept as the wants
+        # change: with thousands of channels (a channel per user), comparing every wanted
+        # channel with every listened one at each change cost more than the LISTEN itself.
+        self._to_listen: set[str] = set()
+        self._to_unlisten: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._delay = settings.RECONNECT_MIN_DELAY
-        #: PostgreSQL channels the current connection LISTENs to.
-        self.listening: frozenset[str] = frozenset()
+        #: PostgreSQL channels the current connection LISTENs to (read it, never change it).
+        self.listening: set[str] = set()
         #: Backend pid of the current connection, None while disconnected.
         self.backend_pid: int | None = None
         #: Number of connections made since start (1 means never reconnected).
@@ -74,11 +80,17 @@ class Listener:
     def want_more(self, pg_channel: str) -> None:
         """LISTEN to ``pg_channel`` as soon as possible."""
         self._wanted.add(pg_channel)
+        self._to_unlisten.discard(pg_channel)
+        if pg_channel not in self.listening:
+            self._to_listen.add(pg_channel)
         self._wake.set()
 
     def want_less(self, pg_channel: str) -> None:
         """UNLISTEN ``pg_channel`` as soon as possible."""
         self._wanted.discard(pg_channel)
+        self._to_listen.discard(pg_channel)
+        if pg_channel in self.listening:
+            self._to_unlisten.add(pg_channel)
         self._wake.set()
 
     async def close(self) -> None:
@@ -107,7 +119,9 @@ class Listener:
                 )
             finally:
                 self.backend_pid = None
-                was_listening, self.listening = self.listening, frozenset()
+                was_listening, self.listening = self.listening, set()
+                # The next connection LISTENs to everything wanted then.
+                self._to_listen, self._to_unlisten = set(self._wanted), set()
                 if was_listening:
                     self._on_lost()
                 if conn is not None:
@@ -149,19 +163,31 @@ class Listener:
         timeout = self._settings.HEALTH_TIMEOUT
         ran = False
         while True:
-            wanted = frozenset(self._wanted)
-            removed = sorted(self.listening - wanted)[:LISTEN_CHUNK]
-            added = sorted(wanted - self.listening)[: LISTEN_CHUNK - len(removed)]
+            removed = list(itertools.islice(self._to_unlisten, LISTEN_CHUNK))
+            added = list(itertools.islice(self._to_listen, LISTEN_CHUNK - len(removed)))
             if not removed and not added:
                 return ran
             statements = [sql.SQL("UNLISTEN {}").format(sql.Identifier(n)) for n in removed]
             statements += [sql.SQL("LISTEN {}").format(sql.Identifier(n)) for n in added]
             await asyncio.wait_for(conn.execute(sql.SQL("; ").join(statements)), timeout)
             ran = True
-            self.listening = (self.listening - set(removed)) | set(added)
+            self._applied(removed, added)
             if added:
                 # LISTEN is in place: the hub may now read heads and release waiting streams.
                 self._on_listening(set(added))
+
+    def _applied(self, removed: list[str], added: list[str]) -> None:
+        """Note a statement's UNLISTENs and LISTENs, and what the wants changed meanwhile."""
+        self._to_unlisten.difference_update(removed)
+        self._to_listen.difference_update(added)
+        self.listening.difference_update(removed)
+        self.listening.update(added)
+        for channel in removed:
+            if channel in self._wanted:  # wanted again while its UNLISTEN ran
+                self._to_listen.add(channel)
+        for channel in added:
+            if channel not in self._wanted:  # let go of while its LISTEN ran
+                self._to_unlisten.add(channel)
 
     async def _receive(self, conn: AsyncConnection[Any]) -> bool:
         """Deliver notifications until woken or ``HEALTH_INTERVAL`` passes; True if any came."""

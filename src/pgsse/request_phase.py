@@ -38,7 +38,7 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
 
-from pgsse.takeover import TAKEOVER_HEADER
+from pgsse.takeover import TAKEOVER_HEADER, Takeover
 
 if TYPE_CHECKING:
     from pgsse.takeover import Message, Scope, Send
@@ -72,15 +72,16 @@ class RequestPhase:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def respond(self, scope: Scope, body: bytes) -> HttpResponseBase | Message:
+    async def respond(self, scope: Scope, body: bytes) -> HttpResponseBase | Message | None:
         """Django's answer to the request: the start message of the view's stream (its
         status, headers and cookies as the middleware left them), or any other response,
-        which the caller sends and then closes (:meth:`close_response`)."""
+        which the caller sends and then closes (:meth:`close_response`); None if the
+        client left (see :meth:`Takeover.watch`) before the request's turn came."""
         # In a task of its own: whatever context variables the phase sets stay there, not
         # in the context of the task that then serves the stream for hours.
         return await asyncio.get_running_loop().create_task(self._respond(scope, body))
 
-    async def _respond(self, scope: Scope, body: bytes) -> HttpResponseBase | Message:
+    async def _respond(self, scope: Scope, body: bytes) -> HttpResponseBase | Message | None:
         return await self._in_thread(self._run)(scope, body)
 
     async def close_response(self, response: HttpResponseBase) -> None:
@@ -93,7 +94,10 @@ class RequestPhase:
             return sync_to_async(function, thread_sensitive=True)
         return sync_to_async(function, thread_sensitive=False, executor=self._pool)
 
-    def _run(self, scope: Scope, body: bytes) -> HttpResponseBase | Message:
+    def _run(self, scope: Scope, body: bytes) -> HttpResponseBase | Message | None:
+        takeover = scope.get(Takeover.SCOPE_KEY)
+        if takeover is not None and takeover.client_left:
+            return None  # gone while it waited for a thread: nobody to answer
         try:
             set_script_prefix(get_script_prefix(scope))
             signals.request_started.send(sender=ASGIHandler, scope=scope)

@@ -66,7 +66,9 @@ class Takeover:
         "_redispatch",
         "_scope",
         "_stream",
+        "_watching",
         "address_counted",
+        "client_left",
         "hub",
         "rechecking",
     )
@@ -84,9 +86,29 @@ class Takeover:
         self.address_counted = False
         self._stream: Stream | None = None
         self._abandoned = False
+        #: The task waiting for the client to leave (see :meth:`watch`), and whether it has.
+        self._watching: asyncio.Future[None] | None = None
+        self.client_left = False
         # The view hands over in a thread of the request phase; the wrapper takes or
         # abandons on the loop.
         self._lock = threading.Lock()
+
+    def watch(self, receive: Receive) -> None:
+        """Notice from now on when the client leaves (its request read whole): a request
+        phase still waiting for its turn is then skipped, and the stream that follows is
+        ended by the same watch."""
+
+        def left(done: asyncio.Future[None]) -> None:
+            if not done.cancelled():
+                self.client_left = True
+
+        self._watching = asyncio.ensure_future(_disconnected(receive))
+        self._watching.add_done_callback(left)
+
+    def take_watch(self) -> asyncio.Future[None] | None:
+        """The watch started by :meth:`watch`, now the caller's to cancel."""
+        watching, self._watching = self._watching, None
+        return watching
 
     def hand_over(self, stream: Stream) -> None:
         """The view's stream, to be served by the wrapper (called once, in any thread)."""
@@ -114,6 +136,9 @@ class Takeover:
             self._abandoned = True
             stream, self._stream = self._stream, None
         self._scope = None  # the scope may still hold this: no cycle left behind
+        if self._watching is not None:
+            self._watching.cancel()
+            self._watching = None
         if stream is not None:
             stream.discard()
 
@@ -144,15 +169,23 @@ class Takeover:
             recheck.abandon()
 
 
-async def serve_stream(stream: Stream, scope: Scope, receive: Receive, send: Send) -> None:
+async def serve_stream(
+    stream: Stream,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    watching: asyncio.Future[None] | None = None,
+) -> None:
     """Send the stream's bytes (its response has started), until it ends; the stream is
-    the caller's, and ended here whatever happens."""
+    the caller's, and ended here whatever happens. ``watching``: the task already waiting
+    for the client to leave (:meth:`Takeover.watch`), if any."""
     server_send = send
     send, flow_done = flow_controlled(send)
     chunks = stream.chunks()
     # Some servers (uvicorn) silently drop writes to a client that went away: only the
     # disconnect message tells. One waiting task per stream, like Django's own handler.
-    watching = asyncio.ensure_future(_disconnected(receive))
+    if watching is None:
+        watching = asyncio.ensure_future(_disconnected(receive))
 
     def left(done: asyncio.Future[None]) -> None:
         if not done.cancelled():
