@@ -77,3 +77,67 @@ async def test_thousands_of_channels_are_listened_in_chunks_on_one_connection() 
         assert len(statements) == 6
     finally:
         await listener.close()
+
+
+class Completes(SlowToListen):
+    """A connection whose statement completes when the test says so."""
+
+    def __init__(self, statements: list[int]) -> None:
+        super().__init__(statements)
+        self.entered = asyncio.Event()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def execute(self, statement: sql.Composable) -> None:
+        self.statements.append(statement.as_string(None).count("LISTEN "))
+        self.entered.set()
+        await self.done
+
+
+async def test_closing_as_a_statement_completes_ends_the_listener() -> None:
+    """The statement ends and the hub closes the listener in the same turn of the loop (a
+    hub closing right after its last stream left asked for an UNLISTEN): the cancellation
+    must not be lost (Python 3.11's ``asyncio.wait_for`` lost it, and the hub's close
+    then waited forever)."""
+    conn = Completes([])
+    listener = Listener(
+        lambda: asyncio.sleep(0, conn), lambda *_: None, lambda _: None, lambda: None, SETTINGS
+    )
+    listener.want_more("pgsse_a")
+    listener.start()
+    await asyncio.wait_for(conn.entered.wait(), 10)
+    task = listener._task
+    assert task is not None
+    conn.done.set_result(None)
+    await asyncio.wait_for(listener.close(), 10)
+    assert task.cancelled()
+
+
+class LosesACancellation(Completes):
+    """A connection whose statement, cancelled, returns as if it had completed (a library
+    that swallows the cancellation)."""
+
+    lost = 0
+
+    async def execute(self, statement: sql.Composable) -> None:
+        try:
+            await super().execute(statement)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            assert task is not None
+            task.uncancel()
+            self.lost += 1
+
+
+async def test_closing_ends_the_listener_even_if_a_cancellation_is_swallowed() -> None:
+    conn = LosesACancellation([])
+    listener = Listener(
+        lambda: asyncio.sleep(0, conn), lambda *_: None, lambda _: None, lambda: None, SETTINGS
+    )
+    listener.want_more("pgsse_a")
+    listener.start()
+    await asyncio.wait_for(conn.entered.wait(), 10)
+    task = listener._task
+    assert task is not None
+    await asyncio.wait_for(listener.close(), 10)  # cancelled again: it ends
+    assert task.cancelled()
+    assert conn.lost == 1  # the first cancellation was lost: it went on

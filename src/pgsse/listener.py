@@ -35,6 +35,8 @@ logger = logging.getLogger("pgsse.listener")
 
 #: Channels LISTENed (or UNLISTENed) per statement at most.
 LISTEN_CHUNK = 1000
+#: Seconds :meth:`Listener.close` waits for its cancelled task before cancelling it again.
+CANCEL_AGAIN_AFTER = 1.0
 
 Connect = Callable[[], Awaitable[AsyncConnection[Any]]]
 
@@ -82,10 +84,15 @@ class Listener:
         self._wake.set()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        task, self._task = self._task, None
+        # Cancelled until it ends: a cancellation that arrives just as an awaited
+        # operation completes can be lost on the way (Python 3.11's asyncio.wait_for
+        # did so, in a library as much as here), and the task would then run on.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=CANCEL_AGAIN_AFTER)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            logger.warning("the listener had failed", exc_info=task.exception())
 
     async def _run(self) -> None:
         while True:
@@ -133,7 +140,8 @@ class Listener:
                 self._reset_delay()
             if time.monotonic() - last_alive >= self._settings.HEALTH_INTERVAL:
                 # Silence (or only LISTEN changes) for a while: make sure the peer answers.
-                await asyncio.wait_for(conn.execute("SELECT 1"), timeout)
+                async with asyncio.timeout(timeout):
+                    await conn.execute("SELECT 1")
                 last_alive = time.monotonic()
                 self._reset_delay()
 
@@ -156,7 +164,8 @@ class Listener:
                 return ran
             statements = [sql.SQL("UNLISTEN {}").format(sql.Identifier(n)) for n in removed]
             statements += [sql.SQL("LISTEN {}").format(sql.Identifier(n)) for n in added]
-            await asyncio.wait_for(conn.execute(sql.SQL("; ").join(statements)), timeout)
+            async with asyncio.timeout(timeout):
+                await conn.execute(sql.SQL("; ").join(statements))
             ran = True
             self.listening = (self.listening - set(removed)) | set(added)
             if added:
