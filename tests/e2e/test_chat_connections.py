@@ -9,7 +9,9 @@ alias), whose counters say how many connections it made for how many requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any, cast
 
 import psycopg
@@ -112,3 +114,40 @@ async def test_an_idle_process_holds_no_connection_of_its_own(
         await asyncio.sleep(0.2)
         held = await asyncio.to_thread(django_backends, pg)
     assert held == 0
+
+
+@contextlib.contextmanager
+def exhausted_pool() -> Iterator[None]:
+    """Every connection of the pool lent out (as to requests stuck on a slow database),
+    and a request that finds none waits half a second instead of the deployed 10."""
+    pool = cast(Any, connections["default"]).pool
+    connections.close_all()  # this thread's, back to the pool first
+    timeout, pool.timeout = pool.timeout, 0.5
+    lent = [pool.getconn(timeout=10) for _ in range(pool_options()["max_size"])]
+    try:
+        yield
+    finally:
+        for conn in lent:
+            pool.putconn(conn)
+        pool.timeout = timeout
+
+
+def test_when_the_pool_has_no_connection_to_lend_the_api_and_streams_say_503(
+    server: LiveServer,
+) -> None:
+    alice = ChatAccount(server.url, "alice")
+    with exhausted_pool():
+        answers = [
+            alice.api("GET", "/api/unread/"),
+            alice.api("POST", "/api/rooms/lobby/messages/", {"text": "waiting"}),
+            alice.client.get("/rooms/lobby/events/", headers={"Accept": "text/event-stream"}),
+        ]
+    for answer in answers:
+        assert answer.status_code == 503, answer.text[:300]
+        assert answer.headers["content-type"] == "application/json"
+        assert "unreachable" in answer.json()["error"]
+        assert int(answer.headers["retry-after"]) > 0
+    # Lent back: the same requests are served.
+    assert alice.api("GET", "/api/unread/").status_code == 200
+    assert alice.api("POST", "/api/rooms/lobby/messages/", {"text": "now"}).status_code == 201
+    alice.close()
