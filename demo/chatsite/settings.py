@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Every HTML 404 is the chat's page, under DEBUG too (Django's lists the URLconf).
     "chat.not_found.NotFoundPageMiddleware",
+    # A page whose view cannot reach the database: a 503 page that says so.
+    "chat.unreachable.DatabaseUnreachablePageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns the log-in form's lockout into the chat's 429 page.
     "axes.middleware.AxesMiddleware",

@@ -132,7 +132,7 @@ def exhausted_pool() -> Iterator[None]:
         pool.timeout = timeout
 
 
-def test_when_the_pool_has_no_connection_to_lend_the_api_and_streams_say_503(
+def test_when_the_pool_has_no_connection_to_lend_the_api_streams_and_pages_say_503(
     server: LiveServer,
 ) -> None:
     alice = ChatAccount(server.url, "alice")
@@ -147,7 +147,15 @@ def test_when_the_pool_has_no_connection_to_lend_the_api_and_streams_say_503(
         assert answer.headers["content-type"] == "application/json"
         assert "unreachable" in answer.json()["error"]
         assert int(answer.headers["retry-after"]) > 0
+    # A page says so too, in HTML (its templates would need the database).
+    with exhausted_pool():
+        page = alice.client.get("/rooms/lobby/")
+    assert page.status_code == 503
+    assert page.headers["content-type"].startswith("text/html")
+    assert "cannot reach its database" in page.text
+    assert int(page.headers["retry-after"]) > 0
     # Lent back: the same requests are served.
     assert alice.api("GET", "/api/unread/").status_code == 200
     assert alice.api("POST", "/api/rooms/lobby/messages/", {"text": "now"}).status_code == 201
+    assert alice.client.get("/rooms/lobby/").status_code == 200
     alice.close()
