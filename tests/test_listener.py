@@ -153,6 +153,10 @@ async def test_a_channel_wanted_again_while_its_unlisten_runs_is_listened_again(
         await listener.close()
 
 
+async def connected(conn: SlowToListen) -> Any:
+    return conn
+
+
 class Completes(SlowToListen):
     """A connection whose statement completes when the test says so."""
 
@@ -174,7 +178,7 @@ async def test_closing_as_a_statement_completes_ends_the_listener() -> None:
     then waited forever)."""
     conn = Completes([])
     listener = Listener(
-        lambda: asyncio.sleep(0, conn), lambda *_: None, lambda _: None, lambda: None, SETTINGS
+        lambda: connected(conn), lambda *_: None, lambda _: None, lambda: None, SETTINGS
     )
     listener.want_more("pgsse_a")
     listener.start()
@@ -205,7 +209,7 @@ class LosesACancellation(Completes):
 async def test_closing_ends_the_listener_even_if_a_cancellation_is_swallowed() -> None:
     conn = LosesACancellation([])
     listener = Listener(
-        lambda: asyncio.sleep(0, conn), lambda *_: None, lambda _: None, lambda: None, SETTINGS
+        lambda: connected(conn), lambda *_: None, lambda _: None, lambda: None, SETTINGS
     )
     listener.want_more("pgsse_a")
     listener.start()
