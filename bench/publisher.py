@@ -29,14 +29,28 @@ PAD = "x" * 64
 
 
 def setup_django(database: BenchDatabase) -> None:
-    """Configure Django in this process with the test settings on the bench database."""
+    """Configure Django in this process with the test settings on the bench database.
+
+    Without the chat's connection pool: the bench's publishers are threads of this process
+    that each keep a connection for the whole run, as the plain INSERT baseline's do (a
+    pool of 8 would make 32 publishers wait for each other's connections).
+    """
     os.environ.update(database.environment())
     for entry in reversed(PYTHONPATH.split(os.pathsep)):
         if entry not in sys.path:
             sys.path.insert(0, entry)
     import django
 
-    django.setup()
+    # Read by the settings module as Django imports it; not left for the servers this
+    # process starts (the chat's keeps its pool).
+    pool_size = os.environ.pop("DJANGO_DB_POOL_SIZE", None)
+    os.environ["DJANGO_DB_POOL_SIZE"] = "0"
+    try:
+        django.setup()
+    finally:
+        del os.environ["DJANGO_DB_POOL_SIZE"]
+        if pool_size is not None:
+            os.environ["DJANGO_DB_POOL_SIZE"] = pool_size
 
 
 def timed_data(number: int = 0) -> dict[str, object]:

@@ -16,7 +16,7 @@
 - ``DJANGO_MEDIA_ROOT``: the folder of attachments (default storage); defaults to the
   repository's ``.pgdata/media``, beside the development database.
 - ``DJANGO_DB_POOL_SIZE``: the most PostgreSQL connections Django's pool keeps per
-  process (default 8; see ``DATABASES`` below).
+  process (default 8; see ``DATABASES`` below); 0: no pool, a connection per request.
 """
 
 from __future__ import annotations
@@ -138,12 +138,14 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 # A PgBouncer in transaction mode may sit behind it (the pool then holds client
 # connections to PgBouncer); pgsse's LISTEN connection may not (docs/deployment.md).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-    "min_size": 0,
-    "max_size": int(os.environ.get("DJANGO_DB_POOL_SIZE", "8")),
-    "max_idle": 2.0,
-    "timeout": 10.0,
-}
+_pool_size = int(os.environ.get("DJANGO_DB_POOL_SIZE", "8"))
+if _pool_size:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 0,
+        "max_size": _pool_size,
+        "max_idle": 2.0,
+        "timeout": 10.0,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
