@@ -3,6 +3,7 @@ test database."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import json
@@ -331,3 +332,50 @@ def test_a_custom_encoder_keeps_nan_refused() -> None:
     with pytest.raises(ValueError, match="not JSON compliant"):
         publish("room:enc", "t", {"x": float("inf")}, encoder=json.JSONEncoder)
     assert not Event.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queries_are_seen_by_whoever_watches_them() -> None:
+    """Unobserved, publish() skips Django's cursor wrapper; observed (the debug cursor of
+    ``assertNumQueries`` and the debug toolbar, an ``execute_wrapper``), it goes through."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        publish("room:watched", "e", 1)
+    assert any("pgsse_event" in query["sql"] for query in captured.captured_queries)
+    seen: list[str] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        publish("room:watched", "e", 2)
+        with transaction.atomic():
+            publish("room:watched", "e", 3)
+    assert sum("pgsse_event" in sql for sql in seen) == 2
+    assert [seq for seq, _ in logged("room:watched")] == [1, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_errors_are_djangos_with_or_without_the_cursor_wrapper() -> None:
+    """What the driver raises reaches the caller as Django's exception (which the
+    application's error handling knows), and is counted as a database failure."""
+    from django.db import DatabaseError
+    from django.test.utils import CaptureQueriesContext
+
+    from pgsse.stats import publish_stats
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET default_transaction_read_only = on")
+    try:
+        before = publish_stats().errors.get("database", 0)
+        for observed in (False, True):
+            watching = CaptureQueriesContext(connection) if observed else contextlib.nullcontext()
+            with watching, pytest.raises(DatabaseError) as raised:
+                publish("room:read-only", "e", 1)
+            assert isinstance(raised.value.__cause__, psycopg.errors.ReadOnlySqlTransaction)
+        assert publish_stats().errors.get("database", 0) == before + 2
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET default_transaction_read_only = off")
