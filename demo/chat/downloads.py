@@ -21,6 +21,7 @@ from typing import IO
 
 from asgiref.sync import sync_to_async
 from django.core.files.storage import default_storage
+from django.db.models.fields.files import FieldFile
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
@@ -42,7 +43,7 @@ def original(request: HttpRequest, attachment_id: uuid.UUID) -> HttpResponseBase
     attachment = _readable(request, attachment_id)
     image = attachment.content_type in IMAGE_FORMATS and attachment.is_image
     content_type = attachment.content_type if image else UNKNOWN_TYPE
-    return _serve(request, attachment, attachment.file.name, content_type, inline=image)
+    return _serve(request, attachment, _stored_name(attachment.file), content_type, inline=image)
 
 
 @api_view(["GET", "HEAD"])
@@ -52,8 +53,18 @@ def preview(request: HttpRequest, attachment_id: uuid.UUID) -> HttpResponseBase:
     if not attachment.is_image:
         raise ApiError(404, f"Attachment {attachment_id} is not an image: it has no preview.")
     if not attachment.preview.name:
-        return _serve(request, attachment, attachment.file.name, attachment.content_type, True)
-    return _serve(request, attachment, attachment.preview.name, PREVIEW_TYPE, inline=True)
+        original_name = _stored_name(attachment.file)
+        return _serve(request, attachment, original_name, attachment.content_type, True)
+    return _serve(request, attachment, _stored_name(attachment.preview), PREVIEW_TYPE, inline=True)
+
+
+def _stored_name(stored: FieldFile) -> str:
+    """The storage name of a saved attachment's file (a file field of one never lacks it:
+    the attachment and its file are saved together)."""
+    name: str | None = stored.name
+    if not name:
+        raise ApiError(404, "This attachment's file is gone.")
+    return name
 
 
 def _readable(request: HttpRequest, attachment_id: uuid.UUID) -> Attachment:

@@ -27,6 +27,9 @@ from PIL import Image, ImageOps, features
 from chat import conf
 from chat.errors import ApiError
 
+# (``UploadedFile`` is generic in django-stubs for Django 6, not in those for 5.2: its
+# annotations below ignore the missing type argument under both.)
+
 #: The images shown inline, by the type their bytes say, and Pillow's name for each.
 IMAGE_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
 #: A file whose bytes match no known signature.
@@ -66,11 +69,11 @@ class CheckedFile:
     name: str
     content_type: str
     size: int
-    content: UploadedFile
+    content: UploadedFile  # type: ignore[type-arg, unused-ignore]
     image: ImageFacts | None
 
 
-def posted_files(request: HttpRequest) -> list[UploadedFile]:
+def posted_files(request: HttpRequest) -> list[UploadedFile]:  # type: ignore[type-arg, unused-ignore]
     """The files of a multipart message, unchecked (none for a JSON one); refuses too
     many, or files in other fields."""
     if request.content_type != "multipart/form-data":
@@ -85,7 +88,7 @@ def posted_files(request: HttpRequest) -> list[UploadedFile]:
     return files
 
 
-def check(uploaded: UploadedFile) -> CheckedFile:
+def check(uploaded: UploadedFile) -> CheckedFile:  # type: ignore[type-arg, unused-ignore]
     """``uploaded`` judged by its bytes; refuses (400, 413) one that is not acceptable."""
     name = clean_name(uploaded.name)
     size = int(uploaded.size or 0)
@@ -125,7 +128,12 @@ class _TooManyPixels(Exception):
     pass
 
 
-def examine_image(source: UploadedFile, name: str, content_type: str, size: int) -> ImageFacts:
+def examine_image(
+    source: UploadedFile,  # type: ignore[type-arg, unused-ignore]
+    name: str,
+    content_type: str,
+    size: int,
+) -> ImageFacts:
     """An image's dimensions (as shown, EXIF orientation applied) and preview; refuses one
     that Pillow cannot read as the format its bytes announce, or one too large to decode."""
     expected = IMAGE_FORMATS[content_type]
