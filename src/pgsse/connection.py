@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from django.utils.asyncio import async_unsafe
 
@@ -89,38 +89,4 @@ def server_bound_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
         cursor: Any = psycopg.Cursor(connection.connection)
     if connection.queries_logged:
         return connection.make_debug_cursor(cursor)
-    if not connection.execute_wrappers:
-        # Nobody observes the queries: Django's wrapper would only cost time (a third
-        # of what a publish spends in Python outside psycopg, measured).
-        return cast("CursorWrapper", _PlainCursor(cursor, connection))
     return connection.make_cursor(cursor)
-
-
-class _PlainCursor:
-    """What pgsse asks of Django's cursor wrapper, without the wrapper's layers: the
-    broken-transaction check, and the driver's errors raised as Django's."""
-
-    __slots__ = ("_cursor", "_db")
-
-    def __init__(self, cursor: Any, db: BaseDatabaseWrapper) -> None:
-        self._cursor = cursor
-        self._db = db
-
-    def __enter__(self) -> _PlainCursor:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._cursor.close()
-
-    def execute(self, sql: str, params: Any = None) -> None:
-        self._db.validate_no_broken_transaction()
-        with self._db.wrap_database_errors:
-            self._cursor.execute(sql, params)
-
-    def fetchone(self) -> Any:
-        with self._db.wrap_database_errors:
-            return self._cursor.fetchone()
-
-    def fetchall(self) -> list[Any]:
-        with self._db.wrap_database_errors:
-            return list(self._cursor.fetchall())
