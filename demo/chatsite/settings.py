@@ -26,6 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import django
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -196,16 +197,32 @@ AXES_VERBOSE = False
 
 # E-mail: password resets. Printed in the terminal under DEBUG (make run), sent by SMTP
 # otherwise (see the docstring).
-EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND") or (
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend"
+_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+_mail_backend = os.environ.get("DJANGO_EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else _SMTP
 )
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "") == "1"
+_smtp_options = {
+    "host": os.environ.get("EMAIL_HOST", "localhost"),
+    "port": int(os.environ.get("EMAIL_PORT", "25")),
+    "username": os.environ.get("EMAIL_HOST_USER", ""),
+    "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+    "use_tls": os.environ.get("EMAIL_USE_TLS", "") == "1",
+}
+if django.VERSION >= (6, 1):
+    # Django 6.1 configures mail with MAILERS (its EMAIL_* settings are deprecated).
+    MAILERS = {
+        "default": {
+            "BACKEND": _mail_backend,
+            "OPTIONS": _smtp_options if _mail_backend == _SMTP else {},
+        }
+    }
+else:
+    EMAIL_BACKEND = _mail_backend
+    EMAIL_HOST = _smtp_options["host"]
+    EMAIL_PORT = _smtp_options["port"]
+    EMAIL_HOST_USER = _smtp_options["username"]
+    EMAIL_HOST_PASSWORD = _smtp_options["password"]
+    EMAIL_USE_TLS = _smtp_options["use_tls"]
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pgsse chat <chat@localhost>")
 
 # The chat's own settings (defaults and meaning in chat/conf.py and docs/chat.md).
