@@ -199,7 +199,7 @@ AXES_VERBOSE = False
 # otherwise (see the docstring).
 _SMTP = "django.core.mail.backends.smtp.EmailBackend"
 _mail_backend = os.environ.get("DJANGO_EMAIL_BACKEND") or (
-    "django.core.mail.backends.console.EmailBackend" if DEBUG else _SMTP
+    "chat.console_mail.EmailBackend" if DEBUG else _SMTP
 )
 _smtp_options = {
     "host": os.environ.get("EMAIL_HOST", "localhost"),
