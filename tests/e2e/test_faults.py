@@ -142,15 +142,24 @@ def _raw_stream(port: int, path: str) -> socket.socket:
 
 
 def _read_all(sock: socket.socket) -> tuple[list[str], bool]:
-    """Everything the server sent until it closed: (event ids, closed by the server)."""
+    """Everything the server sent until it closed: (event ids, closed by the server).
+
+    Closed gracefully (its ``retry:`` got through) or reset (it could not even write that
+    within a second, its buffers full, and the server dropped the connection): either
+    way, what was sent before is read first (the kernel reports a reset only once the
+    data received before it has been read)."""
     sock.settimeout(10)
     data = b""
     closed = False
-    with contextlib.suppress(TimeoutError):
-        while chunk := sock.recv(65536):
-            data += chunk
+    try:
+        with contextlib.suppress(TimeoutError):
+            while chunk := sock.recv(65536):
+                data += chunk
+            closed = True
+    except ConnectionResetError:
         closed = True
-    sock.close()
+    finally:
+        sock.close()
     events, _ = parse(dechunk(data.split(b"\r\n\r\n", 1)[1]))
     return [event.last_event_id for event in events if event.type == "e"], closed
 
@@ -162,6 +171,7 @@ async def test_a_slow_consumer_is_cut_off_resumes_without_loss_and_slows_nobody(
     blob = "x" * 1000
     with override_settings(ROOT_URLCONF="tests.urls", PGSSE={"MAX_BUFFERED_BYTES": 50 * 1100}):
         server = LiveServer(stream_app()).start()
+        slow: socket.socket | None = None
         try:
             async with stream_client(server.url) as client:
                 readers = [
@@ -188,6 +198,8 @@ async def test_a_slow_consumer_is_cut_off_resumes_without_loss_and_slows_nobody(
                 for reader in readers:
                     await reader.stop()
         finally:
+            if slow is not None:
+                slow.close()  # read and closed already, unless the test failed before
             server.stop()
     # The server cut the slow client off part-way through the second phase.
     assert closed
