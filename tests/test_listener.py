@@ -171,12 +171,8 @@ class Completes(SlowToListen):
         await self.done
 
 
-async def test_closing_as_a_statement_completes_ends_the_listener() -> None:
-    """The statement ends and the hub closes the listener in the same turn of the loop (a
-    hub closing right after its last stream left asked for an UNLISTEN): the cancellation
-    must not be lost (Python 3.11's ``asyncio.wait_for`` lost it, and the hub's close
-    then waited forever)."""
-    conn = Completes([])
+async def running_its_first_statement(conn: Completes) -> tuple[Listener, asyncio.Task[None]]:
+    """A listener on ``conn``, started and waiting for its first LISTEN to complete."""
     listener = Listener(
         lambda: connected(conn), lambda *_: None, lambda _: None, lambda: None, SETTINGS
     )
@@ -185,6 +181,16 @@ async def test_closing_as_a_statement_completes_ends_the_listener() -> None:
     await asyncio.wait_for(conn.entered.wait(), 10)
     task = listener._task
     assert task is not None
+    return listener, task
+
+
+async def test_closing_as_a_statement_completes_ends_the_listener() -> None:
+    """The statement ends and the hub closes the listener in the same turn of the loop (a
+    hub closing right after its last stream left asked for an UNLISTEN): the cancellation
+    must not be lost (Python 3.11's ``asyncio.wait_for`` lost it, and the hub's close
+    then waited forever)."""
+    conn = Completes([])
+    listener, task = await running_its_first_statement(conn)
     conn.done.set_result(None)
     await asyncio.wait_for(listener.close(), 10)
     assert task.cancelled()
@@ -208,14 +214,7 @@ class LosesACancellation(Completes):
 
 async def test_closing_ends_the_listener_even_if_a_cancellation_is_swallowed() -> None:
     conn = LosesACancellation([])
-    listener = Listener(
-        lambda: connected(conn), lambda *_: None, lambda _: None, lambda: None, SETTINGS
-    )
-    listener.want_more("pgsse_a")
-    listener.start()
-    await asyncio.wait_for(conn.entered.wait(), 10)
-    task = listener._task
-    assert task is not None
+    listener, task = await running_its_first_statement(conn)
     await asyncio.wait_for(listener.close(), 10)  # cancelled again: it ends
     assert task.cancelled()
     assert conn.lost == 1  # the first cancellation was lost: it went on
