@@ -15,8 +15,9 @@ import psycopg
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils.translation import gettext_lazy
 
 from pgsse import InvalidChannel, InvalidEvent, apublish, publish, publish_many
@@ -24,6 +25,7 @@ from pgsse.channels import pg_channel_name
 from pgsse.log import NOTIFY_PAYLOAD_LIMIT, UNKNOWN_SEQ, parse_payload
 from pgsse.models import Channel, Event
 from pgsse.notifier import get_notifier
+from pgsse.stats import publish_stats
 from tests.postgres import Postgres
 
 
@@ -338,8 +340,6 @@ def test_a_custom_encoder_keeps_nan_refused() -> None:
 def test_queries_are_seen_by_whoever_watches_them() -> None:
     """Unobserved, publish() skips Django's cursor wrapper; observed (the debug cursor of
     ``assertNumQueries`` and the debug toolbar, an ``execute_wrapper``), it goes through."""
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as captured:
         publish("room:watched", "e", 1)
     assert any("pgsse_event" in query["sql"] for query in captured.captured_queries)
@@ -361,11 +361,6 @@ def test_queries_are_seen_by_whoever_watches_them() -> None:
 def test_database_errors_are_djangos_with_or_without_the_cursor_wrapper() -> None:
     """What the driver raises reaches the caller as Django's exception (which the
     application's error handling knows), and is counted as a database failure."""
-    from django.db import DatabaseError
-    from django.test.utils import CaptureQueriesContext
-
-    from pgsse.stats import publish_stats
-
     with connection.cursor() as cursor:
         cursor.execute("SET default_transaction_read_only = on")
     try:
