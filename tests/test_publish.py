@@ -338,8 +338,9 @@ def test_a_custom_encoder_keeps_nan_refused() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_queries_are_seen_by_whoever_watches_them() -> None:
-    """Unobserved, publish() skips Django's cursor wrapper; observed (the debug cursor of
-    ``assertNumQueries`` and the debug toolbar, an ``execute_wrapper``), it goes through."""
+    """publish()'s statements go through Django's cursor wrapper: the debug cursor of
+    ``assertNumQueries`` and the debug toolbar, an ``execute_wrapper`` (and tools that
+    patch the wrapper, APM tracing) see them, in autocommit and in ``atomic()``."""
     with CaptureQueriesContext(connection) as captured:
         publish("room:watched", "e", 1)
     assert any("pgsse_event" in query["sql"] for query in captured.captured_queries)
@@ -358,7 +359,7 @@ def test_queries_are_seen_by_whoever_watches_them() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_database_errors_are_djangos_with_or_without_the_cursor_wrapper() -> None:
+def test_database_errors_are_djangos_whether_queries_are_observed_or_not() -> None:
     """What the driver raises reaches the caller as Django's exception (which the
     application's error handling knows), and is counted as a database failure."""
     with connection.cursor() as cursor:
