@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from playwright.async_api import BrowserContext, Locator, Page, expect
+from playwright.async_api import BrowserContext, Locator, Page, Route, expect
 
 from chat.models import Presence, Room
 from chat.presence import present_users
@@ -213,6 +213,42 @@ async def test_edits_and_deletes_reach_the_other_window_live(
     await second.locator("button[data-action=confirm-delete]").click()
     await expect(bob.locator(".message .text")).to_have_text(["hello"], timeout=2000)
     await expect(alice.locator(".message .text")).to_have_text(["hello"])
+
+
+async def test_a_save_answered_late_leaves_the_focus_where_the_user_moved_it(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    """An edit's answer that arrives after the user has asked to delete another message
+    does not pull the focus back to the edited one (which would close the question)."""
+    alice = await join(new_context, server, "alice", "lobby")
+    await send(alice, "helo")
+    await expect(alice.locator(".message")).to_have_count(1)
+    await send(alice, "delete me")
+    await expect(alice.locator(".message")).to_have_count(2)
+    release = asyncio.Event()
+    held = asyncio.Event()
+
+    async def hold_the_save(route: Route) -> None:
+        if route.request.method == "PATCH":
+            held.set()
+            await release.wait()
+        await route.continue_()
+
+    await alice.route(lambda url: "/messages/" in url, hold_the_save)
+    first, second = alice.locator(".message").first, alice.locator(".message").nth(1)
+    await first.locator("button[data-action=edit]").click()
+    await alice.fill(".editor", "hello")
+    await alice.press(".editor", "Enter")
+    await asyncio.wait_for(held.wait(), 10)
+    await second.locator("button[data-action=delete]").click()
+    keep = second.locator("button[data-action=cancel-delete]")
+    await expect(keep).to_be_focused()
+    release.set()
+    await expect(first.locator(".text")).to_have_text("hello")
+    await expect(keep).to_be_focused()
+    await keep.click()
+    await expect(second.locator("button[data-action=delete]")).to_be_visible()
+    await expect(alice.locator(".message .text")).to_have_text(["hello", "delete me"])
 
 
 async def test_who_is_here_follows_tabs_opening_and_closing(

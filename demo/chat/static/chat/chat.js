@@ -1017,8 +1017,12 @@
     const refusal = tooLong(value);
     if (refusal) { showError({ error: refusal }); return; }
     const { response, body } = await call("PATCH", `${api}/messages/${item.dataset.id}/`, { text: value });
-    if (response.ok) { endEdit(item, body); item.focus(); }
-    else showError(body, response);
+    if (!response.ok) { showError(body, response); return; }
+    // The focus goes back to the message only if it was still in the editor: a save that
+    // answers after the user moved on (to another message's Delete, say) leaves it there.
+    const stayed = item.contains(document.activeElement);
+    endEdit(item, body);
+    if (stayed) item.focus();
   }
   function askDelete(item) {
     const actions = item.querySelector(".actions");
