@@ -358,6 +358,40 @@ def test_queries_are_seen_by_whoever_watches_them() -> None:
     assert [seq for seq, _ in logged("room:watched")] == [1, 2, 3]
 
 
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements ORDER BY prepare_time")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_appends_are_prepared_once_per_connection_and_djangos_queries_are_not() -> None:
+    """publish() prepares its statements on the connection, once (PostgreSQL plans them
+    once, not per publish); Django's own queries stay as they were (no threshold is left
+    on the connection); a rollback, after which psycopg forgets them, changes nothing."""
+    connection.ensure_connection()
+    assert connection.connection.prepare_threshold is None  # Django's default
+    for number in range(3):
+        publish("room:prepared", "e", number)
+        with transaction.atomic():
+            publish("room:prepared", "e", number)
+    statements = [statement for statement in _prepared_statements() if "pgsse" in statement]
+    assert len(statements) == 2, statements  # the autocommit append and the staging
+    assert connection.connection.prepare_threshold is None
+    with contextlib.suppress(ValueError), transaction.atomic():
+        publish("room:prepared", "e", "rolled back")
+        raise ValueError
+    publish("room:prepared", "e", "after the rollback")
+    assert [data for _, data in logged("room:prepared")] == [
+        *(str(number) for number in range(3) for _ in range(2)),
+        '"after the rollback"',
+    ]
+    # Logged queries (DEBUG, assertNumQueries) run unprepared, their SQL in the log.
+    with CaptureQueriesContext(connection) as captured:
+        publish("room:prepared", "e", "logged")
+    assert any("pgsse_event" in (query["sql"] or "") for query in captured.captured_queries)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_database_errors_are_djangos_whether_queries_are_observed_or_not() -> None:
     """What the driver raises reaches the caller as Django's exception (which the

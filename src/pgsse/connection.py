@@ -10,8 +10,10 @@ Each also says what it is in ``application_name``, so that operators find them i
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -74,19 +76,63 @@ def identify(role: str) -> dict[str, str]:
 def server_bound_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     """A cursor on Django's ``connection`` (its transaction, its wrappers and query log)
     that sends parameters apart from the SQL (server-side binding), as Django's own
-    cursors do only with ``OPTIONS["server_side_binding"]``.
+    cursors do only with ``OPTIONS["server_side_binding"]``, and prepares its statements.
 
     pgsse's appends carry the event's JSON: quoting it into the statement in Python cost
-    a third of the publish rate at 32 publishers. The statements are prepared if the
-    connection's ``prepare_threshold`` asks for it (Django leaves it off, for poolers).
+    a third of the publish rate at 32 publishers. Preparing them (PostgreSQL parses and
+    plans each once per connection, not once per publish) raised the rate at 32
+    publishers from about 0.6 to 0.8 of a plain INSERT's (docs/performance.md). Django
+    leaves ``prepare_threshold`` off for transaction-mode poolers; the alias pgsse uses
+    must reach PostgreSQL directly or through a session-mode pool anyway (its listener
+    needs a session: docs/deployment.md), where prepared statements live. With queries
+    logged (``DEBUG``, ``assertNumQueries``, the debug toolbar) they are not prepared.
     """
     import psycopg
 
     connection.ensure_connection()
     connection.validate_thread_sharing()
+    # Queries logged (DEBUG, assertNumQueries, the debug toolbar): not prepared, since
+    # Django's query log reads the SQL back from the cursor, which psycopg does not keep
+    # for a prepared statement's execution.
+    logged = connection.queries_logged
     with connection.wrap_database_errors:
         # (django-stubs types the wrapped cursor as Django's own: it is psycopg's.)
-        cursor: Any = psycopg.Cursor(connection.connection)
-    if connection.queries_logged:
+        cursor: Any = (psycopg.Cursor if logged else _preparing_cursor())(connection.connection)
+    if logged:
         return connection.make_debug_cursor(cursor)
     return connection.make_cursor(cursor)
+
+
+#: The ``prepare_threshold`` a :func:`server_bound_cursor` lends a connection that has none
+#: while it executes: no statement gets there by count, only those asked to (all of its).
+_ONLY_WHEN_ASKED = sys.maxsize
+
+
+@functools.cache
+def _preparing_cursor() -> type[Any]:
+    """psycopg's cursor, preparing every statement it executes from the first time on.
+
+    psycopg prepares nothing on a connection whose ``prepare_threshold`` is None (Django's
+    default): for the time of each of its statements, this cursor lends it one that only
+    statements asked to be prepared reach, so that Django's own queries on the connection
+    are prepared exactly as before. (psycopg forgets the connection's prepared statements
+    at each rollback: the next publish prepares them again.)
+    """
+    import psycopg
+
+    class PreparingCursor(psycopg.Cursor[Any]):
+        def execute(
+            self, query: Any, params: Any = None, *, prepare: bool | None = True, **kwargs: Any
+        ) -> PreparingCursor:
+            connection = self.connection
+            lent = connection.prepare_threshold is None
+            if lent:
+                connection.prepare_threshold = _ONLY_WHEN_ASKED
+            try:
+                super().execute(query, params, prepare=prepare, **kwargs)
+            finally:
+                if lent:
+                    connection.prepare_threshold = None
+            return self
+
+    return PreparingCursor
