@@ -431,6 +431,18 @@ def pgsse_baselines(results: Results) -> list[str]:
         rows.append(
             [
                 f"publishes/s, {publishers} publisher(s), pgsse.publish",
+                "plain INSERT, prepared",
+                _times(
+                    _ratio(
+                        by_key.get(("publish", publishers)),
+                        by_key.get(("insert_prepared", publishers)),
+                    )
+                ),
+            ]
+        )
+        rows.append(
+            [
+                f"publishes/s, {publishers} publisher(s), pgsse.publish",
                 "INSERT + NOTIFY in each transaction",
                 _times(
                     _ratio(

@@ -5,6 +5,9 @@ autocommit (one transaction per event) as fast as it can for ``seconds``. Varian
 
 - ``insert``: the baseline, a plain INSERT of the same row into a copy of the event table
   (same columns, indexes and data), no NOTIFY, no channel row;
+- ``insert_prepared``: the same INSERT with its parameters bound by the server and the
+  statement prepared, as pgsse's own appends are (Django's cursors quote parameters into
+  the SQL and prepare nothing): the baseline at its fastest;
 - ``insert_notify``: the same INSERT plus ``pg_notify`` with pgsse's payload (NOTIFY's cost
   alone: what every notifying transaction pays, commits serialised on the notify lock);
 - ``publish``: ``pgsse.publish`` with one channel per publisher, in autocommit (sequenced
@@ -38,6 +41,7 @@ from pgsse.notifier import get_notifier
 
 VARIANTS = (
     "insert",
+    "insert_prepared",
     "insert_notify",
     "publish",
     "publish_in_transaction",
@@ -80,6 +84,7 @@ def _operation(variant: str, publisher: int) -> Callable[[], None]:
 
     import pgsse
     from pgsse.channels import pg_channel_name
+    from pgsse.connection import server_bound_cursor
     from pgsse.log import notify_tail
 
     run = next(_runs)
@@ -119,6 +124,10 @@ def _operation(variant: str, publisher: int) -> Callable[[], None]:
         if variant == "insert_notify":
             statement = INSERT_NOTIFY_SQL
             params += (pg_channel_name(channel), notify_tail(channel, "e", text))
+        if variant == "insert_prepared":
+            with server_bound_cursor(connection) as cursor:
+                cursor.execute(statement, params)
+            return
         with connection.cursor() as cursor:
             cursor.execute(statement, params)
 
