@@ -66,6 +66,11 @@ def test_the_inline_limit_leaves_room_for_the_longest_head() -> None:
     assert len((longest_head + tail).encode()) == NOTIFY_PAYLOAD_LIMIT - 1
     assert parse_payload(longest_head + tail) == ("room:a", MAX_SEQ, ("e", fits), -(2**63) / 1e6)
     assert notify_tail("room:a", "e", fits + "x") == "\troom:a"
+    # Counted in bytes, not characters: 3 bytes a euro sign.
+    room = NOTIFY_PAYLOAD_LIMIT - PAYLOAD_HEAD_MAX - overhead - 1
+    euros = "\u20ac" * (room // 3)
+    assert notify_tail("room:a", "e", euros) == f"\troom:a\te\t{euros}"
+    assert notify_tail("room:a", "e", euros + "\u20ac") == "\troom:a"
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ Notifications are sent after commit by :mod:`pgsse.notifier` (or, with
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -251,6 +252,12 @@ def event_type_problem(event_type: object) -> str | None:
     """
     if not isinstance(event_type, str) or not event_type:
         return "event type must be a non-empty string"
+    return _type_problem(event_type)
+
+
+# A process publishes a few event types again and again: each is checked once.
+@functools.lru_cache(maxsize=1024)
+def _type_problem(event_type: str) -> str | None:
     if len(event_type) > MAX_EVENT_TYPE_LENGTH:
         return f"event type is longer than {MAX_EVENT_TYPE_LENGTH} characters"
     if any(char in event_type for char in EVENT_TYPE_FORBIDDEN):
@@ -274,6 +281,9 @@ def notify_tail(channel: str, event_type: str, data: str) -> str:
     if problem is not None:
         raise ValueError(problem)
     inline = f"\t{channel}\t{event_type}\t{data}"
+    # At most 4 bytes a character: most events fit without encoding them to count.
+    if 4 * len(inline) + PAYLOAD_HEAD_MAX < NOTIFY_PAYLOAD_LIMIT:
+        return inline
     if len(inline.encode()) + PAYLOAD_HEAD_MAX < NOTIFY_PAYLOAD_LIMIT:
         return inline
     return f"\t{channel}"
