@@ -442,6 +442,18 @@ def pgsse_baselines(results: Results) -> list[str]:
         )
         rows.append(
             [
+                f"publishes/s, {publishers} publisher(s), pgsse.publish in atomic()",
+                "plain INSERT in atomic()",
+                _times(
+                    _ratio(
+                        by_key.get(("publish_in_transaction", publishers)),
+                        by_key.get(("insert_in_transaction", publishers)),
+                    )
+                ),
+            ]
+        )
+        rows.append(
+            [
                 f"publishes/s, {publishers} publisher(s), pgsse.publish",
                 "INSERT + NOTIFY in each transaction",
                 _times(

@@ -8,6 +8,8 @@ autocommit (one transaction per event) as fast as it can for ``seconds``. Varian
 - ``insert_prepared``: the same INSERT with its parameters bound by the server and the
   statement prepared, as pgsse's own appends are (Django's cursors quote parameters into
   the SQL and prepare nothing): the baseline at its fastest;
+- ``insert_in_transaction``: the plain INSERT inside ``transaction.atomic()``, the
+  baseline of ``publish_in_transaction`` (BEGIN and COMMIT are round trips of their own);
 - ``insert_notify``: the same INSERT plus ``pg_notify`` with pgsse's payload (NOTIFY's cost
   alone: what every notifying transaction pays, commits serialised on the notify lock);
 - ``publish``: ``pgsse.publish`` with one channel per publisher, in autocommit (sequenced
@@ -42,6 +44,7 @@ from pgsse.notifier import get_notifier
 VARIANTS = (
     "insert",
     "insert_prepared",
+    "insert_in_transaction",
     "insert_notify",
     "publish",
     "publish_in_transaction",
@@ -126,6 +129,10 @@ def _operation(variant: str, publisher: int) -> Callable[[], None]:
             params += (pg_channel_name(channel), notify_tail(channel, "e", text))
         if variant == "insert_prepared":
             with server_bound_cursor(connection) as cursor:
+                cursor.execute(statement, params)
+            return
+        if variant == "insert_in_transaction":
+            with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(statement, params)
             return
         with connection.cursor() as cursor:
