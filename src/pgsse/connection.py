@@ -80,8 +80,9 @@ def server_bound_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
 
     pgsse's appends carry the event's JSON: quoting it into the statement in Python cost
     a third of the publish rate at 32 publishers. Preparing them (PostgreSQL parses and
-    plans each once per connection, not once per publish) raised the rate at 32
-    publishers from about 0.6 to 0.8 of a plain INSERT's (docs/performance.md). Django
+    plans each once per connection, not once per publish) took the rate at 32 publishers
+    from about 0.6 of a plain INSERT's to 0.72 (the median of five runs, in a range of
+    0.60-0.86: docs/performance.md). Django
     leaves ``prepare_threshold`` off for transaction-mode poolers; the alias pgsse uses
     must reach PostgreSQL directly or through a session-mode pool anyway (its listener
     needs a session: docs/deployment.md), where prepared statements live. With queries
