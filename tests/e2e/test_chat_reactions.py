@@ -3,11 +3,14 @@ both pages, taken back by pressing the chip, who reacted on hover and on focus."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
-from playwright.async_api import BrowserContext, expect
+from asgiref.sync import sync_to_async
+from playwright.async_api import BrowserContext, Route, expect
 
+from tests.chat_accounts import ChatAccount
 from tests.e2e.test_chat_browser import join, send
 from tests.servers import LiveServer
 
@@ -79,3 +82,43 @@ async def test_reactions_live_for_everyone_with_who_reacted(
     # A page opened now shows the same, with its user's own marked.
     again = await join(new_context, server, "carol", "lobby")
     await expect(again.locator(".message").first.locator(".reaction")).to_have_text(["❤️ 1", "👍 1"])
+
+
+async def test_a_reaction_answered_late_leaves_the_focus_where_the_user_moved_it(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    """Alice presses a chip; before her answer comes, Bob's reaction redraws the chips and
+    Alice moves on to the composer: her answer does not pull the focus back."""
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await sync_to_async(ChatAccount)(server.url, "bob")
+    await send(alice, "ship it?")
+    message = alice.locator(".message").first
+    message_id = await message.get_attribute("data-id")
+    url = f"/api/rooms/lobby/messages/{message_id}/reactions/"
+
+    def react(emoji: str) -> None:
+        assert bob.api("POST", url, {"emoji": emoji}).status_code in (200, 201)
+
+    await sync_to_async(react)("👍")
+    chip = message.locator(".reaction[data-emoji='👍']")
+    await expect(chip).to_have_text("👍 1")
+    release, held = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_reaction(route: Route) -> None:
+        if route.request.method == "POST":
+            held.set()
+            await release.wait()
+        await route.continue_()
+
+    await alice.route(lambda address: "/reactions/" in address, hold_the_reaction)
+    await chip.click()
+    await asyncio.wait_for(held.wait(), 10)
+    await sync_to_async(react)("❤️")
+    await expect(message.locator(".reaction")).to_have_text(["👍 1", "❤️ 1"])
+    composer = alice.locator("#text")
+    await composer.focus()
+    release.set()
+    await expect(chip).to_have_attribute("aria-pressed", "true")
+    await expect(message.locator(".reaction")).to_have_text(["👍 2", "❤️ 1"])
+    await expect(composer).to_be_focused()
+    await sync_to_async(bob.close)()

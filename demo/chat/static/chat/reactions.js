@@ -97,8 +97,12 @@
         summaries.set(id, body.reactions.map(({ mine: _, ...entry }) => entry));
       }
       redraw(id);
-      if (from && !document.contains(from)) {
-        const item = page.find(id);
+      // The button pressed was drawn again (or was the picker's): the focus follows it to
+      // the new chip, unless the user has moved on meanwhile, out of the message.
+      const item = page.find(id);
+      const active = document.activeElement;
+      const movedOn = active && active !== document.body && !(item && item.contains(active));
+      if (from && !document.contains(from) && !movedOn) {
         const again = item && item.querySelector(`.reaction[data-emoji="${CSS.escape(emoji)}"]`);
         if (again) again.focus(); else if (item) item.focus();
       }
