@@ -369,7 +369,15 @@ def test_appends_are_prepared_once_per_connection_and_djangos_queries_are_not() 
     """publish() prepares its statements on the connection, once (PostgreSQL plans them
     once, not per publish); Django's own queries stay as they were (no threshold is left
     on the connection); a rollback, after which psycopg forgets them, changes nothing."""
-    connection.ensure_connection()
+    # A fresh connection, nothing prepared on it (a pooled one would be lent again).
+    connection.close()
+    postgresql: Any = connection  # Django's PostgreSQL wrapper, with its pool
+    if postgresql.pool is not None:
+        postgresql.close_pool()
+    publish("room:prepared", "e", "first")
+    # Prepared from the second time on a connection: one opened for a single publish
+    # (a request's, with CONN_MAX_AGE = 0) does not pay for preparing.
+    assert not [statement for statement in _prepared_statements() if "pgsse" in statement]
     assert connection.connection.prepare_threshold is None  # Django's default
     for number in range(3):
         publish("room:prepared", "e", number)
@@ -383,6 +391,7 @@ def test_appends_are_prepared_once_per_connection_and_djangos_queries_are_not() 
         raise ValueError
     publish("room:prepared", "e", "after the rollback")
     assert [data for _, data in logged("room:prepared")] == [
+        '"first"',
         *(str(number) for number in range(3) for _ in range(2)),
         '"after the rollback"',
     ]
@@ -390,6 +399,40 @@ def test_appends_are_prepared_once_per_connection_and_djangos_queries_are_not() 
     with CaptureQueriesContext(connection) as captured:
         publish("room:prepared", "e", "logged")
     assert any("pgsse_event" in (query["sql"] or "") for query in captured.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_statements_dropped_behind_psycopgs_back_are_prepared_again() -> None:
+    """An application's DEALLOCATE ALL (or DISCARD ALL) through a plain cursor: psycopg
+    still believes the appends prepared. In autocommit the publish is run again and
+    succeeds; inside a transaction that transaction fails, and after its rollback the
+    next publish succeeds."""
+    for number in range(3):
+        publish("room:discarded", "e", number)
+        with transaction.atomic():
+            publish("room:discarded", "e", number)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    publish("room:discarded", "e", "autocommit")
+    for number in range(2):  # prepared again (the second time)
+        with transaction.atomic():
+            publish("room:discarded", "e", f"again {number}")
+    with connection.cursor() as cursor:
+        cursor.execute("DISCARD ALL")
+    with pytest.raises(DatabaseError) as raised, transaction.atomic():
+        publish("room:discarded", "e", "lost with its transaction")
+    assert isinstance(raised.value.__cause__, psycopg.errors.InvalidSqlStatementName)
+    with transaction.atomic():
+        publish("room:discarded", "e", "atomic")
+    publish("room:discarded", "e", "autocommit again")
+    assert [data for _, data in logged("room:discarded")][-5:] == [
+        '"autocommit"',
+        '"again 0"',
+        '"again 1"',
+        '"atomic"',
+        '"autocommit again"',
+    ]
+    assert len(logged("room:discarded")) == 11
 
 
 @pytest.mark.django_db(transaction=True)

@@ -85,7 +85,6 @@ def _valid(name: str, internal: bool) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-@functools.lru_cache(maxsize=4096)
 def pg_channel_name(name: str) -> str:
     """The PostgreSQL channel that carries logical channel ``name``."""
     digest = hashlib.blake2b(validate_channel(name, internal=True).encode(), digest_size=16)

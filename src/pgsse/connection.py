@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import os
 import socket
-import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +81,7 @@ def server_bound_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     a third of the publish rate at 32 publishers. Preparing them (PostgreSQL parses and
     plans each once per connection, not once per publish) took the rate at 32 publishers
     from about 0.6 of a plain INSERT's to 0.72 (the median of five runs, in a range of
-    0.60-0.86: docs/performance.md). Django
+    0.60-0.86, with a few smaller savings: docs/performance.md). Django
     leaves ``prepare_threshold`` off for transaction-mode poolers; the alias pgsse uses
     must reach PostgreSQL directly or through a session-mode pool anyway (its listener
     needs a session: docs/deployment.md), where prepared statements live. With queries
@@ -105,35 +104,57 @@ def server_bound_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
 
 
 #: The ``prepare_threshold`` a :func:`server_bound_cursor` lends a connection that has none
-#: while it executes: no statement gets there by count, only those asked to (all of its).
-_ONLY_WHEN_ASKED = sys.maxsize
+#: while its statement runs: a statement is prepared the second time it runs on a
+#: connection (a connection opened for one request and one publish never pays for it).
+_LENT_THRESHOLD = 1
 
 
 @functools.cache
 def _preparing_cursor() -> type[Any]:
-    """psycopg's cursor, preparing every statement it executes from the first time on.
+    """psycopg's cursor, preparing what it executes from the second time on a connection.
 
     psycopg prepares nothing on a connection whose ``prepare_threshold`` is None (Django's
-    default): for the time of each of its statements, this cursor lends it one that only
-    statements asked to be prepared reach, so that Django's own queries on the connection
-    are prepared exactly as before. (psycopg forgets the connection's prepared statements
-    at each rollback: the next publish prepares them again.)
+    default): for the time of each of its statements, this cursor lends it one, so that
+    Django's own queries on the connection are prepared exactly as before. What changes
+    for the connection: psycopg forgets its prepared statements at each rollback, with a
+    ``DEALLOCATE ALL`` (the next publishes prepare them again).
+
+    Prepared statements that vanished behind psycopg's back (a ``DISCARD ALL`` or
+    ``DEALLOCATE ALL`` run by the application through a plain cursor), or names a
+    session-mode pool left over from a previous client (with no ``server_reset_query``),
+    fail the statement: outside a transaction it is run again after a ``DEALLOCATE ALL``
+    that puts psycopg and the server in step; inside one, the transaction has failed
+    and its rollback does the same.
     """
     import psycopg
+    from psycopg import errors
+    from psycopg.pq import TransactionStatus
+
+    out_of_step = (errors.InvalidSqlStatementName, errors.DuplicatePreparedStatement)
 
     class PreparingCursor(psycopg.Cursor[Any]):
         def execute(
-            self, query: Any, params: Any = None, *, prepare: bool | None = True, **kwargs: Any
+            self, query: Any, params: Any = None, *, prepare: bool | None = None, **kwargs: Any
         ) -> PreparingCursor:
+            try:
+                self._lending(query, params, prepare=prepare, **kwargs)
+            except out_of_step:
+                if self.connection.info.transaction_status != TransactionStatus.IDLE:
+                    raise
+                # Through this cursor psycopg sees the command and forgets its names too.
+                self._lending("DEALLOCATE ALL", prepare=False)
+                self._lending(query, params, prepare=prepare, **kwargs)
+            return self
+
+        def _lending(self, query: Any, params: Any = None, **kwargs: Any) -> None:
             connection = self.connection
             lent = connection.prepare_threshold is None
             if lent:
-                connection.prepare_threshold = _ONLY_WHEN_ASKED
+                connection.prepare_threshold = _LENT_THRESHOLD
             try:
-                super().execute(query, params, prepare=prepare, **kwargs)
+                super().execute(query, params, **kwargs)
             finally:
                 if lent:
                     connection.prepare_threshold = None
-            return self
 
     return PreparingCursor
