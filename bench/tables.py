@@ -419,52 +419,27 @@ def pgsse_baselines(results: Results) -> list[str]:
     rows += _notify_latency_rows(results)
     by_key = {(t.variant, t.publishers): t.per_second for t in results.throughput}
     for publishers in sorted({t.publishers for t in results.throughput}):
-        rows.append(
-            [
-                f"publishes/s, {publishers} publisher(s), pgsse.publish",
-                "plain INSERT, no NOTIFY",
-                _times(
-                    _ratio(by_key.get(("publish", publishers)), by_key.get((BASELINE, publishers)))
-                ),
-            ]
-        )
-        rows.append(
-            [
-                f"publishes/s, {publishers} publisher(s), pgsse.publish",
-                "plain INSERT, prepared",
-                _times(
-                    _ratio(
-                        by_key.get(("publish", publishers)),
-                        by_key.get(("insert_prepared", publishers)),
-                    )
-                ),
-            ]
-        )
-        rows.append(
-            [
-                f"publishes/s, {publishers} publisher(s), pgsse.publish in atomic()",
-                "plain INSERT in atomic()",
-                _times(
-                    _ratio(
-                        by_key.get(("publish_in_transaction", publishers)),
-                        by_key.get(("insert_in_transaction", publishers)),
-                    )
-                ),
-            ]
-        )
-        rows.append(
-            [
-                f"publishes/s, {publishers} publisher(s), pgsse.publish",
-                "INSERT + NOTIFY in each transaction",
-                _times(
-                    _ratio(
-                        by_key.get(("publish", publishers)),
-                        by_key.get(("insert_notify", publishers)),
-                    )
-                ),
-            ]
-        )
+        for variant, measure, baseline, named in _PUBLISH_BASELINES:
+            ratio = _ratio(by_key.get((variant, publishers)), by_key.get((baseline, publishers)))
+            rows.append(
+                [f"publishes/s, {publishers} publisher(s), {measure}", named, _times(ratio)]
+            )
     return _table(["measure", "baseline", "pgsse / baseline"], rows) if rows else []
+
+
+#: The publish rows, in the table's order: pgsse's variant and what the table calls it,
+#: the baseline's variant and what the table calls it.
+_PUBLISH_BASELINES = (
+    ("publish", "pgsse.publish", BASELINE, "plain INSERT, no NOTIFY"),
+    ("publish", "pgsse.publish", "insert_prepared", "plain INSERT, prepared"),
+    (
+        "publish_in_transaction",
+        "pgsse.publish in atomic()",
+        "insert_in_transaction",
+        "plain INSERT in atomic()",
+    ),
+    ("publish", "pgsse.publish", "insert_notify", "INSERT + NOTIFY in each transaction"),
+)
 
 
 def _notify_latency_rows(results: Results) -> list[list[str]]:
