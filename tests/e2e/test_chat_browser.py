@@ -55,6 +55,29 @@ async def open_room(context: BrowserContext, base_url: str, room: str) -> Page:
     return page
 
 
+class Held:
+    """A page's requests held back until ``released`` is set (an answer that comes late);
+    ``arrived`` is set when the first of them has been sent."""
+
+    def __init__(self) -> None:
+        self.arrived = asyncio.Event()
+        self.released = asyncio.Event()
+
+
+async def hold_requests(page: Page, url_part: str, method: str) -> Held:
+    """Hold ``page``'s ``method`` requests whose URL contains ``url_part``."""
+    held = Held()
+
+    async def hold(route: Route) -> None:
+        if route.request.method == method:
+            held.arrived.set()
+            await held.released.wait()
+        await route.continue_()
+
+    await page.route(lambda url: url_part in url, hold)
+    return held
+
+
 async def join(new_context: NewContext, server: LiveServer, name: str, room: str) -> Page:
     return await open_room(await sign_up(new_context, server.url, name), server.url, room)
 
@@ -225,25 +248,16 @@ async def test_a_save_answered_late_leaves_the_focus_where_the_user_moved_it(
     await expect(alice.locator(".message")).to_have_count(1)
     await send(alice, "delete me")
     await expect(alice.locator(".message")).to_have_count(2)
-    release = asyncio.Event()
-    held = asyncio.Event()
-
-    async def hold_the_save(route: Route) -> None:
-        if route.request.method == "PATCH":
-            held.set()
-            await release.wait()
-        await route.continue_()
-
-    await alice.route(lambda url: "/messages/" in url, hold_the_save)
+    save = await hold_requests(alice, "/messages/", "PATCH")
     first, second = alice.locator(".message").first, alice.locator(".message").nth(1)
     await first.locator("button[data-action=edit]").click()
     await alice.fill(".editor", "hello")
     await alice.press(".editor", "Enter")
-    await asyncio.wait_for(held.wait(), 10)
+    await asyncio.wait_for(save.arrived.wait(), 10)
     await second.locator("button[data-action=delete]").click()
     keep = second.locator("button[data-action=cancel-delete]")
     await expect(keep).to_be_focused()
-    release.set()
+    save.released.set()
     await expect(first.locator(".text")).to_have_text("hello")
     await expect(keep).to_be_focused()
     await keep.click()

@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from asgiref.sync import sync_to_async
-from playwright.async_api import BrowserContext, Route, expect
+from playwright.async_api import BrowserContext, expect
 
 from tests.chat_accounts import ChatAccount
-from tests.e2e.test_chat_browser import join, send
+from tests.e2e.test_chat_browser import hold_requests, join, send
 from tests.servers import LiveServer
 
 pytestmark = [
@@ -102,22 +102,14 @@ async def test_a_reaction_answered_late_leaves_the_focus_where_the_user_moved_it
     await sync_to_async(react)("👍")
     chip = message.locator(".reaction[data-emoji='👍']")
     await expect(chip).to_have_text("👍 1")
-    release, held = asyncio.Event(), asyncio.Event()
-
-    async def hold_the_reaction(route: Route) -> None:
-        if route.request.method == "POST":
-            held.set()
-            await release.wait()
-        await route.continue_()
-
-    await alice.route(lambda address: "/reactions/" in address, hold_the_reaction)
+    answer = await hold_requests(alice, "/reactions/", "POST")
     await chip.click()
-    await asyncio.wait_for(held.wait(), 10)
+    await asyncio.wait_for(answer.arrived.wait(), 10)
     await sync_to_async(react)("❤️")
     await expect(message.locator(".reaction")).to_have_text(["👍 1", "❤️ 1"])
     composer = alice.locator("#text")
     await composer.focus()
-    release.set()
+    answer.released.set()
     await expect(chip).to_have_attribute("aria-pressed", "true")
     await expect(message.locator(".reaction")).to_have_text(["👍 2", "❤️ 1"])
     await expect(composer).to_be_focused()
