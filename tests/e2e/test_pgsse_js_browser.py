@@ -13,6 +13,7 @@ import asyncio
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -118,10 +119,17 @@ publish = sync_to_async(_publish)
 
 
 async def open_page(
-    new_context: NewContext, server: LiveServer, stream: str, position: list[str]
+    new_context: NewContext,
+    server: LiveServer,
+    stream: str,
+    position: list[str],
+    fake_clock: bool = False,
 ) -> Page:
-    """The test page over ``stream``, starting from the page-load position of ``position``."""
+    """The test page over ``stream``, starting from the page-load position of ``position``;
+    ``fake_clock``: its timers run on a clock the test holds (``page.clock``)."""
     page = await (await new_context()).new_page()
+    if fake_clock:
+        await page.clock.install()
     query = urlencode({"stream": stream, "position": position}, doseq=True)
     await page.goto(f"{server.url}/pgsse-js/?{query}")
     await page.evaluate(START, {"minDelay": MIN_DELAY_MS, "maxDelay": MAX_DELAY_MS})
@@ -132,6 +140,15 @@ async def wait_for(page: Page, condition: str) -> None:
     # As a function: Playwright evaluates a bare expression with eval(), which a page's
     # Content-Security-Policy forbids.
     await page.wait_for_function(f"() => {condition}", timeout=20_000)
+
+
+async def until_true(page: Page, condition: str) -> None:
+    """Like :func:`wait_for`, polled from here: Playwright's own waiting runs on the page's
+    timers, which a paused clock stops."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while not await page.evaluate(f"() => Boolean({condition})"):
+        assert asyncio.get_running_loop().time() < deadline, f"not met in time: {condition}"
+        await asyncio.sleep(0.05)
 
 
 async def log(page: Page) -> dict[str, Any]:
@@ -381,3 +398,64 @@ async def test_an_unreachable_server_is_retried_with_growing_capped_delays(
     for attempt, info in enumerate(waits):
         step = min(MAX_DELAY_MS, MIN_DELAY_MS * 2**attempt)
         assert step / 2 <= info["delay"] <= step
+
+
+async def test_back_online_a_stream_cut_by_the_network_reconnects_at_once_missing_nothing(
+    stream_server: LiveServer, new_context: NewContext, gate: Gate, channel: str
+) -> None:
+    page = await open_page(new_context, stream_server, gate.url(channel), [channel], True)
+    await until_true(page, "window.stream.state === 'live'")
+    await publish(channel, range(0, 2))
+    await until_true(page, "window.log.events.length === 2")
+    # From here the page's timers never fire: no backoff can end, only the network's
+    # events can bring the stream back.
+    await page.clock.pause_at(datetime.now() + timedelta(seconds=1))
+    await page.context.set_offline(True)
+    await until_true(page, "window.stream.state === 'reconnecting'")
+    assert (await log(page))["states"][-1][1]["offline"] is True
+    await publish(channel, range(2, 5))  # while offline
+    requests = len(gate.seen)
+    await page.context.set_offline(False)
+    await until_true(page, "window.log.events.length >= 5")
+    await until_true(page, "window.stream.state === 'live'")
+
+    events = (await log(page))["events"]
+    assert [data for data, _ in events] == [0, 1, 2, 3, 4]
+    # One request, resuming from the last event seen before the network went.
+    assert [(s.status, s.last_event_id_query) for s in gate.seen[requests:]] == [
+        (200, events[1][1])
+    ]
+    assert [state for state, _ in (await log(page))["states"]] == [
+        "connecting",
+        "live",
+        "reconnecting",
+        "live",
+    ]
+
+
+async def test_the_network_events_leave_a_wait_the_server_asked_for_and_a_closed_stream(
+    stream_server: LiveServer, new_context: NewContext, gate: Gate, channel: str
+) -> None:
+    gate.refuse(503, retry_after=30)
+    page = await open_page(new_context, stream_server, gate.url(channel), [channel], True)
+    await until_true(page, "window.log.states.some(([s, info]) => info.status === 503)")
+    await page.clock.pause_at(datetime.now() + timedelta(seconds=1))
+    await page.evaluate(
+        "() => window.addEventListener('online', () => { window.log.online = true; })"
+    )
+    states = (await log(page))["states"]
+    requests = len(gate.seen)
+    await page.context.set_offline(True)
+    await page.context.set_offline(False)
+    await until_true(page, "window.log.online")
+    await asyncio.sleep(1)  # a reconnect on "online" would have reached the gate by now
+    assert len(gate.seen) == requests
+    assert (await log(page))["states"] == states  # still waiting out the Retry-After
+
+    await page.evaluate("() => window.stream.close()")
+    gate.admit()
+    await page.context.set_offline(True)
+    await page.context.set_offline(False)
+    await asyncio.sleep(1)
+    assert len(gate.seen) == requests
+    assert (await log(page))["states"][-1] == ["closed", {}]

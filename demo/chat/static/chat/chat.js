@@ -100,19 +100,16 @@
   // live again after a cut; `hooks.ended()`: the stream has ended for good;
   // `hooks.followed(answer)`: the rooms followed changed (see `refollow`).
   //
-  // The network: when the browser says it is offline, the stream is opened afresh (it
-  // fails at once, and waits); when the browser says it is back online, a stream waiting
-  // to reconnect after a network failure reconnects at once instead of waiting out its
-  // retry timer (up to 30 s). A wait the server asked for (429 or 503 with Retry-After)
-  // is still waited out. Either way the new stream resumes from the last position seen.
+  // The network is pgsse.js's: offline, the stream waits for the network (the notice
+  // says so); back online, it reconnects at once instead of waiting out its retry timer
+  // (up to 30 s), from the last position seen. A wait the server asked for (429 or 503
+  // with Retry-After) is still waited out.
   //: The stream has ended for good (see stopEverything below).
   let ended = false;
   function follow(path, events, hooks) {
     let reloading = false;
     let wasLive = false;
     let replacing = false; // a stream closed by us, to open another: not an end
-    let networkFailed = false; // the wait is for the network, not for the server
-    let offline = false;
     let stream = null;
     function open(position, query) {
       stream = pgsse.connect(path + query, {
@@ -121,13 +118,11 @@
         onstate(state, info) {
           if (reloading || replacing) return;
           if (state === "live") {
-            offline = false;
             if (wasLive && hooks.reconnected) hooks.reconnected();
             wasLive = true;
             showState(state);
           } else if (state === "reconnecting") {
-            networkFailed = !info.status;
-            const label = offline ? "offline, waiting for the network…"
+            const label = info.offline ? "offline, waiting for the network…"
               : info.delay ? `reconnecting in ${Math.ceil(info.delay / 1000)} s…` : null;
             showState(state, label);
           } else if (state === "denied" || state === "closed") {
@@ -148,23 +143,6 @@
       });
     }
     open(config.position, config.followQuery);
-
-    function reopen() {
-      replacing = true;
-      const position = stream.position;
-      stream.close();
-      replacing = false;
-      open(position, config.followQuery);
-    }
-    window.addEventListener("offline", () => {
-      if (reloading || replacing || stream.state === "closed" || stream.state === "denied") return;
-      offline = true;
-      reopen();
-    });
-    window.addEventListener("online", () => {
-      offline = false;
-      if (!replacing && stream.state === "reconnecting" && networkFailed) reopen();
-    });
 
     // The rooms followed live change while the page is open (an invitation, a room
     // joined, a new direct conversation, a room left): the stream reopens over the new

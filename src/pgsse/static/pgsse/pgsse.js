@@ -19,6 +19,11 @@
 //   401/403 stop (denied), other 4xx and 204 stop (closed), anything else is retried
 //   with backoff, after Retry-After if the answer had one (429, 503). The new
 //   EventSource resumes from the last position seen, as ?last_event_id=.
+// - The network: when the browser says it is offline, the stream stops waiting on a
+//   connection that cannot carry anything and waits for the network (info.offline);
+//   when it says it is back online, a reconnect waiting after a network failure happens
+//   at once instead of at the end of its backoff. A wait the server asked for (a
+//   refusal's Retry-After) is still waited out.
 (function () {
   "use strict";
 
@@ -61,6 +66,7 @@
     let probe = null; // the AbortController of a probe in flight
     let attempt = 0; // reconnects of ours since the stream was last live
     let healthy = false; // the current EventSource opened since its last error
+    let forNetwork = false; // the waiting reconnect waits for the network, not the server
 
     const stream = {
       state: "connecting",
@@ -69,8 +75,7 @@
       },
       close() {
         if (finished()) return;
-        stop();
-        setState("closed", {});
+        end("closed", {});
       },
     };
 
@@ -164,8 +169,7 @@
           info.body = await response.text();
           if (redirected) info.url = response.url;
           if (finished()) return;
-          stop();
-          setState(denied || redirected ? "denied" : "closed", info);
+          end(denied || redirected ? "denied" : "closed", info);
           return;
         }
       } catch (error) {
@@ -181,8 +185,37 @@
       if (finished()) return; // close() came first
       info.delay = retryDelay(attempt++, info.retryAfter, options.minDelay, options.maxDelay);
       info.attempt = attempt;
+      if (navigator.onLine === false) info.offline = true;
+      forNetwork = !info.status; // no answer: the network, or a server that is down
       timer = setTimeout(open, info.delay);
       setState("reconnecting", info);
+    }
+
+    // The browser's word on the network. Offline: a live or opening stream is stopped
+    // (its connection may stay up for minutes without carrying anything) and waits.
+    // Online: a reconnect waiting after a network failure happens now. A pending wait the
+    // server asked for is left alone either way.
+    function wentOffline() {
+      if (finished() || timer !== null || probe) return;
+      stop();
+      retryLater({});
+    }
+
+    function cameOnline() {
+      if (finished() || timer === null || !forNetwork) return;
+      clearTimeout(timer);
+      open();
+    }
+
+    window.addEventListener("offline", wentOffline);
+    window.addEventListener("online", cameOnline);
+
+    // A final state: nothing acts later, not even the network's events.
+    function end(state, info) {
+      stop();
+      window.removeEventListener("offline", wentOffline);
+      window.removeEventListener("online", cameOnline);
+      setState(state, info);
     }
 
     // Everything that could act later: the source, a probe, a reconnect timer.
