@@ -11,7 +11,8 @@ import pytest
 from django.db import connection
 
 from chat import search
-from chat.models import Message, Room
+from chat.models import Attachment, Message, Room
+from tests.attachment_files import PDF
 from tests.chat_accounts import ChatAccount
 from tests.servers import LiveServer
 
@@ -62,6 +63,61 @@ def test_search_finds_words_as_people_type_them(server: LiveServer, settings: An
     ignored = alice.client.get("/api/search/", params={"q": "the and"}).json()
     assert ignored["results"] == []
     assert "ignored" in ignored["notice"]
+    alice.close()
+    bob.close()
+
+
+def post_files(account: ChatAccount, room: str, names: list[str], text: str = "") -> int:
+    """A message of ``names`` (PDFs), with ``text`` or without; its id."""
+    answer = account.client.post(
+        f"/api/rooms/{room}/messages/",
+        data={"text": text} if text else {},
+        files=[("file", (name, PDF, "application/pdf")) for name in names],
+        headers={"X-CSRFToken": account.csrf_token},
+    )
+    assert answer.status_code == 201, answer.text
+    message_id: int = answer.json()["id"]
+    return message_id
+
+
+def test_files_are_found_by_their_names(server: LiveServer, settings: Any) -> None:
+    settings.CHAT_RATE_LIMITS = {
+        "message": (1000, 1000, 10.0),
+        "search": (1000, 1000, 10.0),
+        "upload": (1000, 1000, 10.0),
+    }
+    alice, bob = ChatAccount(server.url, "alice"), ChatAccount(server.url, "bob")
+    report = post_files(alice, "lobby", ["Quarterly-Report_2026.pdf"])
+    post_files(alice, "lobby", ["notes été.pdf", "agenda.pdf"], text="minutes of the meeting")
+    slug = alice.create_room("Plans", private=True)
+    post_files(alice, slug, ["secret-launch-plan.pdf"])
+    alice.say("lobby", "the report is late")
+
+    # A message of files alone shows their names; one with text, its text and then them.
+    assert found(alice, "quarterly") == ["Quarterly-Report_2026.pdf"]
+    # Each name whole, or its parts cut at the punctuation; stems and accents as in text.
+    assert found(alice, "Quarterly-Report_2026.pdf") == ["Quarterly-Report_2026.pdf"]
+    assert found(alice, "report 2026") == ["Quarterly-Report_2026.pdf"]
+    assert found(alice, "reports") == ["the report is late", "Quarterly-Report_2026.pdf"]
+    assert found(alice, "ete agenda") == ["minutes of the meeting · notes été.pdf, agenda.pdf"]
+    assert found(alice, "pdf") == [
+        "secret-launch-plan.pdf",
+        "minutes of the meeting · notes été.pdf, agenda.pdf",
+        "Quarterly-Report_2026.pdf",
+    ]
+    # Names are searched where their messages may be read, no further.
+    assert found(bob, "launch") == []
+    assert found(bob, "pdf") == [
+        "minutes of the meeting · notes été.pdf, agenda.pdf",
+        "Quarterly-Report_2026.pdf",
+    ]
+    # A file deleted on its own (the admin's way) is no longer found; its message is
+    # still found by what it still has.
+    Attachment.objects.filter(message_id=report).delete()
+    Attachment.objects.filter(name="agenda.pdf").delete()
+    assert found(alice, "quarterly") == []
+    assert found(alice, "agenda") == []
+    assert found(alice, "ete") == ["minutes of the meeting · notes été.pdf"]
     alice.close()
     bob.close()
 

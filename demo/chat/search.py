@@ -1,10 +1,12 @@
 """Full-text search over the messages a user may read.
 
 PostgreSQL does it all: each message's ``search_vector`` is a stored generated column
-(``to_tsvector('chat_search', text)``: English stemming with accents folded, migration
-``chat.0006_search``) under a GIN index; a query is read by ``websearch_to_tsquery`` (words,
-``"a phrase"``, ``or``, ``-word``), plus the filters people type in Slack and Zulip:
-``from:alice`` (or ``from:@alice``) and ``in:lobby`` (or ``in:#lobby``).
+(its text and its files' names through ``to_tsvector('chat_search', ...)``: English
+stemming with accents folded, migrations ``chat.0006_search`` and
+``chat.0013_search_file_names``) under a GIN index; a query is read by
+``websearch_to_tsquery`` (words, ``"a phrase"``, ``or``, ``-word``), plus the filters
+people type in Slack and Zulip: ``from:alice`` (or ``from:@alice``) and ``in:lobby`` (or
+``in:#lobby``).
 
 Results are the newest first, a page at a time, by message id (``before``: the last id
 of the page before). Only rooms the user may read (:func:`chat.access.visible_rooms`:
@@ -142,7 +144,11 @@ _SELECT = sql.SQL(
            found.created_at, found.edited_at,
            {headline}
     FROM (
-        SELECT m.id, m.room_id, m.author_name, m.created_at, m.edited_at, m.text
+        SELECT m.id, m.room_id, m.author_name, m.created_at, m.edited_at,
+               concat_ws(' · ', nullif(m.text, ''), nullif(array_to_string(ARRAY(
+                   SELECT jsonb_array_elements_text(
+                       jsonb_path_query_array(m.attachments, '$[*].name'))
+               ), ', '), '')) AS text
         FROM chat_message m
         WHERE {conditions}
         ORDER BY m.id DESC
