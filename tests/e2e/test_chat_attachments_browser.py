@@ -258,3 +258,62 @@ async def test_a_reply_carries_files_and_the_thread_shows_them(
     await expect(panel.locator("#thread-replies .file a")).to_have_count(2)
     await expect(panel.locator("#thread-replies .file a").last).to_contain_text("notes.pdf")
     assert await violations(alice) == [], "a thread with files"
+
+
+async def test_files_are_attached_in_the_thread_panel_too(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    await send(alice, "send me the slides")
+    await send(bob, "here")  # a reply in the thread comes from the panel below
+    first = alice.locator(".message").first
+    await first.hover()
+    await first.locator("button[data-action=reply]").click()
+    await send(alice, "reminder")
+    await expect(alice.locator(".message").first.locator(".replies")).to_contain_text("1 reply")
+    await bob.locator(".message").first.locator(".replies").click()
+    panel = bob.locator("#thread-panel")
+    await expect(panel.locator("#thread-replies .text")).to_have_text(["reminder"])
+    # An empty reply is refused with words; files alone are a reply.
+    await bob.locator("#thread-text").press("Enter")
+    await expect(bob.locator("#thread-error")).to_have_text("A reply cannot be empty.")
+    await bob.set_input_files(
+        "#thread-file-input",
+        [
+            payload("slides.pdf", PDF, "application/pdf"),
+            payload("cover.png", image("PNG", (200, 100)), "image/png"),
+        ],
+    )
+    chips = panel.locator("#thread-attached .chip-name")
+    await expect(chips).to_have_text(["slides.pdf", "cover.png"])
+    await expect(bob.locator("#thread-error")).to_be_hidden()
+    await expect(bob.locator("#thread-attach-status")).to_have_text("2 files ready to send.")
+    # The room's own composer has none of them.
+    await expect(bob.locator("#attached")).to_be_hidden()
+    await panel.locator("#thread-attached button[aria-label='Remove cover.png']").click()
+    await expect(chips).to_have_text(["slides.pdf"])
+    await bob.locator("#thread-text").press("Enter")
+    await expect(panel.locator("#thread-attached")).to_be_hidden()
+    await expect(panel.locator("#thread-replies .file a")).to_contain_text("slides.pdf")
+    # Everyone sees the reply, its file, and the thread's count, live.
+    for page in (alice, bob):
+        reply = page.locator(".message").last
+        await expect(reply.locator(".file a")).to_contain_text("slides.pdf")
+        await expect(page.locator(".message").first.locator(".replies")).to_contain_text(
+            "2 replies"
+        )
+    await alice.locator(".message").first.locator(".replies").click()
+    await expect(alice.locator("#thread-replies .file a")).to_contain_text("slides.pdf")
+    # With text, and by the panel's Attach button and its file chooser.
+    async with bob.expect_file_chooser() as chooser:
+        await panel.locator("#thread-attach").click()
+    await (await chooser.value).set_files([payload("notes.pdf", PDF, "application/pdf")])
+    await bob.locator("#thread-text").fill("and my notes")
+    await panel.locator("#thread-send").click()
+    for page in (alice, bob):
+        last = page.locator("#thread-replies > li").last
+        await expect(last.locator(".text")).to_have_text("and my notes")
+        await expect(last.locator(".file a")).to_contain_text("notes.pdf")
+    await expect(bob.locator("#thread-send")).to_have_text("Reply")
+    assert await violations(bob) == [], "a thread panel with files"

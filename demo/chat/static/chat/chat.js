@@ -688,6 +688,7 @@
     find, rendered, actionButton, jumpTo, formatTime: (date) => fullDate.format(date),
     showError: (body, response) => showError(body, response),
     ended: () => ended,
+    csrfToken,
   };
   const parts = (window.chatParts || []).map((make) => make(page));
 

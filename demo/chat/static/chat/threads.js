@@ -252,6 +252,21 @@
         if (event.key === "Escape") { event.preventDefault(); close(); }
       });
     }
+    // The panel's files, as the room's composer has them (attachments.js): picked, pasted
+    // into its box or dropped on the panel.
+    const panelSend = document.getElementById("thread-send");
+    const panelStatus = document.getElementById("thread-attach-status");
+    const panelFiles = panelForm && window.chatAttachments ? window.chatAttachments.picker({
+      input: document.getElementById("thread-file-input"),
+      button: document.getElementById("thread-attach"),
+      chips: document.getElementById("thread-attached"),
+      status: panelStatus,
+      dropZone: panel,
+      textarea: panelText,
+      limits: page.config.attachments,
+      onError(text) { panelError.textContent = text; panelError.hidden = false; },
+      onChange() { panelError.hidden = true; },
+    }) : null;
     if (panelForm) {
       panelForm.addEventListener("submit", (event) => { event.preventDefault(); sendInThread(); });
       panelText.addEventListener("keydown", (event) => {
@@ -261,14 +276,55 @@
         }
       });
     }
+    // A reply with files goes as a multipart form, its upload's progress on the Reply
+    // button; one without, as JSON.
+    let uploading = false;
+    function postReply(text, files, threadId) {
+      if (!files.length) return call("POST", `${api}/messages/`, { text, reply_to: threadId });
+      const data = new FormData();
+      data.append("text", text);
+      data.append("reply_to", String(threadId));
+      for (const file of files) data.append("file", file, file.name || "pasted image.png");
+      uploading = true;
+      panelSend.disabled = true;
+      let shown = -1;
+      return window.chatAttachments.upload(`${api}/messages/`, data, page.csrfToken(), (part) => {
+        const percent = Math.floor(part * 100);
+        if (percent === shown) return;
+        shown = percent;
+        panelSend.textContent = `${percent}%`;
+        if (percent % 25 === 0) panelStatus.textContent = `Uploading: ${percent}%`;
+      }).finally(() => {
+        uploading = false;
+        panelSend.disabled = page.ended();
+        panelSend.textContent = "Reply";
+      });
+    }
     async function sendInThread() {
+      if (uploading || openThread === null) return;
       const text = panelText.value;
+      const files = panelFiles ? panelFiles.files : [];
       panelError.hidden = true;
-      if (!text.trim() || openThread === null) return;
-      const { response, body } = await call("POST", `${api}/messages/`, { text, reply_to: openThread });
+      if (!text.trim() && !files.length) {
+        panelError.textContent = "A reply cannot be empty.";
+        panelError.hidden = false;
+        return;
+      }
+      const threadId = openThread;
+      let answer;
+      try {
+        answer = await postReply(text, files, threadId);
+      } catch (_) {
+        panelError.textContent = "Could not reach the server; your reply is still here.";
+        panelError.hidden = false;
+        return;
+      }
+      const { response, body } = answer;
       if (response.status === 201) {
+        // Keep whatever was typed (or picked) while this one was on its way.
         if (panelText.value === text) panelText.value = "";
-        showInPanel(body);
+        if (files.length) panelFiles.clear();
+        if (openThread === threadId) showInPanel(body);
         showCount(body.thread);
       } else {
         panelError.textContent = (body && body.error) || `Could not send (${response.status}).`;
