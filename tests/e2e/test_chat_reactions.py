@@ -114,3 +114,35 @@ async def test_a_reaction_answered_late_leaves_the_focus_where_the_user_moved_it
     await expect(message.locator(".reaction")).to_have_text(["👍 2", "❤️ 1"])
     await expect(composer).to_be_focused()
     await sync_to_async(bob.close)()
+
+
+async def test_a_late_answer_leaves_the_picker_opened_meanwhile_open(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    """Alice presses a chip, then opens the React picker on the same message before her
+    answer comes: the answer redraws the chips, and leaves her in the picker."""
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await sync_to_async(ChatAccount)(server.url, "bob")
+    await send(alice, "lunch?")
+    message = alice.locator(".message").first
+    message_id = await message.get_attribute("data-id")
+    url = f"/api/rooms/lobby/messages/{message_id}/reactions/"
+    response = await sync_to_async(bob.api)("POST", url, {"emoji": "🎉"})
+    assert response.status_code in (200, 201)
+    chip = message.locator(".reaction[data-emoji='🎉']")
+    await expect(chip).to_have_text("🎉 1")
+    answer = await hold_requests(alice, "/reactions/", "POST")
+    await chip.click()
+    await asyncio.wait_for(answer.arrived.wait(), 10)
+    await message.hover()
+    await message.locator("button[data-action=react]").click()
+    first_pick = message.locator(".picker button").first
+    await expect(first_pick).to_be_focused()
+    answer.released.set()
+    await expect(chip).to_have_text("🎉 2")
+    await expect(chip).to_have_attribute("aria-pressed", "true")
+    await expect(first_pick).to_be_focused()
+    await alice.keyboard.press("ArrowRight")
+    await alice.keyboard.press("Enter")  # ❤️, the picker's second
+    await expect(message.locator(".reaction")).to_have_text(["🎉 2", "❤️ 1"])
+    await sync_to_async(bob.close)()

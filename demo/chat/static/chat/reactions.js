@@ -98,10 +98,12 @@
       }
       redraw(id);
       // The button pressed was drawn again (or was the picker's): the focus follows it to
-      // the new chip, unless the user has moved on meanwhile, out of the message.
+      // the new chip, unless the user has moved on meanwhile: out of the message, or into
+      // a picker opened since (which closes when it loses the focus).
       const item = page.find(id);
       const active = document.activeElement;
-      const movedOn = active && active !== document.body && !(item && item.contains(active));
+      const movedOn = active && active !== document.body
+        && (!(item && item.contains(active)) || Boolean(active.closest(".picker")));
       if (from && !document.contains(from) && !movedOn) {
         const again = item && item.querySelector(`.reaction[data-emoji="${CSS.escape(emoji)}"]`);
         if (again) again.focus(); else if (item) item.focus();
