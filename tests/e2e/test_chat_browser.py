@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from playwright.async_api import BrowserContext, Locator, Page, Route, expect
 
-from chat.models import Presence, Room
+from chat.models import Message, Presence, Room
 from chat.presence import present_users
 from tests.chat_accounts import PASSWORD, ChatAccount
 from tests.servers import LiveServer
@@ -364,3 +364,24 @@ async def test_a_position_the_stream_cannot_resume_shows_reset_and_reloads(
     # The page reloads its history and goes live from a fresh position.
     await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     assert len(rewritten) == 1
+
+
+async def test_a_second_enter_while_the_first_is_on_its_way_posts_once(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    """On a slow connection people press Enter again, or click Send: one message."""
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    posting = await hold_requests(alice, "/messages/", "POST")
+    await alice.fill("#text", "only once")
+    await alice.press("#text", "Enter")
+    await asyncio.wait_for(posting.arrived.wait(), 10)
+    await alice.press("#text", "Enter")
+    await alice.locator("#send").click()
+    posting.released.set()
+    await expect(alice.locator("#text")).to_have_value("")
+    await send(alice, "and then this")
+    for page in (alice, bob):
+        await expect(page.locator(".message .text")).to_have_text(["only once", "and then this"])
+    texts = await sync_to_async(list)(Message.objects.values_list("text", flat=True))
+    assert sorted(texts) == ["and then this", "only once"]

@@ -187,3 +187,61 @@ async def test_a_cancelled_edit_or_deletion_leaves_the_message_as_it_was(
     await expect(mine.locator("button[data-action=edit]")).to_have_count(1)
     await expect(mine.locator("button[data-action=delete]")).to_have_count(1)
     await sync_to_async(bob.close)()
+
+
+async def test_a_first_reply_while_its_message_is_edited_counts_once_the_editor_closes(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    errors: list[str] = []
+    alice.on("pageerror", lambda error: errors.append(str(error)))
+    await send(alice, "edit me later")
+    await expect(alice.locator(".message.mine")).to_have_count(1)
+    await expect(alice.locator("#text")).to_have_value("")
+    await alice.press("#text", "ArrowUp")  # the editor, on her last message
+    await expect(alice.locator(".editor")).to_be_focused()
+    root = bob.locator(".message").first
+    await root.hover()
+    await root.locator("button[data-action=reply]").click()
+    await send(bob, "a first reply")
+    first = alice.locator(".message").first
+    await expect(first.locator(".replies")).to_contain_text("1 reply")
+    await expect(alice.locator(".editor")).to_be_focused()
+    await alice.locator(".editor").press("Escape")
+    await expect(first.locator(".text")).to_have_text("edit me later")
+    await expect(first.locator(".replies")).to_contain_text("1 reply")
+    parts = await first.evaluate("(item) => [...item.children].map((part) => part.classList[0])")
+    assert parts[-2:] == ["text", "replies"]
+    assert errors == []
+
+
+async def test_a_reply_in_the_thread_while_offline_says_so_and_is_kept(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    errors: list[str] = []
+    alice.on("pageerror", lambda error: errors.append(str(error)))
+    await send(bob, "thoughts?")
+    root = alice.locator(".message").first
+    await root.hover()
+    await root.locator("button[data-action=reply]").click()
+    await send(alice, "some")
+    await alice.locator(".message").first.locator(".replies").click()
+    await expect(alice.locator("#thread-replies .text")).to_have_text(["some"])
+    await alice.context.set_offline(True)
+    await alice.locator("#thread-text").fill("and more")
+    await alice.locator("#thread-text").press("Enter")
+    await expect(alice.locator("#thread-error")).to_have_text(
+        "Could not reach the server; your reply is still here."
+    )
+    await expect(alice.locator("#thread-text")).to_have_value("and more")
+    await alice.context.set_offline(False)
+    await expect(alice.locator("#connection")).to_have_attribute("data-state", "live")
+    await alice.locator("#thread-text").press("Enter")
+    for page in (alice, bob):
+        room = page.locator("#room .message .text")
+        await expect(room).to_have_text(["thoughts?", "some", "and more"])
+    await expect(alice.locator("#thread-replies .text")).to_have_text(["some", "and more"])
+    assert errors == []

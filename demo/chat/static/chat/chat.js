@@ -1124,8 +1124,11 @@
     });
   }
 
+  // One message on its way at a time: a second Enter (or Send) while the first is
+  // unanswered would post it twice.
+  let sending = false;
   async function send() {
-    if (uploading) return;
+    if (uploading || sending) return;
     const text = textarea.value;
     const files = picker.files;
     error.hidden = true;
@@ -1136,6 +1139,7 @@
     }
     const refusal = tooLong(text);
     if (refusal) { showError({ error: refusal }); return; }
+    sending = true;
     try {
       const extra = Object.assign({}, ...parts.map((part) => (part.outgoing ? part.outgoing() : {})));
       const { response, body } = await post(text, files, extra);
@@ -1154,6 +1158,8 @@
     } catch (_) {
       error.textContent = "Could not reach the server; your message is still here.";
       error.hidden = false;
+    } finally {
+      sending = false;
     }
   }
 

@@ -99,8 +99,11 @@
     }
 
     // A message's text, or its files when it has some (attachments.js draws them after it).
+    // What the replies' count goes after: the message's files, its text, or the editor
+    // that stands in for the text while the message is edited.
     function contentEnd(item) {
-      return item.querySelector(":scope > .files") || item.querySelector(":scope > .text");
+      return item.querySelector(":scope > .files") || item.querySelector(":scope > .text")
+        || item.querySelector(":scope > .edit-box") || item.lastElementChild;
     }
 
     // "N replies" under a thread's first message: opens the thread.
@@ -300,8 +303,9 @@
         panelSend.textContent = "Reply";
       });
     }
+    let sending = false; // one reply on its way at a time: a second Enter would post it twice
     async function sendInThread() {
-      if (uploading || openThread === null) return;
+      if (uploading || sending || openThread === null) return;
       const text = panelText.value;
       const files = panelFiles ? panelFiles.files : [];
       panelError.hidden = true;
@@ -312,12 +316,15 @@
       }
       const threadId = openThread;
       let answer;
+      sending = true;
       try {
         answer = await postReply(text, files, threadId);
       } catch (_) {
         panelError.textContent = "Could not reach the server; your reply is still here.";
         panelError.hidden = false;
         return;
+      } finally {
+        sending = false;
       }
       const { response, body } = answer;
       if (response.status === 201) {
