@@ -5,6 +5,7 @@ the search page, a room with reactions, an open thread and the @-name list."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -84,6 +85,36 @@ async def test_a_result_opens_its_room_around_it(
     ids = await page.locator(".message").evaluate_all("(items) => items.map((i) => i.dataset.id)")
     assert len(ids) == len(set(ids))
     bob.close()
+
+
+async def test_scrolling_down_alone_loads_every_newer_page(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    await sync_to_async(fill_lobby)()
+    page = await join(new_context, server, "alice", "random")
+    target = await sync_to_async(
+        lambda: Message.objects.get(text="the zeppelin lands at noon").pk
+    )()
+    await page.goto(f"{server.url}/rooms/lobby/?message={target}")
+    await expect(page.locator(".message.target")).to_be_focused()
+    newer = page.locator("#load-newer")
+    await expect(newer).to_be_visible()
+    # Only the wheel, at the end of what is shown each time, as a reader scrolls.
+    for _ in range(20):
+        if await newer.is_hidden():
+            break
+        shown = await page.locator(".message").count()
+        await page.locator("#scroller").hover()
+        await page.mouse.wheel(0, 100_000)
+        # A wheel that came while a page loaded changes nothing: the next one does.
+        with contextlib.suppress(AssertionError):
+            await expect(page.locator(".message")).not_to_have_count(shown, timeout=3_000)
+    await expect(newer).to_be_hidden()
+    await expect(page.locator(".message .text").last).to_have_text("later 119")
+    ids = await page.locator(".message").evaluate_all("(items) => items.map((i) => i.dataset.id)")
+    # From the page's first ("filler 35") to the newest, each once.
+    await expect(page.locator(".message .text").first).to_have_text("filler 35")
+    assert len(ids) == len(set(ids)) == 25 + 1 + 120
 
 
 async def test_new_parts_pass_axe(server: LiveServer, new_context: NewContext) -> None:

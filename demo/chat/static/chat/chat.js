@@ -741,13 +741,21 @@
     } finally {
       loadingNewer = false;
     }
+    // Still in view (a short page, or the reader kept scrolling while it loaded): the
+    // observer saw no change, so ask it again; out of view, the next scroll down will do.
+    if (hasNewer && newerObserver) {
+      newerObserver.unobserve(newerButton);
+      newerObserver.observe(newerButton);
+    }
   }
+  let newerObserver = null;
   if (newerButton) {
     newerButton.hidden = !hasNewer;
     newerButton.addEventListener("click", loadNewer);
-    new IntersectionObserver((entries) => {
+    newerObserver = new IntersectionObserver((entries) => {
       if (entries.some((entry) => entry.isIntersecting)) loadNewer();
-    }, { root: scroller }).observe(newerButton);
+    }, { root: scroller });
+    newerObserver.observe(newerButton);
   }
 
   let loadingOlder = false;
