@@ -12,6 +12,31 @@
   // The tab's title without its unread count (a room renamed changes it).
   let baseTitle = document.title;
 
+  // What the user was writing survives the reloads the page makes by itself (a room
+  // left or taken away: the stream's rooms changed): the message box, and the thread
+  // panel with its reply, kept for this tab (sessionStorage) and put back once.
+  const DRAFT_KEY = `chat-draft:${location.pathname}`;
+  function reloadKeepingDrafts() {
+    const text = document.getElementById("text");
+    const panel = document.getElementById("thread-panel");
+    const reply = document.getElementById("thread-text");
+    const draft = {
+      text: text ? text.value : "",
+      thread: panel && !panel.hidden && panel.dataset.thread ? Number(panel.dataset.thread) : null,
+      reply: reply ? reply.value : "",
+    };
+    try {
+      if (draft.text || draft.thread) sessionStorage.setItem(DRAFT_KEY, JSON.stringify(draft));
+    } catch (_) { /* no storage here: reload all the same */ }
+    window.location.reload();
+  }
+  let keptDraft = null;
+  try {
+    keptDraft = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "null");
+    sessionStorage.removeItem(DRAFT_KEY);
+  } catch (_) { keptDraft = null; }
+  if (keptDraft && keptDraft.thread && !config.thread) config.thread = keptDraft.thread;
+
   // ---------------------------------------------------------------------------------
   // Requests.
 
@@ -138,7 +163,7 @@
           reloading = true;
           stream.close();
           showState("reset");
-          setTimeout(() => window.location.reload(), 500);
+          setTimeout(reloadKeepingDrafts, 500);
         },
       });
     }
@@ -175,7 +200,7 @@
         // The page cannot carry on exactly from here: show it afresh.
         reloading = true;
         showState("reset");
-        window.location.reload();
+        reloadKeepingDrafts();
         return;
       }
       config.follow = answer.body.follow;
@@ -446,6 +471,9 @@
   const presenceCount = document.getElementById("presence-count");
   const form = document.getElementById("composer");
   const textarea = form ? form.querySelector("textarea") : null;
+  if (keptDraft && textarea && keptDraft.text && !textarea.value) textarea.value = keptDraft.text;
+  const keptReply = document.getElementById("thread-text");
+  if (keptDraft && keptReply && keptDraft.reply && !keptReply.value) keptReply.value = keptDraft.reply;
   const deleted = new Set();
   //: The history shown does not reach the newest message (the page opened on an older
   //: one, ?message=): live messages wait in `later` until the reader scrolls down to them.

@@ -224,6 +224,7 @@
     async function open(threadId, from) {
       opener = from || document.activeElement;
       openThread = threadId;
+      panel.dataset.thread = String(threadId); // a reload the page makes reopens it
       panel.hidden = false;
       document.body.classList.add("thread-open");
       panelList.replaceChildren();
@@ -244,6 +245,7 @@
     }
     function close() {
       openThread = null;
+      delete panel.dataset.thread;
       panel.hidden = true;
       document.body.classList.remove("thread-open");
       if (opener && document.contains(opener)) opener.focus();
