@@ -290,3 +290,25 @@ def test_the_pages_start_a_conversation_from_a_name_or_a_member_list(server: Liv
     assert "There is no user called &#x27;nobody&#x27;" in alice.client.get("/rooms/lobby/").text
     alice.close()
     bob.close()
+
+
+def test_people_are_named_without_minding_their_case(server: LiveServer) -> None:
+    """Sign-up tells no two usernames apart by case alone; nor does naming people."""
+    alice, bob, carol = (ChatAccount(server.url, name) for name in ("alice", "bob", "carol"))
+    pair = alice.api("POST", "/api/direct/", {"users": ["BOB"]})
+    assert pair.status_code == 201, pair.text
+    assert pair.json()["name"] == "bob"
+    again = alice.api("POST", "/api/direct/", {"users": ["Bob", "bob"]})
+    assert again.json()["slug"] == pair.json()["slug"]
+    assert alice.api("POST", "/api/direct/", {"users": ["ALICE"]}).json()["name"] == "alice (you)"
+    slug = alice.create_room("Plans", private=True)
+    invited = alice.form(f"/rooms/{slug}/invite/", username="Carol")
+    assert invited.status_code == 302
+    assert Membership.objects.filter(room__slug=slug, user__username="carol").exists()
+    alice.form(f"/rooms/{slug}/invite/", username="BOB")
+    handed = alice.api("PATCH", f"/api/rooms/{slug}/", {"owner": "Bob"})
+    assert (handed.status_code, handed.json()["owner"]) == (200, "bob")
+    assert bob.form(f"/rooms/{slug}/remove/", username="CAROL").status_code == 302
+    assert not Membership.objects.filter(room__slug=slug, user__username="carol").exists()
+    for account in (alice, bob, carol):
+        account.close()

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from chat import conf, own_channel
 from chat.collation import sort_key
@@ -61,16 +62,21 @@ def wanted_usernames(value: object) -> list[str]:
 def start(starter: Any, usernames: Iterable[str]) -> tuple[Room, bool]:
     """The direct conversation of ``starter`` and the users called ``usernames`` (the one
     that exists, or a new one). Returns it and whether it is new. Call it in a transaction."""
-    names = [name for name in usernames if name != starter.get_username()]
+    # Usernames are told apart without their case (sign-up refuses "Bob" beside "bob").
+    own = starter.get_username().upper()
+    names = list({name.upper(): name for name in usernames if name.upper() != own}.values())
     most = conf.get("CHAT_DIRECT_MAX_PEOPLE")
     if len(names) + 1 > most:
         raise RoomError(
             f"A direct conversation has at most {most} people, you included: "
             "for more, create a private room."
         )
-    users = list(get_user_model().objects.filter(username__in=names, is_active=True))
-    found = {user.get_username() for user in users}
-    missing = [name for name in names if name not in found]
+    named = Q()
+    for name in names:
+        named |= Q(username__iexact=name)
+    users = list(get_user_model().objects.filter(named, is_active=True)) if names else []
+    found = {user.get_username().upper() for user in users}
+    missing = [name for name in names if name.upper() not in found]
     if missing:
         raise NoSuchPerson(f"There is no user called '{missing[0]}'.")
     people = [starter, *users]

@@ -76,9 +76,9 @@ def hand_over(room: Room, user: Any, username: object) -> Any:
     if not isinstance(username, str) or not username.strip():
         raise RoomError("Name the member who will own the room.")
     username = username.strip()
-    if username == user.get_username():
+    if username.upper() == user.get_username().upper():
         raise RoomError("You own this room already.")
-    heir = get_user_model().objects.filter(username=username, is_active=True).first()
+    heir = get_user_model().objects.filter(username__iexact=username, is_active=True).first()
     if heir is None or not Membership.objects.filter(room=room, user=heir).exists():
         raise NotMember(f"{username} is not a member of {room.label}: invite them first.")
     room.owner = heir

@@ -152,7 +152,7 @@ def invite(room: Room, owner: Any, username: str) -> Any:
     if room.owner_id != owner.pk:
         raise NotOwner("Only the room's owner may invite.")
     username = _printable(username, "A username").strip()
-    invited = get_user_model().objects.filter(username=username, is_active=True).first()
+    invited = get_user_model().objects.filter(username__iexact=username, is_active=True).first()
     if invited is None:
         raise NotFound(f"There is no user called '{username}'.")
     if invited.pk == owner.pk:
@@ -178,7 +178,9 @@ def remove(room: Room, owner: Any, username: str) -> Any:
         )
     username = _printable(username, "A username").strip()
     membership = (
-        Membership.objects.select_related("user").filter(room=room, user__username=username).first()
+        Membership.objects.select_related("user")
+        .filter(room=room, user__username__iexact=username)
+        .first()
     )
     if membership is None:
         raise NotMember(f"{username} is not a member of {room.label}.")
