@@ -98,6 +98,8 @@ def test_files_are_found_by_their_names(server: LiveServer, settings: Any) -> No
     # Each name whole, or its parts cut at the punctuation; stems and accents as in text.
     assert found(alice, "Quarterly-Report_2026.pdf") == ["Quarterly-Report_2026.pdf"]
     assert found(alice, "report 2026") == ["Quarterly-Report_2026.pdf"]
+    for part in ("Quarterly-Report", "Quarterly-Report_2026", "Report_2026.pdf", "2026.pdf"):
+        assert found(alice, part) == ["Quarterly-Report_2026.pdf"], part
     assert found(alice, "reports") == ["the report is late", "Quarterly-Report_2026.pdf"]
     assert found(alice, "ete agenda") == ["minutes of the meeting · notes été.pdf, agenda.pdf"]
     assert found(alice, "pdf") == [

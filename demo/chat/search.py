@@ -158,11 +158,29 @@ _SELECT = sql.SQL(
     ORDER BY found.id DESC
     """
 )
+#: What the words match: as typed, or as loosened (:func:`loosened`).
+_QUERY = (
+    "(websearch_to_tsquery('chat_search', %(words)s)"
+    " || websearch_to_tsquery('chat_search', %(loose)s))"
+)
 _HEADLINE = sql.SQL(
-    "ts_headline('chat_search', found.text, websearch_to_tsquery('chat_search', %(words)s),"
+    f"ts_headline('chat_search', found.text, {_QUERY},"
     " CASE WHEN length(found.text) <= %(short)s THEN %(whole)s ELSE %(fragments)s END)"
 )
-_MATCHES = sql.SQL("m.search_vector @@ websearch_to_tsquery('chat_search', %(words)s)")
+_MATCHES = sql.SQL(f"m.search_vector @@ {_QUERY}")
+
+#: Punctuation inside a word: "Report_2026.pdf", "Quarterly-Report".
+_INNER_PUNCTUATION = re.compile(r"(?<=\w)[-._]+(?=\w)")
+
+
+def loosened(words: str) -> str:
+    """``words`` with the punctuation inside words made spaces. PostgreSQL reads
+    ``Report_2026.pdf`` as one token, which a file named ``Quarterly-Report_2026.pdf`` does
+    not hold (it holds ``report``, ``2026`` and ``pdf``, and its whole name): the search
+    matches either reading of the words."""
+    return _INNER_PUNCTUATION.sub(" ", words)
+
+
 _IN_ROOMS = sql.SQL("m.room_id = ANY(%(rooms)s)")
 _BY_AUTHOR = sql.SQL("m.author_id = %(author)s")
 _BEFORE = sql.SQL("m.id < %(before)s")
@@ -204,7 +222,13 @@ def search(user: Any, text: str, before: int | None = None, limit: int = PAGE_SI
     params: dict[str, Any] = {"rooms": rooms, "limit": limit + 1}
     if query.words:
         conditions.append(_MATCHES)
-        params.update(words=query.words, short=SHORT_MESSAGE, whole=_WHOLE, fragments=_FRAGMENTS)
+        params.update(
+            words=query.words,
+            loose=loosened(query.words),
+            short=SHORT_MESSAGE,
+            whole=_WHOLE,
+            fragments=_FRAGMENTS,
+        )
     if author is not None:
         conditions.append(_BY_AUTHOR)
         params["author"] = author
