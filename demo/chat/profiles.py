@@ -9,6 +9,7 @@ conversations show the new name without a reload. The pages draw avatars themsel
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -47,10 +48,15 @@ class Person:
 
 
 def initials(name: str) -> str:
-    """The first letters of a name's first two words, upper-cased: ``"Ada Lovelace"`` ->
-    ``"AL"``, ``"bob"`` -> ``"B"``."""
-    words = name.split()
-    return "".join(word[0] for word in words[:2]).upper() or "?"
+    """The first letter or digit of a name's first two words that have one, upper-cased:
+    ``"Ada Lovelace"`` -> ``"AL"``, ``"bob"`` -> ``"B"``, ``"<b>Bob</b> (home)"`` -> ``"BH"``
+    (the pages compute them alike: static/chat/profiles.js)."""
+    firsts = [_first_alphanumeric.search(word) for word in name.split()]
+    return "".join(found[0] for found in firsts if found)[:2].upper() or "?"
+
+
+#: A letter or a digit (``\w`` less the underscore), as profiles.js's ``[\p{L}\p{N}]``.
+_first_alphanumeric = re.compile(r"[^\W_]")
 
 
 def hue(username: str) -> int:

@@ -146,3 +146,26 @@ async def test_a_late_answer_leaves_the_picker_opened_meanwhile_open(
     await alice.keyboard.press("Enter")  # ❤️, the picker's second
     await expect(message.locator(".reaction")).to_have_text(["🎉 2", "❤️ 1"])
     await sync_to_async(bob.close)()
+
+
+async def test_a_double_click_on_a_chip_asks_once(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    await send(alice, "double trouble")
+    message = alice.locator(".message").first
+    await message.hover()
+    await message.locator("button[data-action=react]").click()
+    await message.locator(".picker button[aria-label='React with 👀']").click()
+    chip = message.locator(".reaction[data-emoji='👀']")
+    await expect(chip).to_have_attribute("aria-pressed", "true")
+    asked: list[str] = []
+    alice.on(
+        "request",
+        lambda request: asked.append(request.method) if "/reactions/" in request.url else None,
+    )
+    await chip.dblclick()
+    await expect(message.locator(".reaction")).to_have_count(0)
+    await send(alice, "and after")  # the page has sent whatever it was going to meanwhile
+    await expect(alice.locator(".message")).to_have_count(2)
+    assert asked == ["DELETE"]

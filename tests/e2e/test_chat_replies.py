@@ -245,3 +245,47 @@ async def test_a_reply_in_the_thread_while_offline_says_so_and_is_kept(
         await expect(room).to_have_text(["thoughts?", "some", "and more"])
     await expect(alice.locator("#thread-replies .text")).to_have_text(["some", "and more"])
     assert errors == []
+
+
+async def test_a_thread_whose_first_message_is_deleted_takes_no_more_replies(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await join(new_context, server, "alice", "lobby")
+    bob = await join(new_context, server, "bob", "lobby")
+    await send(alice, "soon gone")
+    first = bob.locator(".message").first
+    await first.hover()
+    await first.locator("button[data-action=reply]").click()
+    await send(bob, "a reply that stays")
+    await bob.locator(".message").first.locator(".replies").click()
+    await expect(bob.locator("#thread-text")).to_be_focused()
+    await bob.locator("#thread-text").fill("half written")
+    # Alice deletes her message while bob's panel is open on its thread.
+    root = alice.locator(".message").first
+    await root.locator(".text").click()
+    await root.locator("button[data-action=delete]").click()
+    await alice.locator("button[data-action=confirm-delete]").click()
+    panel = bob.locator("#thread-panel")
+    await expect(panel.locator("#thread-root")).to_contain_text("it takes no more replies")
+    await expect(panel.locator("#thread-replies .text")).to_have_text(["a reply that stays"])
+    await expect(bob.locator("#thread-composer")).to_be_hidden()
+    # The focus left the hidden box for the panel's ✕ (bob's window is in the background
+    # while alice clicks: the element is focused, its window not).
+    await bob.wait_for_function("() => document.activeElement.id === 'thread-close'")
+    # Opened afresh, the same; another thread has its composer back.
+    await bob.locator("#thread-close").click()
+    thread = await bob.locator(".message").first.get_attribute("data-reply-to")
+    await bob.goto(f"{server.url}/rooms/lobby/?thread={thread}")
+    await expect(bob.locator("#thread-root")).to_contain_text("it takes no more replies")
+    await expect(bob.locator("#thread-composer")).to_be_hidden()
+    await bob.locator("#thread-close").click()
+    await expect(bob.locator("#connection")).to_have_attribute("data-state", "live")
+    await send(alice, "a new question")
+    question = bob.locator("#room .message").last
+    await expect(question.locator(".text")).to_have_text("a new question")
+    await question.hover()
+    await question.locator("button[data-action=reply]").click()
+    await send(bob, "a new answer")
+    await bob.locator("#room .message", has_text="a new question").locator(".replies").click()
+    await expect(bob.locator("#thread-composer")).to_be_visible()
+    await expect(bob.locator("#thread-text")).to_be_focused()

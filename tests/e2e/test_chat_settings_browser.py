@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from playwright.async_api import BrowserContext, Page, expect
 
 from chat.models import Room
+from chat.profiles import initials
 from tests.chat_accounts import ChatAccount
 from tests.e2e.test_chat_accessibility import violations
 from tests.e2e.test_chat_browser import open_room, send, sign_up
@@ -70,6 +71,7 @@ async def test_settings_reach_the_other_page_live(
             "Secret plans"
         )
     await expect(bob).to_have_title("Secret plans · pgsse chat")
+    await expect(bob.locator("#text")).to_have_attribute("placeholder", "Message Secret plans")
     assert slug not in await bob.locator("body").inner_text()
     # Alice hands it over to bob: bob's open page becomes the owner's at once.
     await alice.click("#settings-link")
@@ -222,3 +224,20 @@ async def test_a_log_out_leaves_here_now_at_once(
         )
     )()
     assert present == ["bob"]
+
+
+async def test_avatars_show_letters_whatever_the_name_and_as_the_server_draws_them(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    alice = await open_room(await sign_up(new_context, server.url, "alice"), server.url, "lobby")
+    bob = await sync_to_async(ChatAccount)(server.url, "bob")
+    names = {"<b>Bob</b> (home)": "BH", "😀 Smile": "S", "élodie martin": "ÉM", "(_)": "?"}
+    for name, letters in names.items():
+        assert initials(name) == letters, name
+        saved = await sync_to_async(bob.form)("/accounts/profile/", display_name=name)
+        assert saved.status_code == 302, saved.text
+        await sync_to_async(bob.say)("lobby", f"as {name}")
+        # Drawn by the page (profiles.js), live, for every message of his.
+        await expect(alice.locator(".message .avatar").last).to_have_text(letters)
+        await expect(alice.locator(".message .avatar").first).to_have_text(letters)
+    await sync_to_async(bob.close)()

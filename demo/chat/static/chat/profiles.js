@@ -9,10 +9,11 @@
 (function (root) {
   const HUES = 8;
 
-  // The first letters of a name's first two words, upper-cased ("Ada Lovelace" -> "AL").
+  // The first letter or digit of a name's first two words that have one, upper-cased
+  // ("Ada Lovelace" -> "AL", "<b>Bob</b> (home)" -> "BH").
   function initials(name) {
-    const words = name.split(/\s+/).filter(Boolean);
-    return words.slice(0, 2).map((word) => [...word][0]).join("").toUpperCase() || "?";
+    const firsts = name.split(/\s+/).map((word) => word.match(/[\p{L}\p{N}]/u)).filter(Boolean);
+    return firsts.slice(0, 2).map((found) => found[0]).join("").toUpperCase() || "?";
   }
 
   // An avatar's colour, from the username: the sum of its code points.

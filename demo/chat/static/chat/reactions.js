@@ -83,8 +83,19 @@
       if (item) draw(item, id);
     }
 
+    //: Reactions asked and not answered yet: a double click asks once.
+    const asking = new Set();
     async function toggle(id, emoji, add, from) {
-      if (page.ended()) return;
+      const key = `${id} ${emoji}`;
+      if (page.ended() || asking.has(key)) return;
+      asking.add(key);
+      try {
+        await ask(id, emoji, add, from);
+      } finally {
+        asking.delete(key);
+      }
+    }
+    async function ask(id, emoji, add, from) {
       const url = add
         ? `${api}/messages/${id}/reactions/`
         : `${api}/messages/${id}/reactions/${encodeURIComponent(emoji)}/`;

@@ -39,6 +39,8 @@
       }
       this.config.roomName = name;
       this.config.roomLabel = data.private ? name : `#${name}`;
+      const box = document.getElementById("text");
+      if (box) box.placeholder = `Message ${this.config.roomLabel}`;
       if (data.owner !== undefined && (data.owner || "") !== this.owner) {
         this.owner = data.owner || "";
         this.config.isOwner = this.isOwner;

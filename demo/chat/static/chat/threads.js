@@ -213,7 +213,13 @@
       panelList.insertBefore(item, next);
     }
 
-    const GONE = "The first message of this thread was deleted.";
+    const GONE = "The first message of this thread was deleted: it takes no more replies.";
+    // A thread whose first message is gone takes no reply (the server refuses them): its
+    // composer goes, until another thread is open.
+    function showGone() {
+      panelRoot.replaceChildren(note(GONE));
+      if (panelForm) panelForm.hidden = true;
+    }
     function note(text) {
       const item = document.createElement("li");
       item.className = "note";
@@ -228,6 +234,7 @@
       panel.hidden = false;
       document.body.classList.add("thread-open");
       panelList.replaceChildren();
+      if (panelForm) panelForm.hidden = false;
       panelRoot.replaceChildren(note("Loading…"));
       panelCount.textContent = "";
       const { response, body } = await call("GET", `${api}/messages/${threadId}/thread/?limit=100`);
@@ -236,11 +243,11 @@
         panelRoot.replaceChildren(note((body && body.error) || "This thread cannot be shown."));
         return;
       }
-      panelRoot.replaceChildren(body.root ? panelItem(body.root) : note(GONE));
+      if (body.root) panelRoot.replaceChildren(panelItem(body.root)); else showGone();
       for (const reply of body.replies) showInPanel(reply);
       const thread = body.root ? body.root.thread : (body.replies[0] || {}).thread;
       panelCount.textContent = thread ? repliesLabel(thread) : "No replies yet";
-      if (panelText && !page.ended()) panelText.focus();
+      if (panelText && !page.ended() && !panelForm.hidden) panelText.focus();
       else document.getElementById("thread-close").focus();
     }
     function close() {
@@ -370,7 +377,12 @@
         }
         if (replyTarget && replyTarget.id === data.id) cancelReply();
         if (openThread === null) return;
-        if (data.id === openThread) panelRoot.replaceChildren(note(GONE));
+        if (data.id === openThread) {
+          // The reply box goes: the focus it had moves to the panel's ✕.
+          const hadFocus = Boolean(panelForm && panelForm.contains(document.activeElement));
+          showGone();
+          if (hadFocus) document.getElementById("thread-close").focus();
+        }
         const item = panelList.querySelector(`li[data-id="${data.id}"]`);
         if (item) item.remove();
       },
