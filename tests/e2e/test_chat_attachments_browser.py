@@ -15,7 +15,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.attachment_files import HTML_WITH_SCRIPT, PDF, SVG_WITH_SCRIPT, image
 from tests.e2e.test_chat_accessibility import violations
-from tests.e2e.test_chat_browser import DIALOGS, join, send
+from tests.e2e.test_chat_browser import DIALOGS, join, send, start_reply
 from tests.servers import LiveServer
 
 pytestmark = [
@@ -218,8 +218,7 @@ async def test_a_reply_carries_files_and_the_thread_shows_them(
     await expect(root.locator(".file.image img")).to_have_attribute("alt", "chart.png")
     # Bob replies with a file: Reply, then attach as usual. A message that is its files
     # alone is quoted by their names.
-    await root.hover()
-    await root.locator("button[data-action=reply]").click()
+    await start_reply(root)
     await expect(bob.locator("#replying-text")).to_have_text("alice: 📎 chart.png")
     await bob.set_input_files("#file-input", [payload("report.pdf", PDF, "application/pdf")])
     await send(bob, "the numbers")
@@ -251,8 +250,7 @@ async def test_a_reply_carries_files_and_the_thread_shows_them(
     await expect(panel.locator("#thread-root .text")).to_be_hidden()
     await expect(panel.locator("#thread-replies .file a")).to_contain_text("report.pdf")
     root = bob.locator(".message").first
-    await root.hover()
-    await root.locator("button[data-action=reply]").click()
+    await start_reply(root)
     await bob.set_input_files("#file-input", [payload("notes.pdf", PDF, "application/pdf")])
     await send(bob, "and the notes")
     await expect(panel.locator("#thread-replies .file a")).to_have_count(2)
@@ -268,8 +266,7 @@ async def test_files_are_attached_in_the_thread_panel_too(
     await send(alice, "send me the slides")
     await send(bob, "here")  # a reply in the thread comes from the panel below
     first = alice.locator(".message").first
-    await first.hover()
-    await first.locator("button[data-action=reply]").click()
+    await start_reply(first)
     await send(alice, "reminder")
     await expect(alice.locator(".message").first.locator(".replies")).to_contain_text("1 reply")
     await bob.locator(".message").first.locator(".replies").click()

@@ -78,6 +78,19 @@ async def hold_requests(page: Page, url_part: str, method: str) -> Held:
     return held
 
 
+def page_errors(page: Page) -> list[str]:
+    """The uncaught errors of ``page`` from now on: a list that fills as they happen."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+async def start_reply(message: Locator) -> None:
+    """Press the message's Reply button, as the mouse reaches it (it shows on hover)."""
+    await message.hover()
+    await message.locator("button[data-action=reply]").click()
+
+
 async def join(new_context: NewContext, server: LiveServer, name: str, room: str) -> Page:
     return await open_room(await sign_up(new_context, server.url, name), server.url, room)
 

@@ -13,7 +13,15 @@ from asgiref.sync import sync_to_async
 from playwright.async_api import BrowserContext, expect
 
 from tests.chat_accounts import ChatAccount
-from tests.e2e.test_chat_browser import join, open_room, send, sign_up, unread_badge
+from tests.e2e.test_chat_browser import (
+    join,
+    open_room,
+    page_errors,
+    send,
+    sign_up,
+    start_reply,
+    unread_badge,
+)
 from tests.servers import LiveServer
 
 pytestmark = [
@@ -34,8 +42,7 @@ async def test_replying_and_the_thread_live_on_two_pages(
     question = bob.locator(".message").first
     await expect(question.locator(".text")).to_have_text("Who reviews the release notes?")
     # Bob replies with the mouse: the bar says to what, the reply shows it.
-    await question.hover()
-    await question.locator("button[data-action=reply]").click()
+    await start_reply(question)
     await expect(bob.locator("#replying")).to_contain_text("alice: Who reviews the release notes?")
     await expect(bob.locator("#text")).to_be_focused()
     await send(bob, "I do")
@@ -194,16 +201,14 @@ async def test_a_first_reply_while_its_message_is_edited_counts_once_the_editor_
 ) -> None:
     alice = await join(new_context, server, "alice", "lobby")
     bob = await join(new_context, server, "bob", "lobby")
-    errors: list[str] = []
-    alice.on("pageerror", lambda error: errors.append(str(error)))
+    errors = page_errors(alice)
     await send(alice, "edit me later")
     await expect(alice.locator(".message.mine")).to_have_count(1)
     await expect(alice.locator("#text")).to_have_value("")
     await alice.press("#text", "ArrowUp")  # the editor, on her last message
     await expect(alice.locator(".editor")).to_be_focused()
     root = bob.locator(".message").first
-    await root.hover()
-    await root.locator("button[data-action=reply]").click()
+    await start_reply(root)
     await send(bob, "a first reply")
     first = alice.locator(".message").first
     await expect(first.locator(".replies")).to_contain_text("1 reply")
@@ -221,12 +226,10 @@ async def test_a_reply_in_the_thread_while_offline_says_so_and_is_kept(
 ) -> None:
     alice = await join(new_context, server, "alice", "lobby")
     bob = await join(new_context, server, "bob", "lobby")
-    errors: list[str] = []
-    alice.on("pageerror", lambda error: errors.append(str(error)))
+    errors = page_errors(alice)
     await send(bob, "thoughts?")
     root = alice.locator(".message").first
-    await root.hover()
-    await root.locator("button[data-action=reply]").click()
+    await start_reply(root)
     await send(alice, "some")
     await alice.locator(".message").first.locator(".replies").click()
     await expect(alice.locator("#thread-replies .text")).to_have_text(["some"])
@@ -254,8 +257,7 @@ async def test_a_thread_whose_first_message_is_deleted_takes_no_more_replies(
     bob = await join(new_context, server, "bob", "lobby")
     await send(alice, "soon gone")
     first = bob.locator(".message").first
-    await first.hover()
-    await first.locator("button[data-action=reply]").click()
+    await start_reply(first)
     await send(bob, "a reply that stays")
     await bob.locator(".message").first.locator(".replies").click()
     await expect(bob.locator("#thread-text")).to_be_focused()
@@ -283,8 +285,7 @@ async def test_a_thread_whose_first_message_is_deleted_takes_no_more_replies(
     await send(alice, "a new question")
     question = bob.locator("#room .message").last
     await expect(question.locator(".text")).to_have_text("a new question")
-    await question.hover()
-    await question.locator("button[data-action=reply]").click()
+    await start_reply(question)
     await send(bob, "a new answer")
     await bob.locator("#room .message", has_text="a new question").locator(".replies").click()
     await expect(bob.locator("#thread-composer")).to_be_visible()

@@ -16,7 +16,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from chat.models import Message, Room
 from tests.chat_accounts import ChatAccount
 from tests.e2e.test_chat_accessibility import violations
-from tests.e2e.test_chat_browser import join, send
+from tests.e2e.test_chat_browser import join, send, start_reply
 from tests.servers import LiveServer
 
 pytestmark = [
@@ -127,8 +127,7 @@ async def test_new_parts_pass_axe(server: LiveServer, new_context: NewContext) -
     await first.locator("button[data-action=react]").click()
     assert await violations(bob) == [], "picker open"
     await first.locator(".picker button").first.click()
-    await first.hover()
-    await first.locator("button[data-action=reply]").click()
+    await start_reply(first)
     assert await violations(bob) == [], "replying"
     await send(bob, "an answer")
     await expect(bob.locator(".message .quote")).to_have_count(1)

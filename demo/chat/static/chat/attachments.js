@@ -189,7 +189,30 @@
     });
   }
 
-  root.chatAttachments = { rendered, picker, upload, size };
+  // A message with files, posted as a multipart form (`fields`, then each file) to `url`,
+  // its upload's progress on `button` ("N%", disabled meanwhile) and, each quarter, in
+  // `status` for screen readers. The button gets its label back, enabled unless
+  // `enabled()` says otherwise. Resolves and rejects as upload().
+  function postFiles(url, csrfToken, fields, files, { button, status, enabled }) {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(fields)) form.append(name, String(value));
+    for (const file of files) form.append("file", file, file.name || "pasted image.png");
+    const label = button.textContent;
+    button.disabled = true;
+    let shown = -1;
+    return upload(url, form, csrfToken, (part) => {
+      const percent = Math.floor(part * 100);
+      if (percent === shown) return;
+      shown = percent;
+      button.textContent = `${percent}%`;
+      if (percent % 25 === 0) status.textContent = `Uploading: ${percent}%`;
+    }).finally(() => {
+      button.disabled = !enabled();
+      button.textContent = label;
+    });
+  }
+
+  root.chatAttachments = { rendered, picker, upload, postFiles, size };
 
   // A message's files in the room's list, drawn through chat.js's parts (`page` there):
   // right after its text, before what threads.js and reactions.js draw (this script runs

@@ -1137,34 +1137,20 @@
 
   // A message with files goes as a multipart form, with its upload's progress shown on
   // the Send button; one without, as JSON.
-  let uploading = false;
+  let uploading = false; // files on their way: Send is disabled, and so is Enter
   function post(text, files, extra) {
     if (!files.length) return call("POST", `${api}/messages/`, { text, ...extra });
-    const data = new FormData();
-    data.append("text", text);
-    for (const [name, value] of Object.entries(extra)) data.append(name, String(value));
-    for (const file of files) data.append("file", file, file.name || "pasted image.png");
     uploading = true;
-    sendButton.disabled = true;
-    let shown = -1;
-    return chatAttachments.upload(`${api}/messages/`, data, csrfToken(), (part) => {
-      const percent = Math.floor(part * 100);
-      if (percent === shown) return;
-      shown = percent;
-      sendButton.textContent = `${percent}%`;
-      if (percent % 25 === 0) attachStatus.textContent = `Uploading: ${percent}%`;
-    }).finally(() => {
-      uploading = false;
-      sendButton.disabled = ended;
-      sendButton.textContent = "Send";
-    });
+    return chatAttachments.postFiles(`${api}/messages/`, csrfToken(), { text, ...extra }, files, {
+      button: sendButton, status: attachStatus, enabled: () => !ended,
+    }).finally(() => { uploading = false; });
   }
 
-  // One message on its way at a time: a second Enter (or Send) while the first is
-  // unanswered would post it twice.
-  let sending = false;
+  // Texts on their way: a second Enter (or Send) before the first is answered would post
+  // the same message twice. Another message may go meanwhile.
+  const onItsWay = new Set();
   async function send() {
-    if (uploading || sending) return;
+    if (uploading || onItsWay.has(textarea.value)) return;
     const text = textarea.value;
     const files = picker.files;
     error.hidden = true;
@@ -1175,7 +1161,7 @@
     }
     const refusal = tooLong(text);
     if (refusal) { showError({ error: refusal }); return; }
-    sending = true;
+    onItsWay.add(text);
     try {
       const extra = Object.assign({}, ...parts.map((part) => (part.outgoing ? part.outgoing() : {})));
       const { response, body } = await post(text, files, extra);
@@ -1195,7 +1181,7 @@
       error.textContent = "Could not reach the server; your message is still here.";
       error.hidden = false;
     } finally {
-      sending = false;
+      onItsWay.delete(text);
     }
   }
 

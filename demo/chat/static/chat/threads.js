@@ -290,31 +290,20 @@
     }
     // A reply with files goes as a multipart form, its upload's progress on the Reply
     // button; one without, as JSON.
-    let uploading = false;
+    let uploading = false; // files on their way: Reply is disabled, and so is Enter
     function postReply(text, files, threadId) {
-      if (!files.length) return call("POST", `${api}/messages/`, { text, reply_to: threadId });
-      const data = new FormData();
-      data.append("text", text);
-      data.append("reply_to", String(threadId));
-      for (const file of files) data.append("file", file, file.name || "pasted image.png");
+      const fields = { text, reply_to: threadId };
+      if (!files.length) return call("POST", `${api}/messages/`, fields);
       uploading = true;
-      panelSend.disabled = true;
-      let shown = -1;
-      return window.chatAttachments.upload(`${api}/messages/`, data, page.csrfToken(), (part) => {
-        const percent = Math.floor(part * 100);
-        if (percent === shown) return;
-        shown = percent;
-        panelSend.textContent = `${percent}%`;
-        if (percent % 25 === 0) panelStatus.textContent = `Uploading: ${percent}%`;
-      }).finally(() => {
-        uploading = false;
-        panelSend.disabled = page.ended();
-        panelSend.textContent = "Reply";
-      });
+      return window.chatAttachments.postFiles(`${api}/messages/`, page.csrfToken(), fields, files, {
+        button: panelSend, status: panelStatus, enabled: () => !page.ended(),
+      }).finally(() => { uploading = false; });
     }
-    let sending = false; // one reply on its way at a time: a second Enter would post it twice
+    // Replies on their way: a second Enter before the first is answered would post the
+    // same reply twice. Another reply may go meanwhile.
+    const onItsWay = new Set();
     async function sendInThread() {
-      if (uploading || sending || openThread === null) return;
+      if (uploading || onItsWay.has(panelText.value) || openThread === null) return;
       const text = panelText.value;
       const files = panelFiles ? panelFiles.files : [];
       panelError.hidden = true;
@@ -325,7 +314,7 @@
       }
       const threadId = openThread;
       let answer;
-      sending = true;
+      onItsWay.add(text);
       try {
         answer = await postReply(text, files, threadId);
       } catch (_) {
@@ -333,7 +322,7 @@
         panelError.hidden = false;
         return;
       } finally {
-        sending = false;
+        onItsWay.delete(text);
       }
       const { response, body } = answer;
       if (response.status === 201) {
