@@ -4,6 +4,7 @@ with a delete confirmation that closes when the focus leaves it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -11,7 +12,7 @@ from asgiref.sync import sync_to_async
 from playwright.async_api import BrowserContext, expect
 
 from tests.chat_accounts import ChatAccount
-from tests.e2e.test_chat_browser import join, send
+from tests.e2e.test_chat_browser import hold_requests, join, send
 from tests.servers import LiveServer
 
 pytestmark = [
@@ -110,3 +111,29 @@ async def test_up_edits_your_last_message_and_actions_show_on_hover_and_focus(
     await expect(first.locator(".confirm")).to_have_count(0)
     await expect(alice.locator(".message .text")).to_have_count(3)
     bob.close()
+
+
+async def test_a_name_chosen_while_the_list_is_asked_again_stays_chosen(
+    server: LiveServer, new_context: NewContext
+) -> None:
+    for name in ("albert", "alina", "anna"):
+        account = await sync_to_async(ChatAccount)(server.url, name)
+        await sync_to_async(account.say)("lobby", f"{name} was here")
+        account.close()
+    page = await join(new_context, server, "alice", "lobby")
+    text = page.locator("#text")
+    options = page.locator("#mention-options-1 [role=option]")
+    await text.press_sequentially("hi @a")
+    await expect(options).to_have_text(["@anna", "@alina", "@albert"])
+    narrower = await hold_requests(page, "prefix=al", "GET")
+    await text.press_sequentially("l")
+    await asyncio.wait_for(narrower.arrived.wait(), 10)
+    # Chosen on the list still shown, before the narrower one comes.
+    await text.press("ArrowDown")
+    await text.press("ArrowDown")
+    await expect(options.nth(2)).to_have_attribute("aria-selected", "true")
+    narrower.released.set()
+    await expect(options).to_have_text(["@alina", "@albert"])
+    await expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    await text.press("Enter")
+    await expect(text).to_have_value("hi @albert ")

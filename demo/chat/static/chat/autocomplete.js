@@ -92,8 +92,10 @@
       const question = ++asked;
       const answer = await people(typed);
       if (question !== asked) return; // a newer keystroke asked since
+      // The name chosen with ↑/↓ while this answer was on its way stays chosen.
+      const was = list.hidden ? undefined : names[chosen];
       names = answer;
-      chosen = 0;
+      chosen = Math.max(0, names.indexOf(was));
       show();
       status.textContent = names.length
         ? `${names.length} ${names.length === 1 ? "person matches" : "people match"}: ↑ ↓ to choose, Enter to insert.`
