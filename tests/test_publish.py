@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import decimal
 import json
+import sys
 import threading
 import uuid
 from typing import Any
@@ -452,3 +453,75 @@ def test_database_errors_are_djangos_whether_queries_are_observed_or_not() -> No
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SET default_transaction_read_only = off")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_text_reaches_the_log_and_the_notifications_as_it_was(pg: Postgres) -> None:
+    """Everything a PostgreSQL array literal would have to escape (quotes, backslashes,
+    braces, commas, the word NULL), in data and keys, through every way of appending and
+    notifying: what the log stores and what the listeners get is the text as encoded."""
+    data = {"q": 'say "hi" \\ {a,b} NULL', "text": "é € 😀\nnext", "empty": ""}
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    key = 'k "\\{,}" NULL'
+    listener = _listen(pg, pg_channel_name("room:a"))
+    publish("room:a", "t", data, key=key)  # autocommit
+    with transaction.atomic():
+        publish_many([("room:a", "t", data, key), ("room:b", "t", data), ("room:a", "t", data)])
+    notifies = list(listener.notifies(timeout=5, stop_after=3))
+    assert [parse_payload(n.payload)[:3] for n in notifies] == [
+        ("room:a", seq, ("t", text)) for seq in (1, 2, 3)
+    ]
+    rows = Event.objects.order_by("id").values_list("channel", "data", "key")
+    assert list(rows) == [
+        ("room:a", text, key),
+        ("room:a", text, key),
+        ("room:b", text, None),
+        ("room:a", text, None),
+    ]
+    listener.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(PGSSE={"NOTIFY": "in_transaction"})
+def test_wake_ups_sent_in_the_transaction_name_every_channel(pg: Postgres) -> None:
+    names = ["room:a", 'room:"quoted"', "room:{braced,}"]
+    listeners = [_listen(pg, pg_channel_name(name)) for name in names]
+    with transaction.atomic():
+        publish_many([(name, "t", 1) for name in names])
+    for name, listener in zip(names, listeners, strict=True):
+        (notify,) = list(listener.notifies(timeout=5, stop_after=1))
+        assert parse_payload(notify.payload)[:3] == (name, UNKNOWN_SEQ, None)
+        listener.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_hand_over_to_the_notifier_does_not_fail_a_committed_publish(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In autocommit the event is committed before it is handed to the notifier: an error
+    there is logged (the hubs' sweep delivers the event), never raised to a caller who
+    would publish it again."""
+
+    class Broken:
+        def send(self, events: object) -> None:
+            raise RuntimeError("no notifier")
+
+    monkeypatch.setattr(sys.modules["pgsse.publish"], "get_notifier", Broken)
+    with caplog.at_level("ERROR", logger="pgsse.publish"):
+        assert publish("room:a", "t", 1) is None
+    assert logged("room:a") == [(1, "1")]
+    assert "could not hand 1 committed events to the notifier" in caplog.text
+
+
+@pytest.mark.django_db
+def test_publishing_without_pgsse_installed_says_so_and_recovers() -> None:
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    publish("room:a", "t", 1)  # the answer is remembered...
+    without = [app for app in settings.INSTALLED_APPS if app != "pgsse"]
+    refused = pytest.raises(ImproperlyConfigured, match="pgsse is not in INSTALLED_APPS")
+    with override_settings(INSTALLED_APPS=without), refused:  # ...until INSTALLED_APPS changes
+        publish("room:a", "t", 2)
+    publish("room:a", "t", 3)
+    assert Event.objects.filter(channel="room:a").count() == 2

@@ -333,13 +333,20 @@ def _problems(given: Mapping[Any, Any]) -> list[str]:
 
 def require_installed() -> None:
     """Raise ``ImproperlyConfigured``, saying what to do, if pgsse is not an installed app."""
-    from django.apps import apps
-
-    if not apps.is_installed("pgsse"):
+    if not _installed():
         raise ImproperlyConfigured(
             "pgsse is not in INSTALLED_APPS: add 'pgsse' there (it owns the event log's"
             " tables, migrations and checks), then run manage.py migrate."
         )
+
+
+# Asked at every publish: the app registry is searched once (again if INSTALLED_APPS is
+# overridden).
+@cache
+def _installed() -> bool:
+    from django.apps import apps
+
+    return apps.is_installed("pgsse")
 
 
 @cache
@@ -352,3 +359,5 @@ def get_settings() -> PgsseSettings:
 def _forget_settings(*, setting: str, **kwargs: object) -> None:
     if setting == "PGSSE":
         get_settings.cache_clear()
+    elif setting == "INSTALLED_APPS":
+        _installed.cache_clear()

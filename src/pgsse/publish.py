@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -44,6 +45,9 @@ __all__ = [
     "publish",
     "publish_many",
 ]
+
+
+logger = logging.getLogger("pgsse.publish")
 
 
 class InvalidEvent(ValueError):
@@ -111,8 +115,7 @@ def _check(
             raise InvalidEvent(f"key must be a non-empty string or None, not {key!r}")
         if len(key) > MAX_KEY_LENGTH or "\x00" in key:
             raise InvalidEvent(f"key must be at most {MAX_KEY_LENGTH} characters, without NUL")
-    # Compact, non-ASCII as it is: more events fit inline in a NOTIFY payload.
-    text = json.dumps(data, cls=encoder, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = _encoder(encoder).encode(data)
     largest = get_settings().largest_event
     if len(text) > largest // 4 and len(text.encode()) > largest:
         raise InvalidEvent(
@@ -120,6 +123,24 @@ def _check(
             " (PGSSE['MAX_EVENT_BYTES']): publish a reference and let clients fetch the rest"
         )
     return name, event_type, text, key
+
+
+@functools.cache
+def _default_encoder() -> json.JSONEncoder:
+    return _make_encoder(DjangoJSONEncoder)
+
+
+def _make_encoder(encoder: type[json.JSONEncoder]) -> json.JSONEncoder:
+    # Compact, non-ASCII as it is: more events fit inline in a NOTIFY payload.
+    return encoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _encoder(encoder: type[json.JSONEncoder]) -> json.JSONEncoder:
+    """An instance of ``encoder``: Django's (stateless) is made once, another class for
+    each event, as ``json.dumps(cls=...)`` would."""
+    if encoder is DjangoJSONEncoder:
+        return _default_encoder()
+    return _make_encoder(encoder)
 
 
 @_counted
@@ -275,9 +296,18 @@ def _notify_after_commit(
         )
         for event in published
     ]
-    # Runs at once in autocommit, at commit inside atomic(), never if rolled back (with a
-    # savepoint too). robust: a failure here must not stop the application's callbacks.
-    connection.on_commit(functools.partial(get_notifier().send, committed), robust=True)
+    if stamp is None:
+        # At commit inside atomic(), never if rolled back (with a savepoint too). robust: a
+        # failure here must not stop the application's callbacks.
+        connection.on_commit(functools.partial(get_notifier().send, committed), robust=True)
+        return
+    # Sequenced by its own statement (stamped), so committed already: handed over at
+    # once. As robust as on_commit's would be: the event is in the log, and a publish
+    # that raised now would be published again by a caller who retries.
+    try:
+        get_notifier().send(committed)
+    except Exception:
+        logger.exception("could not hand %s committed events to the notifier", len(committed))
 
 
 async def apublish(
